@@ -1,0 +1,1 @@
+"""Temporal activities: each does one phase's real work and records its transition."""

@@ -1,0 +1,54 @@
+"""Blocking work on a thread while the activity heartbeats, so a dead worker is noticed within
+the heartbeat timeout and a cancellation reaches the work within a second."""
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from temporalio import activity
+
+T = TypeVar("T")
+
+
+class Cancelled(Exception):
+    """Raised inside blocking work when its activity was cancelled."""
+
+
+class Beat:
+    """What the blocking work shares with the heartbeat loop: its resumable details, and a
+    flag it checks to stop early."""
+
+    def __init__(self, details: Any = None) -> None:
+        self.details: Any = details
+        self._cancelled = threading.Event()
+
+    def check(self) -> None:
+        """Stop the work here if the activity was cancelled."""
+        if self._cancelled.is_set():
+            raise Cancelled
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+
+def resumed_details() -> Any:
+    """The details the previous attempt last heartbeated, or None on a first attempt."""
+    details = activity.info().heartbeat_details
+    return details[0] if details else None
+
+
+async def heartbeating(work: Callable[[Beat], T], *, interval: float = 1.0) -> T:
+    """Run `work` on a thread, heartbeating its details every `interval` until it ends."""
+    beat = Beat(resumed_details())
+    task = asyncio.ensure_future(asyncio.to_thread(work, beat))
+    try:
+        while True:
+            activity.heartbeat(beat.details)
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+    except asyncio.CancelledError:
+        beat.cancel()
+        await asyncio.wait({task})
+        raise

@@ -1,0 +1,173 @@
+"""The host-bound phase activities: they act on this server's files and web servers, so they
+run on its own task queue. Each records its phase's transition, then does the phase's work."""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+from temporalio import activity
+
+from activities import copying, detect, health, release, routes, source
+from activities.failures import bad_input
+from activities.heartbeat import Beat, heartbeating
+from activities.manifest import load
+from slipway import records
+from slipway.layout import Layout
+from slipway.models import (
+    BuildResult,
+    CopyInput,
+    CopyResult,
+    DeploymentInput,
+    HealthResult,
+    PhaseInput,
+    RouteResult,
+    SourceResult,
+    SwitchResult,
+)
+from slipway.names import InvalidNameError, validate_deployment_id, validate_project_name
+from slipway.phases import Phase, copy_progress
+from slipway.settings import Settings
+
+T = TypeVar("T")
+
+PROGRESS_EVERY = 1.0
+"""Seconds between progress writes to the deployment row while files copy."""
+
+
+class HostActivities:
+    """Activities of one server, configured by its settings."""
+
+    def __init__(self, settings: Settings, engine: sa.Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.layout = Layout(settings.home)
+
+    async def _phase(self, inp: PhaseInput, phase: Phase, work: Callable[[Beat], T]) -> T:
+        """Validate the names, record the transition, then run `work`, all while heartbeating."""
+        deployment = inp.deployment
+        try:
+            validate_project_name(deployment.project)
+            validate_deployment_id(deployment.deployment_id)
+        except InvalidNameError as err:
+            bad_input(str(err))
+
+        def enter_then_work(beat: Beat) -> T:
+            records.record_transition(self.engine, deployment.deployment_id, phase, inp.metadata)
+            return work(beat)
+
+        return await heartbeating(enter_then_work)
+
+    @activity.defn(name="pull_source")
+    async def pull_source(self, inp: PhaseInput) -> SourceResult:
+        """Unpack the upload into the work dir (see `source.pull` for why a retry is safe)."""
+        d = inp.deployment
+        return await self._phase(
+            inp,
+            Phase.PULLING_SOURCE,
+            lambda beat: source.pull(self.layout, d.upload_id, d.deployment_id, beat),
+        )
+
+    @activity.defn(name="build")
+    async def build(self, inp: PhaseInput) -> BuildResult:
+        """Detect the site's type; idempotent because it only reads the unpacked source."""
+        work = source.source_dir(self.layout, inp.deployment.deployment_id)
+        return await self._phase(inp, Phase.BUILDING, lambda _: detect.detect(work))
+
+    @activity.defn(name="copy_files")
+    async def copy_files(self, inp: CopyInput) -> CopyResult:
+        """Build the release dir (see `copying.copy_release` for how a retry resumes)."""
+        d = inp.deployment
+        work = self.layout.work(d.deployment_id)
+        last_write = 0.0
+
+        def progress(copied: int, total: int) -> None:
+            nonlocal last_write
+            now = time.monotonic()
+            if now - last_write < PROGRESS_EVERY and copied < total:
+                return
+            last_write = now
+            records.record_progress(
+                self.engine,
+                d.deployment_id,
+                Phase.COPYING_FILES,
+                copy_progress(copied, total),
+                {"filesCopied": copied, "totalFiles": total},
+            )
+
+        return await self._phase(
+            inp,
+            Phase.COPYING_FILES,
+            lambda beat: copying.copy_release(
+                self.layout,
+                d.project,
+                d.deployment_id,
+                work / source.SOURCE,
+                load(work / source.MANIFEST),
+                inp.site_root,
+                beat,
+                progress,
+            ),
+        )
+
+    @activity.defn(name="switch_release")
+    async def switch_release(self, inp: PhaseInput) -> SwitchResult:
+        """Point `current` at the release (see `release.switch` for why a retry is safe)."""
+        d = inp.deployment
+        return await self._phase(
+            inp,
+            Phase.CREATING_SYMLINKS,
+            lambda _: release.switch(self.layout, d.project, d.deployment_id),
+        )
+
+    @activity.defn(name="update_routes")
+    async def update_routes(self, inp: PhaseInput) -> RouteResult:
+        """Install the project's route (see `routes.write_route` for why a retry is safe)."""
+        d = inp.deployment
+        config = routes.render_static_route(
+            d.project, self.settings.project_host(d.project), self.settings.static_port
+        )
+        return await self._phase(
+            inp,
+            Phase.UPDATING_ROUTES,
+            lambda _: routes.write_route(self.layout, d.project, d.deployment_id, config),
+        )
+
+    @activity.defn(name="health_check")
+    async def health_check(self, inp: PhaseInput) -> HealthResult:
+        """Wait until Traefik serves this release; idempotent because it only reads."""
+        d = inp.deployment
+        return await self._phase(
+            inp,
+            Phase.HEALTH_CHECK,
+            lambda beat: health.wait_until_served(
+                self.settings.http_port,
+                self.settings.project_host(d.project),
+                d.deployment_id,
+                self.settings.health_timeout_seconds,
+                beat,
+            ),
+        )
+
+    @activity.defn(name="restore_previous")
+    async def restore_previous(self, d: DeploymentInput) -> None:
+        """Compensation: the route, then `current`, back as they were before this deployment.
+        Idempotent: each step acts only on what the deployment recorded before changing it."""
+
+        def put_back(_: Beat) -> None:
+            routes.restore_route(self.layout, d.project, d.deployment_id)
+            release.restore(self.layout, d.project, d.deployment_id)
+
+        await heartbeating(put_back)
+
+    def all(self) -> list[Callable[..., object]]:
+        """Every activity of this class, for the worker."""
+        return [
+            self.pull_source,
+            self.build,
+            self.copy_files,
+            self.switch_release,
+            self.update_routes,
+            self.health_check,
+            self.restore_previous,
+        ]

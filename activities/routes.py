@@ -1,0 +1,75 @@
+"""updating_routes: the project's Traefik route, written to the file provider's directory."""
+
+import json
+
+import yaml
+
+from activities.atomic import write_atomically
+from slipway.layout import Layout
+from slipway.models import RouteResult
+
+_PREVIOUS = "previous-route.json"
+
+
+def render_static_route(project: str, host: str, static_port: int) -> str:
+    """Traefik dynamic configuration sending `host` to the static server, naming the project
+    in a header the static server roots the request at (the project's `current` release)."""
+    name = f"slipway-{project}"
+    config = {
+        "http": {
+            "routers": {
+                name: {
+                    "rule": f"Host(`{host}`)",
+                    "entryPoints": ["web"],
+                    "service": name,
+                    "middlewares": [f"{name}-root"],
+                }
+            },
+            "middlewares": {
+                f"{name}-root": {
+                    "headers": {"customRequestHeaders": {"X-Slipway-Project": project}}
+                }
+            },
+            "services": {
+                name: {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{static_port}"}]}}
+            },
+        }
+    }
+    return yaml.safe_dump(config, sort_keys=True)
+
+
+def write_route(layout: Layout, project: str, deployment_id: str, config: str) -> RouteResult:
+    """Install `config` as the project's route.
+
+    Idempotent: the route's previous content is kept in the work dir before the first write,
+    and never overwritten by a retry; an identical rewrite touches nothing, so Traefik does
+    not reload.
+    """
+    route = layout.route(project)
+    record = layout.work(deployment_id) / _PREVIOUS
+    if not record.exists():
+        previous = route.read_text() if route.exists() else None
+        write_atomically(record, json.dumps({"previous": previous}))
+    changed = not route.exists() or route.read_text() != config
+    if changed:
+        route.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(route, config)
+    return RouteResult(changed=changed)
+
+
+def restore_route(layout: Layout, project: str, deployment_id: str) -> None:
+    """Put the project's route back as it was before `deployment_id` wrote it; with no
+    previous route, remove it.
+
+    Idempotent: it acts only on what the deployment recorded before writing, and writing the
+    same content twice, or removing a missing file, changes nothing.
+    """
+    record = layout.work(deployment_id) / _PREVIOUS
+    if not record.exists():
+        return
+    previous = json.loads(record.read_text())["previous"]
+    route = layout.route(project)
+    if previous is None:
+        route.unlink(missing_ok=True)
+    elif not route.exists() or route.read_text() != previous:
+        write_atomically(route, previous)

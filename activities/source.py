@@ -1,0 +1,56 @@
+"""pulling_source: the upload, unpacked safely into the deployment's work dir."""
+
+import shutil
+from pathlib import Path
+
+from activities.archive import UnsafeArchiveError, unpack
+from activities.atomic import write_atomically
+from activities.failures import bad_input
+from activities.heartbeat import Beat
+from activities.manifest import save, scan
+from slipway.layout import Layout
+from slipway.models import SourceResult
+
+SOURCE = "source"
+MANIFEST = "manifest.json"
+_RESULT = "source.json"
+
+
+def source_dir(layout: Layout, deployment_id: str) -> Path:
+    """Where the unpacked source of a deployment lives."""
+    return layout.work(deployment_id) / SOURCE
+
+
+def pull(layout: Layout, upload_id: str, deployment_id: str, beat: Beat) -> SourceResult:
+    """Unpack the upload into `<work>/source` and describe it.
+
+    Idempotent: it unpacks into a scratch dir that only becomes `source` once complete, and
+    the result file written last lets a retry adopt finished work instead of redoing it.
+    """
+    work = layout.work(deployment_id)
+    result_file = work / _RESULT
+    if result_file.exists():
+        return SourceResult.model_validate_json(result_file.read_text())
+    upload = layout.upload(upload_id)
+    if not upload.exists():
+        bad_input(f"upload {upload_id} is not in the upload store ({layout.uploads}); upload again")
+    scratch = work / "source.partial"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        unpack(upload, scratch)
+    except UnsafeArchiveError as err:
+        shutil.rmtree(scratch, ignore_errors=True)
+        bad_input(f"upload {upload_id} was refused: {err}")
+    entries = scan(scratch, beat)
+    digest = save(entries, work / MANIFEST)
+    shutil.rmtree(work / SOURCE, ignore_errors=True)
+    scratch.rename(work / SOURCE)
+    result = SourceResult(
+        upload_id=upload_id,
+        digest=digest,
+        files=sum(1 for e in entries if e.kind == "file"),
+        bytes=sum(e.size for e in entries),
+    )
+    write_atomically(result_file, result.model_dump_json())
+    return result

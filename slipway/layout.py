@@ -1,0 +1,56 @@
+"""Where a server keeps uploads, work dirs, releases and routes; every path derives from a
+validated name, so a retry finds the same place."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from slipway.names import validate_deployment_id, validate_project_name, validate_upload_id
+
+RELEASE_MARKER = ".well-known/slipway/release"
+"""Path inside a release, and on the site, of the file that names the release."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The directory tree under a server's home."""
+
+    home: Path
+
+    @property
+    def uploads(self) -> Path:
+        return self.home / "uploads"
+
+    @property
+    def sites(self) -> Path:
+        return self.home / "sites"
+
+    @property
+    def store(self) -> Path:
+        """Content-addressed file store; release files are hard links into it."""
+        return self.home / "store"
+
+    @property
+    def routes(self) -> Path:
+        """Traefik's dynamic configuration directory (file provider, watched)."""
+        return self.home / "traefik" / "dynamic"
+
+    def upload(self, upload_id: str) -> Path:
+        return self.uploads / validate_upload_id(upload_id)
+
+    def work(self, deployment_id: str) -> Path:
+        return self.home / "work" / validate_deployment_id(deployment_id)
+
+    def site(self, project: str) -> Path:
+        return self.sites / validate_project_name(project)
+
+    def releases(self, project: str) -> Path:
+        return self.site(project) / "releases"
+
+    def release(self, project: str, deployment_id: str) -> Path:
+        return self.releases(project) / validate_deployment_id(deployment_id)
+
+    def current(self, project: str) -> Path:
+        return self.site(project) / "current"
+
+    def route(self, project: str) -> Path:
+        return self.routes / f"{validate_project_name(project)}.yml"

@@ -1,0 +1,35 @@
+"""Validation of the names that reach Traefik, Docker and the file system."""
+
+import re
+import uuid
+
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class InvalidNameError(ValueError):
+    """A name that cannot be used safely; the message says how to fix it."""
+
+
+def validate_project_name(name: str) -> str:
+    """Return the name if it is a DNS label: it becomes a host name, a directory and a tag."""
+    if not _DNS_LABEL.fullmatch(name):
+        raise InvalidNameError(
+            f"invalid project name {name!r}: use 1-63 lowercase letters, digits and hyphens, "
+            "starting and ending with a letter or digit (it becomes <name>.<base domain>)"
+        )
+    return name
+
+
+def validate_deployment_id(value: str) -> str:
+    """Return the canonical form of a deployment id, which must be a UUID."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidNameError(f"invalid deployment id {value!r}: expected a UUID") from None
+
+
+def validate_upload_id(value: str) -> str:
+    """Return an upload id if it is a plain hex digest: it names a file in the upload store."""
+    if not re.fullmatch(r"[0-9a-f]{16,64}", value):
+        raise InvalidNameError(f"invalid upload id {value!r}: expected 16-64 lowercase hex digits")
+    return value

@@ -1,0 +1,73 @@
+"""Settings from `SLIPWAY_*` environment variables, shared by the worker, the CLI and the stack."""
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from slipway.names import validate_project_name
+
+
+class Settings(BaseSettings):
+    """Where everything lives and listens; every address is on 127.0.0.1 by default."""
+
+    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore")
+
+    home: Path = Field(default=Path(".slipway"), description="All data of the embedded stack.")
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset means the embedded server."
+    )
+    postgres_port: int = Field(default=5433, description="Port of the embedded PostgreSQL.")
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    http_port: int = Field(default=8080, description="Traefik's public entry point.")
+    traefik_admin_port: int = Field(default=8090, description="Traefik's ping and API.")
+    static_port: int = Field(default=8081, description="Caddy, serving static releases.")
+    base_domain: str = "localhost"
+    task_queue: str = Field(default="slipway", description="Queue for workflows and database work.")
+    server: str = Field(default="local", description="This deployment server's name.")
+    heartbeat_timeout_seconds: float = 10.0
+    health_timeout_seconds: float = 60.0
+    keep_releases: int = 5
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("server")
+    @classmethod
+    def _server_is_a_name(cls, value: str) -> str:
+        return validate_project_name(value)
+
+    @property
+    def host_task_queue(self) -> str:
+        """The per-server queue for activities bound to this server's files and processes."""
+        return host_task_queue(self.task_queue, self.server)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in the form SQLAlchemy's psycopg 3 dialect expects."""
+        url = self.database_url or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/postgres"
+        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        raise ValueError(f"SLIPWAY_DATABASE_URL must be a postgresql:// URL, not {url!r}")
+
+    def environment(self) -> dict[str, str]:
+        """These settings as `SLIPWAY_*` variables, for a child process such as a worker."""
+        return {
+            f"SLIPWAY_{name.upper()}": str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
+
+    def project_host(self, project: str) -> str:
+        """The Host a project answers at."""
+        return f"{project}.{self.base_domain}"
+
+
+def host_task_queue(task_queue: str, server: str) -> str:
+    """Name of a server's own task queue."""
+    return f"{task_queue}-host-{server}"

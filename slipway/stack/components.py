@@ -1,0 +1,124 @@
+"""The services of the embedded stack, each configured from the settings."""
+
+import os
+import sys
+
+import yaml
+
+from slipway.search_attributes import ALL as SEARCH_ATTRIBUTES
+from slipway.settings import Settings
+from slipway.stack.binaries import binary
+from slipway.stack.postgres import postgres_service
+from slipway.stack.probes import http_ok, tcp_open
+from slipway.stack.process import Service
+
+__all__ = ["caddy", "postgres_service", "temporal", "traefik", "worker"]
+
+
+def temporal(settings: Settings, port: int) -> Service:
+    """The Temporal dev server with its UI, persisting to a SQLite file under home."""
+    data = settings.home / "temporal"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [
+        binary("temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--ui-disable-news-fetch",
+        "--db-filename",
+        str(data / "temporal.db"),
+        "--log-level",
+        "warn",
+    ]
+    for key in SEARCH_ATTRIBUTES:
+        argv += ["--search-attribute", f"{key.name}=Keyword"]
+    return Service(
+        name="temporal",
+        argv=argv,
+        log=settings.home / "logs" / "temporal.log",
+        ready=lambda: tcp_open(port) and tcp_open(settings.temporal_ui_port),
+        address=f"127.0.0.1:{port} (UI http://127.0.0.1:{settings.temporal_ui_port})",
+    )
+
+
+def traefik(settings: Settings) -> Service:
+    """Traefik on loopback, routes from the file provider's watched directory."""
+    root = settings.home / "traefik"
+    dynamic = root / "dynamic"
+    dynamic.mkdir(parents=True, exist_ok=True)
+    config = root / "traefik.yml"
+    hardened = {
+        "aliasHeadersStrategy": "delete",
+        "encodedCharacters": {
+            "allowEncodedSlash": False,
+            "allowEncodedBackSlash": False,
+            "allowEncodedNullCharacter": False,
+        },
+    }
+    static = {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "entryPoints": {
+            "web": {"address": f"127.0.0.1:{settings.http_port}", "http": hardened},
+            "traefik": {"address": f"127.0.0.1:{settings.traefik_admin_port}", "http": hardened},
+        },
+        "ping": {"entryPoint": "traefik"},
+        "api": {"dashboard": True, "insecure": True},
+        "providers": {"file": {"directory": str(dynamic), "watch": True}},
+        "log": {"level": "WARN"},
+    }
+    config.write_text(yaml.safe_dump(static, sort_keys=False))
+    return Service(
+        name="traefik",
+        argv=[binary("traefik"), f"--configFile={config}"],
+        log=settings.home / "logs" / "traefik.log",
+        ready=lambda: http_ok(f"http://127.0.0.1:{settings.traefik_admin_port}/ping"),
+        address=f"http://127.0.0.1:{settings.http_port} (dashboard "
+        f"http://127.0.0.1:{settings.traefik_admin_port}/dashboard/)",
+    )
+
+
+def caddy(settings: Settings) -> Service:
+    """Caddy serving each project's `current` release; Traefik names the project in a header
+    that Caddy accepts only as a DNS label."""
+    root = settings.home / "caddy"
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "Caddyfile"
+    config.write_text(
+        "{\n\tadmin off\n\tauto_https off\n}\n"
+        f":{settings.static_port} {{\n"
+        "\tbind 127.0.0.1\n"
+        "\t@site header_regexp X-Slipway-Project ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$\n"
+        "\thandle @site {\n"
+        f"\t\troot * {settings.home / 'sites'}/{{header.X-Slipway-Project}}/current\n"
+        "\t\tfile_server\n"
+        "\t}\n"
+        "\thandle {\n\t\trespond 404\n\t}\n"
+        "}\n"
+    )
+    env = {**os.environ, "XDG_DATA_HOME": str(root / "data"), "XDG_CONFIG_HOME": str(root)}
+    return Service(
+        name="caddy",
+        argv=[binary("caddy"), "run", "--config", str(config), "--adapter", "caddyfile"],
+        log=settings.home / "logs" / "caddy.log",
+        ready=lambda: tcp_open(settings.static_port),
+        address=f"http://127.0.0.1:{settings.static_port} (static files, behind Traefik)",
+        env=env,
+    )
+
+
+def worker(settings: Settings, database_url: str) -> Service:
+    """A worker process for this server, configured through the environment."""
+    env = {**os.environ, **settings.environment(), "SLIPWAY_DATABASE_URL": database_url}
+    return Service(
+        name="worker",
+        argv=[sys.executable, "-m", "worker"],
+        log=settings.home / "logs" / "worker.log",
+        ready=lambda: True,
+        address=f"task queues {settings.task_queue}, {settings.host_task_queue}",
+        env=env,
+    )

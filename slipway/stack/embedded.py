@@ -1,0 +1,85 @@
+"""Starting and stopping the whole embedded stack in dependency order."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from slipway.settings import Settings
+from slipway.stack import components, postgres
+from slipway.stack.process import Service, ServiceError
+
+
+def temporal_port(settings: Settings) -> int:
+    """The port of a Temporal address on loopback."""
+    host, _, port = settings.temporal_address.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        raise ValueError(
+            f"the embedded stack serves Temporal on 127.0.0.1 only, not {settings.temporal_address}"
+        )
+    return int(port)
+
+
+@dataclass
+class EmbeddedStack:
+    """Every service of one server, with its data under `settings.home`."""
+
+    settings: Settings
+    with_worker: bool = True
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url or postgres.url(self.settings.postgres_port)
+
+    def plan(self) -> list[Service]:
+        """The services in start order; PostgreSQL only when no external one is configured."""
+        s = self.settings
+        planned: list[Service] = []
+        if s.database_url is None:
+            planned.append(
+                postgres.postgres_service(
+                    s.home / "postgres", s.postgres_port, s.home / "logs" / "postgres.log"
+                )
+            )
+        planned += [
+            components.temporal(s, temporal_port(s)),
+            components.caddy(s),
+            components.traefik(s),
+        ]
+        if self.with_worker:
+            planned.append(components.worker(s, self.database_url))
+        return planned
+
+    def start(self, on_ready: Callable[[Service], None] | None = None) -> None:
+        """Start every service and wait until each answers; on failure stop what started."""
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        try:
+            for service in self.plan():
+                service.start()
+                self.services.append(service)
+                service.wait_ready()
+                if on_ready is not None:
+                    on_ready(service)
+        except BaseException:
+            self.stop()
+            raise
+
+    def watch(self, interval: float = 0.5) -> Service:
+        """Block until a service dies; return it."""
+        while True:
+            for service in self.services:
+                if not service.alive():
+                    return service
+            time.sleep(interval)
+
+    def get(self, name: str) -> Service:
+        """The running service called `name`."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise ServiceError(f"no service {name} in this stack")
+
+    def stop(self) -> None:
+        """Stop every service, the last started first."""
+        while self.services:
+            self.services.pop().stop()

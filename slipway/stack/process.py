@@ -1,0 +1,90 @@
+"""A child process that is started, waited for until it answers, and stopped with its
+whole process group, so nothing outlives the stack."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A service did not start or died; the message ends with the tail of its log."""
+
+
+@dataclass
+class Service:
+    """One child process of the stack."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    ready: Callable[[], bool]
+    address: str
+    env: dict[str, str] | None = None
+    user: str | None = None
+    stop_signal: int = signal.SIGTERM
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        """Start the process in its own session, its output appended to its log."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                user=self.user,
+                start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the service answers; fail with its log if it dies or takes too long."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ServiceError(f"{self.name} exited while starting\n{self.tail()}")
+            if self.ready():
+                return
+            time.sleep(0.1)
+        raise ServiceError(f"{self.name} did not answer within {timeout:g}s\n{self.tail()}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask the process group to stop; kill it if it has not within `timeout`."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self._signal(self.stop_signal)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.process.wait()
+        self._signal(signal.SIGKILL)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once, as a crash would."""
+        if self.process is not None:
+            self._signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def _signal(self, sig: int) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
+
+    def tail(self, lines: int = 30) -> str:
+        """The last lines of the service's log."""
+        if not self.log.exists():
+            return "(no log)"
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

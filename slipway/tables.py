@@ -1,0 +1,70 @@
+"""The PostgreSQL schema as SQLAlchemy Core tables; Alembic migrations create it."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.String(63), nullable=False, unique=True),
+    sa.Column("domain", sa.String(255), nullable=False),
+    sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", UUID(as_uuid=False), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="queued"),
+    sa.Column("phase", sa.String(50), nullable=False, server_default="queued"),
+    sa.Column("phase_progress", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("phase_metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "phase_updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("workflow_id", sa.String(255), nullable=False),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Index("idx_deployments_stuck", "status", "phase_updated_at"),
+    sa.Index("idx_deployments_project", "project_id", "created_at"),
+)
+
+deployment_logs = sa.Table(
+    "deployment_logs",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "deployment_id",
+        UUID(as_uuid=False),
+        sa.ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "timestamp", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("level", sa.String(10), nullable=False, server_default="info"),
+    sa.Column("phase", sa.String(50), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("event_key", sa.String(120), nullable=True),
+    sa.Index("idx_deployment_logs_deployment", "deployment_id", "id"),
+    sa.Index(
+        "uq_deployment_logs_event",
+        "deployment_id",
+        "event_key",
+        unique=True,
+        postgresql_where=sa.text("event_key IS NOT NULL"),
+    ),
+)

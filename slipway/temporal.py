@@ -1,0 +1,35 @@
+"""Connecting to Temporal with the data converter both sides must share."""
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from slipway.settings import Settings
+
+
+async def connect(settings: Settings) -> Client:
+    """A client of the configured server and namespace, speaking pydantic models."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def has_pollers(client: Client, task_queue: str, *, activities: bool = False) -> bool:
+    """True if some worker polled `task_queue` recently (for workflow or activity tasks)."""
+    kind = (
+        TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
+        if activities
+        else TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+    )
+    answer = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=kind,
+        )
+    )
+    return bool(answer.pollers)

@@ -1,0 +1,179 @@
+"""The `slipway` command line."""
+
+import asyncio
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from temporalio.client import Client
+
+from slipway import records
+from slipway.database import engine_for, migrate
+from slipway.models import DeploymentView
+from slipway.names import InvalidNameError
+from slipway.phases import Status
+from slipway.settings import Settings
+from slipway.temporal import connect
+from starter import api, render
+from starter.devstack import EXAMPLE_SITE, run_stack, ui_url
+from starter.uploads import UploadError
+
+app = typer.Typer(no_args_is_help=True, help="Durable deployments on Temporal.")
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+app.add_typer(db_app, name="db")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    render.errors.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _engine(settings: Settings) -> sa.Engine:
+    return engine_for(settings.sqlalchemy_url)
+
+
+async def _client(settings: Settings) -> Client:
+    try:
+        return await connect(settings)
+    except RuntimeError as err:
+        raise _fail(
+            f"cannot reach Temporal at {settings.temporal_address} ({err}); "
+            "is `slipway dev` running?"
+        ) from None
+
+
+def _parse_duration(text: str) -> timedelta:
+    found = re.fullmatch(r"(\d+)([smhd])", text)
+    if not found:
+        raise _fail(f"invalid duration {text!r}: use a number and s, m, h or d, e.g. 5m")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[found.group(2)]
+    return timedelta(**{unit: int(found.group(1))})
+
+
+async def _deploy(settings: Settings, path: Path, project: str, commit: str | None) -> str:
+    client = await _client(settings)
+    try:
+        return await api.start_deployment(client, settings, path, project, source_commit=commit)
+    except (InvalidNameError, UploadError) as err:
+        raise _fail(str(err)) from None
+
+
+async def _wait(settings: Settings, deployment_id: str) -> DeploymentView | None:
+    client = await _client(settings)
+    return await render.show_progress(api.follow(client, _engine(settings), deployment_id))
+
+
+def _report(settings: Settings, view: DeploymentView | None) -> int:
+    if view is None or view.status is not Status.ACTIVE:
+        error = view.metadata.get("error") if view else "no record of the deployment"
+        render.errors.print(f"[red]✗ deployment failed:[/] {error}")
+        return 1
+    render.console.print(f"[green]✓ active[/] {view.metadata.get('url', '')}")
+    render.console.print(
+        f"  Temporal UI: {ui_url(settings, records.deployment_workflow_id(view.id))}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+@app.command()
+def deploy(
+    path: Annotated[Path, typer.Argument(help="A directory, .tar.gz or .zip to deploy.")],
+    project: Annotated[str, typer.Option(help="Project name (a DNS label).")],
+    wait: Annotated[bool, typer.Option(help="Show live progress until it ends.")] = False,
+    commit: Annotated[str | None, typer.Option(help="Source commit, recorded.")] = None,
+) -> None:
+    """Upload PATH and deploy it to PROJECT; prints the deployment id."""
+    settings = Settings()
+    deployment_id = asyncio.run(_deploy(settings, path, project, commit))
+    render.console.print(deployment_id, soft_wrap=True)
+    if wait:
+        raise typer.Exit(_report(settings, asyncio.run(_wait(settings, deployment_id))))
+
+
+@app.command()
+def status(deployment_id: str, json: JsonOption = False) -> None:
+    """A deployment's status, phase, progress and metadata."""
+    settings = Settings()
+    try:
+        view = api.status(_engine(settings), deployment_id)
+    except InvalidNameError as err:
+        raise _fail(str(err)) from None
+    if view is None:
+        raise _fail(f"no deployment {deployment_id} is recorded (yet)", 1)
+    if json:
+        print(render.status_json(view))
+    else:
+        render.console.print(render.status_table(view))
+
+
+@app.command()
+def logs(deployment_id: str, json: JsonOption = False) -> None:
+    """A deployment's log: every phase transition and message, oldest first."""
+    settings = Settings()
+    try:
+        entries = api.logs(_engine(settings), deployment_id)
+    except InvalidNameError as err:
+        raise _fail(str(err)) from None
+    if json:
+        print(render.logs_json(entries))
+    else:
+        for entry in entries:
+            render.console.print(render.log_line(entry), highlight=False)
+
+
+@app.command()
+def stuck(
+    older_than: Annotated[str, typer.Option(help="How long in one phase counts as stuck.")] = "5m",
+    json: JsonOption = False,
+) -> None:
+    """Deployments in progress whose phase has not moved for longer than --older-than."""
+    settings = Settings()
+    views = records.find_stuck(_engine(settings), _parse_duration(older_than))
+    if json:
+        print("[" + ",".join(v.model_dump_json() for v in views) + "]")
+    else:
+        render.console.print(render.stuck_table(views))
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Bring the schema to the newest revision."""
+    migrate(Settings().sqlalchemy_url)
+    render.console.print("schema is up to date")
+
+
+@app.command()
+def dev() -> None:
+    """Run the embedded stack in the foreground until Ctrl-C."""
+    raise typer.Exit(run_stack(Settings()))
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Argument(help="What to deploy.")] = EXAMPLE_SITE,
+    project: Annotated[str, typer.Option(help="Project name.")] = "example",
+    exit_after: Annotated[
+        bool, typer.Option("--exit", help="Stop the stack once the deployment ends.")
+    ] = False,
+) -> None:
+    """Run the embedded stack and deploy the example site through it."""
+
+    def deploy_example(settings: Settings) -> tuple[int, bool]:
+        deployment_id = asyncio.run(_deploy(settings, path, project, None))
+        render.console.print(
+            f"Deploying {path} as [bold]{project}[/]: {deployment_id}", soft_wrap=True
+        )
+        code = _report(settings, asyncio.run(_wait(settings, deployment_id)))
+        if code == 0:
+            render.console.print(
+                f"  Try: curl http://{settings.project_host(project)}:{settings.http_port}/"
+            )
+        return code, not exit_after
+
+    raise typer.Exit(run_stack(Settings(), deploy_example))

@@ -1,0 +1,83 @@
+"""`slipway dev` and `slipway demo`: the embedded stack in the foreground."""
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from temporalio.client import Client
+
+from slipway.settings import Settings
+from slipway.stack.embedded import EmbeddedStack
+from slipway.stack.process import Service
+from slipway.temporal import connect, has_pollers
+from starter.render import console
+
+EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "site"
+"""The site `slipway demo` deploys."""
+
+
+DeployHook = Callable[[Settings], tuple[int, bool]]
+"""What `slipway demo` runs once the stack answers: returns (exit code, keep running)."""
+
+
+class Stopped(Exception):
+    """SIGTERM arrived: stop the stack as Ctrl-C would."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Stopped
+
+
+async def wait_for_worker(settings: Settings, within: float = 60.0) -> Client:
+    """Connect to Temporal and wait until the worker polls both of its queues."""
+    client = await connect(settings)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await has_pollers(client, settings.task_queue) and await has_pollers(
+            client, settings.host_task_queue, activities=True
+        ):
+            return client
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"no worker polled {settings.task_queue} within {within:g}s")
+
+
+def ui_url(settings: Settings, workflow_id: str | None = None) -> str:
+    """The Temporal UI, or one workflow in it."""
+    base = f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
+    return f"{base}/workflows/{workflow_id}" if workflow_id else f"{base}/workflows"
+
+
+def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:
+    """Start the stack, run `deploy` once it is ready, then hold until Ctrl-C or SIGTERM
+    (or return at once when `deploy` says so); stop every service on the way out."""
+    stack = EmbeddedStack(settings)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+    def ready(service: Service) -> None:
+        console.print(f"[green]✓[/] {service.name:<9} {service.address}")
+
+    code = 0
+    try:
+        console.print(f"Starting the embedded stack in {settings.home}")
+        stack.start(on_ready=ready)
+        asyncio.run(wait_for_worker(settings))
+        console.print(f"[bold]Temporal UI[/]  {ui_url(settings)}")
+        console.print(
+            f"[bold]Sites[/]        http://<project>.{settings.base_domain}:{settings.http_port}/"
+        )
+        if deploy is not None:
+            code, hold = deploy(settings)
+            if not hold:
+                return code
+        console.print("Running. Press Ctrl-C to stop.")
+        dead = stack.watch()
+        console.print(f"[red]{dead.name} exited[/]\n{dead.tail()}")
+        code = 1
+    except (KeyboardInterrupt, Stopped):
+        console.print("Stopping…")
+    finally:
+        stack.stop()
+    return code

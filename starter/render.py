@@ -1,0 +1,95 @@
+"""How deployments look on a terminal: tables, logs and a live progress bar."""
+
+import json
+from collections.abc import AsyncIterator
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from slipway.models import DeploymentView, LogEntry
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def status_json(view: DeploymentView) -> str:
+    """The `status --json` document."""
+    return json.dumps(
+        {
+            "id": view.id,
+            "project": view.project,
+            "status": view.status.value,
+            "phase": view.phase.value,
+            "progress": view.progress,
+            "metadata": view.metadata,
+            "updated_at": view.updated_at.isoformat(),
+        },
+        indent=2,
+    )
+
+
+def status_table(view: DeploymentView) -> Table:
+    """A deployment as a two-column table."""
+    table = Table(show_header=False, box=None)
+    for key, value in (
+        ("deployment", view.id),
+        ("project", view.project),
+        ("status", view.status.value),
+        ("phase", f"{view.phase.value} ({view.progress}%)"),
+        ("updated", view.updated_at.isoformat(timespec="seconds")),
+        ("source", view.source),
+    ):
+        table.add_row(f"[bold]{key}[/]", value)
+    for key, extra in view.metadata.items():
+        if key != "stack":
+            table.add_row(f"  {key}", extra if isinstance(extra, str) else json.dumps(extra))
+    return table
+
+
+def logs_json(entries: list[LogEntry]) -> str:
+    """The `logs --json` document."""
+    return json.dumps([e.model_dump(mode="json") for e in entries], indent=2)
+
+
+def log_line(entry: LogEntry) -> str:
+    """One log row as a line."""
+    colour = {"error": "red", "warning": "yellow"}.get(entry.level, "cyan")
+    stamp = entry.timestamp.isoformat(timespec="milliseconds")
+    return (
+        f"[dim]{stamp}[/] [{colour}]{entry.level:<7}[/] [bold]{entry.phase:<18}[/] {entry.message}"
+    )
+
+
+def stuck_table(views: list[DeploymentView]) -> Table:
+    """Stuck deployments, oldest phase first."""
+    table = Table("deployment", "project", "status", "phase", "progress", "phase since")
+    for view in views:
+        table.add_row(
+            view.id,
+            view.project,
+            view.status.value,
+            view.phase.value,
+            f"{view.progress}%",
+            view.phase_updated_at.isoformat(timespec="seconds"),
+        )
+    return table
+
+
+async def show_progress(snapshots: AsyncIterator[DeploymentView | None]) -> DeploymentView | None:
+    """Draw a live bar from the deployment's snapshots; return the last one."""
+    last: DeploymentView | None = None
+    columns = (
+        TextColumn("[bold]{task.description:<20}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("queued", total=100)
+        async for view in snapshots:
+            if view is None:
+                continue
+            last = view
+            bar.update(task, completed=view.progress, description=view.phase.value)
+    return last

@@ -1,0 +1,59 @@
+"""The upload store: what a person uploads, kept under a content digest until deployed."""
+
+import gzip
+import hashlib
+import shutil
+import tarfile
+import uuid
+from pathlib import Path
+
+from slipway.layout import Layout
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+
+class UploadError(ValueError):
+    """The path cannot be uploaded; the message says why."""
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:32]
+
+
+def _pack(directory: Path, archive: Path) -> None:
+    with (
+        archive.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w") as tar,
+    ):
+        for path in sorted(directory.rglob("*")):
+            tar.add(path, arcname=path.relative_to(directory).as_posix(), recursive=False)
+
+
+def store_upload(layout: Layout, path: Path) -> str:
+    """Put a directory (packed as .tar.gz) or an archive into the store; return its upload id,
+    the digest of its bytes, so the same upload is stored once."""
+    if path.is_dir():
+        kind = "dir"
+    elif path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
+        kind = "archive"
+    else:
+        raise UploadError(
+            f"{path} is neither a directory nor a {', '.join(ARCHIVE_SUFFIXES)} archive"
+        )
+    layout.uploads.mkdir(parents=True, exist_ok=True)
+    scratch = layout.uploads / f".incoming-{uuid.uuid4().hex}"
+    try:
+        if kind == "dir":
+            _pack(path, scratch)
+        else:
+            shutil.copyfile(path, scratch)
+        upload_id = _digest(scratch)
+        scratch.replace(layout.upload(upload_id))
+    finally:
+        scratch.unlink(missing_ok=True)
+    return upload_id

@@ -1,0 +1,50 @@
+"""The real components the tests run against, started by the tests themselves."""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from slipway.settings import Settings
+from slipway.stack import components, postgres
+from slipway.stack.process import Service
+
+
+def in_ci() -> bool:
+    """CI must fail, never skip, when a component is missing."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(available: bool, why: str) -> None:
+    """Skip outside CI when a component is absent, saying why; fail in CI."""
+    if available:
+        return
+    if in_ci():
+        pytest.fail(f"{why} (CI=true: a missing component is a failure)")
+    pytest.skip(why)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def embedded_postgres(root: Path) -> tuple[Service, str]:
+    """A fresh embedded PostgreSQL on a free port; returns it and its URL."""
+    port = free_port()
+    service = postgres.postgres_service(root / "postgres", port, root / "logs" / "postgres.log")
+    service.start()
+    service.wait_ready()
+    return service, postgres.url(port)
+
+
+def web_servers(settings: Settings) -> list[Service]:
+    """Caddy and Traefik for `settings`, started and answering."""
+    started = [components.caddy(settings), components.traefik(settings)]
+    for service in started:
+        service.start()
+        service.wait_ready()
+    return started

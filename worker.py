@@ -1,0 +1,85 @@
+"""The Slipway worker: workflows and database activities on the shared queue, this server's
+host-bound activities on its own queue. SIGTERM drains in-flight work, then exits."""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Interceptor, Worker
+
+from activities.failures import AttemptInterceptor
+from activities.host import HostActivities
+from activities.tracking import TrackingActivities
+from slipway.database import engine_for, migrate
+from slipway.settings import Settings
+from slipway.temporal import connect
+from workflows.deployment import DeploymentWorkflow
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+BLOCKING_THREADS = 128
+"""Threads for the activities' blocking work (files, database): one per in-flight activity."""
+
+
+def build_workers(
+    client: Client, settings: Settings, interceptors: Sequence[Interceptor] = ()
+) -> list[Worker]:
+    """The two workers one server runs: shared (workflows, database) and host-bound;
+    `interceptors` come before Slipway's own."""
+    engine = engine_for(settings.sqlalchemy_url)
+    chain = [*interceptors, AttemptInterceptor()]
+    shared = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[DeploymentWorkflow],
+        activities=TrackingActivities(engine, settings.base_domain).all(),
+        interceptors=chain,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+    host = Worker(
+        client,
+        task_queue=settings.host_task_queue,
+        activities=HostActivities(settings, engine).all(),
+        interceptors=chain,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+    return [shared, host]
+
+
+async def serve(settings: Settings) -> None:
+    """Migrate the schema, then poll both queues until SIGTERM or SIGINT."""
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=BLOCKING_THREADS)
+    )
+    await asyncio.to_thread(migrate, settings.sqlalchemy_url)
+    client = await connect(settings)
+    workers = build_workers(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = [asyncio.create_task(w.run()) for w in workers]
+    logging.info(
+        "worker polling %s and %s on %s",
+        settings.task_queue,
+        settings.host_task_queue,
+        settings.temporal_address,
+    )
+    await stop.wait()
+    logging.info("draining in-flight work, then stopping")
+    await asyncio.gather(*(w.shutdown() for w in workers))
+    await asyncio.gather(*running, return_exceptions=True)
+
+
+def main() -> None:
+    """Run a worker configured from `SLIPWAY_*` environment variables."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(serve(Settings()))
+
+
+if __name__ == "__main__":
+    main()
