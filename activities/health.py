@@ -7,14 +7,16 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import Beat
+from activities.routes import ROUTE_HEADER
 from slipway.layout import RELEASE_MARKER
 from slipway.models import HealthResult
 
 
 def wait_until_served(
-    port: int, host: str, deployment_id: str, timeout: float, beat: Beat
+    port: int, host: str, deployment_id: str, route_version: str, timeout: float, beat: Beat
 ) -> HealthResult:
-    """Poll the release marker until it names `deployment_id`, or fail after `timeout`.
+    """Poll the release marker until it names `deployment_id`, through the route version
+    `route_version`, or fail after `timeout`.
 
     Idempotent: it only reads.
     """
@@ -28,9 +30,11 @@ def wait_until_served(
             attempts += 1
             try:
                 answer = client.get(url)
-                if answer.status_code == 200 and answer.text.strip() == deployment_id:
+                served = answer.text.strip()
+                route = answer.headers.get(ROUTE_HEADER)
+                if answer.status_code == 200 and served == deployment_id and route == route_version:
                     return HealthResult(url=f"http://{host}:{port}/", attempts=attempts)
-                last = f"HTTP {answer.status_code}: {answer.text.strip()[:80]!r}"
+                last = f"HTTP {answer.status_code} from route {route}: {served[:80]!r}"
             except httpx.HTTPError as err:
                 last = f"{type(err).__name__}: {err}"
             if time.monotonic() >= deadline:

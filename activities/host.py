@@ -19,6 +19,7 @@ from slipway.models import (
     CopyInput,
     CopyResult,
     DeploymentInput,
+    HealthInput,
     HealthResult,
     PhaseInput,
     RouteResult,
@@ -124,18 +125,19 @@ class HostActivities:
     async def update_routes(self, inp: PhaseInput) -> RouteResult:
         """Install the project's route (see `routes.write_route` for why a retry is safe)."""
         d = inp.deployment
-        config = routes.render_static_route(
+        config, version = routes.render_static_route(
             d.project, self.settings.project_host(d.project), self.settings.static_port
         )
         return await self._phase(
             inp,
             Phase.UPDATING_ROUTES,
-            lambda _: routes.write_route(self.layout, d.project, d.deployment_id, config),
+            lambda _: routes.write_route(self.layout, d.project, d.deployment_id, config, version),
         )
 
     @activity.defn(name="health_check")
-    async def health_check(self, inp: PhaseInput) -> HealthResult:
-        """Wait until Traefik serves this release; idempotent because it only reads."""
+    async def health_check(self, inp: HealthInput) -> HealthResult:
+        """Wait until Traefik serves this release through the new route; idempotent because
+        it only reads."""
         d = inp.deployment
         return await self._phase(
             inp,
@@ -144,6 +146,7 @@ class HostActivities:
                 self.settings.http_port,
                 self.settings.project_host(d.project),
                 d.deployment_id,
+                inp.route_version,
                 self.settings.health_timeout_seconds,
                 beat,
             ),

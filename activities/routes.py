@@ -1,6 +1,8 @@
 """updating_routes: the project's Traefik route, written to the file provider's directory."""
 
+import hashlib
 import json
+from typing import Any
 
 import yaml
 
@@ -11,11 +13,17 @@ from slipway.models import RouteResult
 _PREVIOUS = "previous-route.json"
 
 
-def render_static_route(project: str, host: str, static_port: int) -> str:
+ROUTE_HEADER = "X-Slipway-Route"
+"""Response header naming the route's version, so a health check knows Traefik has loaded
+the route just written and is not still answering from the one before."""
+
+
+def render_static_route(project: str, host: str, static_port: int) -> tuple[str, str]:
     """Traefik dynamic configuration sending `host` to the static server, naming the project
-    in a header the static server roots the request at (the project's `current` release)."""
+    in a header the static server roots the request at (the project's `current` release);
+    returns the configuration and its version."""
     name = f"slipway-{project}"
-    config = {
+    config: dict[str, Any] = {
         "http": {
             "routers": {
                 name: {
@@ -35,10 +43,16 @@ def render_static_route(project: str, host: str, static_port: int) -> str:
             },
         }
     }
-    return yaml.safe_dump(config, sort_keys=True)
+    version = hashlib.sha256(yaml.safe_dump(config, sort_keys=True).encode()).hexdigest()[:16]
+    config["http"]["middlewares"][f"{name}-root"]["headers"]["customResponseHeaders"] = {
+        ROUTE_HEADER: version
+    }
+    return yaml.safe_dump(config, sort_keys=True), version
 
 
-def write_route(layout: Layout, project: str, deployment_id: str, config: str) -> RouteResult:
+def write_route(
+    layout: Layout, project: str, deployment_id: str, config: str, version: str
+) -> RouteResult:
     """Install `config` as the project's route.
 
     Idempotent: the route's previous content is kept in the work dir before the first write,
@@ -54,7 +68,7 @@ def write_route(layout: Layout, project: str, deployment_id: str, config: str) -
     if changed:
         route.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(route, config)
-    return RouteResult(changed=changed)
+    return RouteResult(changed=changed, version=version)
 
 
 def restore_route(layout: Layout, project: str, deployment_id: str) -> None:

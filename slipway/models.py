@@ -74,9 +74,17 @@ class SwitchResult(BaseModel):
 
 
 class RouteResult(BaseModel):
-    """Whether the route's content changed; an identical rewrite is a no-op."""
+    """Whether the route's content changed (an identical rewrite is a no-op), and the version
+    Traefik reports once it has loaded it."""
 
     changed: bool
+    version: str
+
+
+class HealthInput(PhaseInput):
+    """health_check waits for this route version as well as for the release."""
+
+    route_version: str
 
 
 class HealthResult(BaseModel):

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         CopyInput,
         DeploymentInput,
         DeploymentProgress,
+        HealthInput,
         Metadata,
         PhaseInput,
     )
@@ -87,12 +88,18 @@ class DeploymentWorkflow:
             HostActivities.switch_release,
             {"filesCopied": copied.files_copied, "totalFiles": copied.total_files},
         )
-        await self._host(
+        routed = await self._host(
             Phase.UPDATING_ROUTES,
             HostActivities.update_routes,
             {"previousRelease": switched.previous_release},
         )
-        checked = await self._host(Phase.HEALTH_CHECK, HostActivities.health_check, {})
+        self._metadata["routeVersion"] = routed.version
+        self._enter(Phase.HEALTH_CHECK)
+        checked = await workflow.execute_activity_method(
+            HostActivities.health_check,
+            HealthInput(**self._input().model_dump(), route_version=routed.version),
+            **self._options(Phase.HEALTH_CHECK),
+        )
         self._metadata["url"] = checked.url
 
     async def _host(self, phase: Phase, method: Any, entry: Metadata) -> Any:
@@ -109,13 +116,10 @@ class DeploymentWorkflow:
             await workflow.execute_activity_method(
                 HostActivities.restore_previous, deployment, **self._options(failed_phase)
             )
-        cause = err.cause
         self._metadata.update(
             {
                 "error": message,
-                "stack": cause.failure.stack_trace
-                if isinstance(cause, FailureError) and cause.failure
-                else "",
+                "stack": _origin_stack(err),
                 "failedAt": workflow.now().isoformat(),
                 "failedPhase": failed_phase.value,
                 "attempt": attempt,
@@ -181,3 +185,14 @@ def _reason(phase: Phase, cause: BaseException | None) -> tuple[str, int]:
             attempt = int(cause.details[0].get("attempt", 0))
         return cause.message, attempt
     return str(cause), 0
+
+
+def _origin_stack(err: BaseException) -> str:
+    """The stack trace where the failure began: the deepest cause that carries one."""
+    stack = ""
+    current: BaseException | None = err
+    while current is not None:
+        if isinstance(current, FailureError) and current.failure and current.failure.stack_trace:
+            stack = current.failure.stack_trace
+        current = current.__cause__
+    return stack
