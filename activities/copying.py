@@ -4,10 +4,9 @@ A file whose content is already in the store costs a link, not a copy, so a rede
 what changed. Copying resumes from the index a previous attempt heartbeated.
 """
 
+import contextlib
 import errno
 import os
-import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,38 +32,67 @@ def _under(entries: list[Entry], site_root: str) -> list[Entry]:
     ]
 
 
-def _store_object(layout: Layout, entry: Entry, source: Path) -> tuple[Path, bool]:
-    """The store's copy of `entry`'s content, added from `source` if missing; True if added."""
-    obj = layout.store / entry.digest[:2] / entry.digest[2:]
-    if obj.exists():
-        return obj, False
-    obj.parent.mkdir(parents=True, exist_ok=True)
-    scratch = layout.store / "tmp" / uuid.uuid4().hex
-    scratch.parent.mkdir(exist_ok=True)
-    shutil.copyfile(source, scratch)
-    scratch.chmod(0o644)
+def _create(dest: Path) -> int:
+    """Open `dest` as a new file (a new inode), so rewriting never touches a stored object
+    that an earlier attempt already linked there."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        os.link(scratch, obj)
+        return os.open(dest, flags, 0o644)
     except FileExistsError:
-        pass
-    finally:
-        scratch.unlink()
-    return obj, True
+        dest.unlink()
+        return os.open(dest, flags, 0o644)
 
 
-def _place(obj: Path, dest: Path) -> None:
-    """Make `dest` a hard link to `obj`, replacing whatever a failed attempt left there."""
-    if dest.exists() and os.path.samefile(obj, dest):
-        return
-    scratch = dest.with_name(f".{dest.name}.slipway-link")
-    scratch.unlink(missing_ok=True)
+def _copy_new(source: Path, dest: Path, size: int) -> None:
+    """Copy `source` into a new file at `dest`, in the kernel."""
+    out = _create(dest)
     try:
-        os.link(obj, scratch)
+        with source.open("rb") as src:
+            sent = 0
+            while sent < size:
+                step = os.sendfile(out, src.fileno(), sent, size - sent)
+                if step == 0:
+                    break
+                sent += step
+    finally:
+        os.close(out)
+
+
+def _link(obj: Path, dest: Path) -> None:
+    """Hard-link `dest` to `obj`, replacing what a failed attempt left there."""
+    try:
+        os.link(obj, dest)
+    except FileExistsError:
+        if os.path.samefile(obj, dest):
+            return
+        dest.unlink()
+        os.link(obj, dest)
+
+
+def _place_file(layout: Layout, entry: Entry, source: Path, dest: Path) -> bool:
+    """Put `entry` at `dest`: a link to the stored object if the store has it, else a copy
+    that then joins the store. True if it was copied."""
+    obj = layout.store / entry.digest[:2] / entry.digest[2:]
+    try:
+        _link(obj, dest)
+        return False
+    except FileNotFoundError:
+        pass
     except OSError as err:
         if err.errno != errno.EMLINK:
             raise
-        shutil.copyfile(obj, scratch)
-    scratch.replace(dest)
+    _copy_new(source, dest, entry.size)
+    _share(dest, obj)
+    return True
+
+
+def _share(dest: Path, obj: Path) -> None:
+    """Offer a newly copied file to the store. The release is complete either way, so when
+    linking fails (another deployment stored it first, too many links) the file stays
+    unshared."""
+    with contextlib.suppress(OSError):
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        os.link(dest, obj)
 
 
 def copy_release(
@@ -102,9 +130,8 @@ def copy_release(
             dest.unlink(missing_ok=True)
             os.symlink(entry.target, dest)
         else:
-            obj, added = _store_object(layout, entry, base / entry.path)
-            _place(obj, dest)
-            done["copied" if added else "linked"] += 1
+            copied = _place_file(layout, entry, base / entry.path, dest)
+            done["copied" if copied else "linked"] += 1
         done["next"] = index + 1
         beat.details = dict(done)
         progress(done["copied"] + done["linked"], len(files))

@@ -38,8 +38,11 @@ def resumed_details() -> Any:
     return details[0] if details else None
 
 
-async def heartbeating(work: Callable[[Beat], T], *, interval: float = 1.0) -> T:
-    """Run `work` on a thread, heartbeating its details every `interval` until it ends."""
+async def heartbeating(work: Callable[[Beat], T]) -> T:
+    """Run `work` on a thread, heartbeating its details several times per heartbeat timeout
+    (at most every second) until it ends."""
+    timeout = activity.info().heartbeat_timeout
+    interval = min(1.0, timeout.total_seconds() / 4) if timeout else 1.0
     beat = Beat(resumed_details())
     task = asyncio.ensure_future(asyncio.to_thread(work, beat))
     try:

@@ -96,10 +96,19 @@ class HostActivities:
                 {"filesCopied": copied, "totalFiles": total},
             )
 
-        return await self._phase(
-            inp,
-            Phase.COPYING_FILES,
-            lambda beat: copying.copy_release(
+        attempt = activity.info().attempt
+
+        def copy(beat: Beat) -> CopyResult:
+            if beat.details:
+                records.add_log(
+                    self.engine,
+                    d.deployment_id,
+                    Phase.COPYING_FILES,
+                    f"Copying resumed at entry {beat.details['next']} on attempt {attempt}",
+                    metadata=beat.details,
+                    event_key=f"copy-resumed:{attempt}",
+                )
+            return copying.copy_release(
                 self.layout,
                 d.project,
                 d.deployment_id,
@@ -108,8 +117,9 @@ class HostActivities:
                 inp.site_root,
                 beat,
                 progress,
-            ),
-        )
+            )
+
+        return await self._phase(inp, Phase.COPYING_FILES, copy)
 
     @activity.defn(name="switch_release")
     async def switch_release(self, inp: PhaseInput) -> SwitchResult:

@@ -15,7 +15,7 @@ from slipway.database import engine_for, migrate
 from slipway.search_attributes import ALL as SEARCH_ATTRIBUTES
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
-from tests.components import embedded_postgres, free_port, web_servers
+from tests.components import embedded_postgres, free_port, in_ci, web_servers
 from tests.running import RunningWorker
 
 
@@ -105,3 +105,13 @@ async def worker(client: Client, settings: Settings) -> AsyncIterator[RunningWor
     """An in-process worker on this test's queues."""
     async with RunningWorker(client, settings) as running:
         yield running
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI=true a skipped test is a failure: every component must be there."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if in_ci() and skipped and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter:
+            reporter.write_line(f"CI=true: {skipped} skipped test(s) count as failures", red=True)

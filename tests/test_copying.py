@@ -1,0 +1,76 @@
+"""copying_files on the real file system: resume, content store, idempotence."""
+
+import uuid
+from pathlib import Path
+
+from activities.copying import copy_release
+from activities.heartbeat import Beat
+from activities.manifest import scan
+from slipway.layout import RELEASE_MARKER, Layout
+from tests.helpers import make_site
+
+
+def _copy(layout: Layout, source: Path, deployment_id: str, beat: Beat | None = None) -> int:
+    layout.work(deployment_id).mkdir(parents=True, exist_ok=True)
+    result = copy_release(
+        layout, "site", deployment_id, source, scan(source, Beat()), "", beat or Beat(), _quiet
+    )
+    return result.linked
+
+
+def _quiet(copied: int, total: int) -> None:
+    return None
+
+
+def test_resume_starts_at_the_heartbeated_entry(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    source = make_site(tmp_path / "src", "resume", extra_files=30)
+    entries = scan(source, Beat())
+    deployment_id = str(uuid.uuid4())
+    release = layout.release("site", deployment_id)
+    half = len(entries) // 2
+    # What a first attempt left: the first half placed, then a torn file at the resume point.
+    for entry in entries[:half]:
+        target = release / entry.path
+        if entry.kind == "dir":
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("placed by the first attempt")
+    torn = next(e for e in entries[half:] if e.kind == "file")
+    (release / torn.path).parent.mkdir(parents=True, exist_ok=True)
+    (release / torn.path).write_text("torn")
+
+    _copy(layout, source, deployment_id, Beat({"next": half, "copied": half, "linked": 0}))
+
+    first_half = [e for e in entries[:half] if e.kind == "file"]
+    assert all((release / e.path).read_text() == "placed by the first attempt" for e in first_half)
+    for entry in entries[half:]:
+        if entry.kind == "file":
+            assert (release / entry.path).read_bytes() == (source / entry.path).read_bytes()
+    assert (release / RELEASE_MARKER).read_text() == deployment_id
+
+
+def test_a_finished_copy_is_adopted_not_redone(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    source = make_site(tmp_path / "src", "once", extra_files=5)
+    deployment_id = str(uuid.uuid4())
+    _copy(layout, source, deployment_id)
+    release = layout.release("site", deployment_id)
+    before = {p: p.stat().st_ino for p in release.rglob("*")}
+    _copy(layout, source, deployment_id)
+    assert {p: p.stat().st_ino for p in release.rglob("*")} == before
+
+
+def test_unchanged_files_are_linked_from_the_store(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    source = make_site(tmp_path / "src", "shared", extra_files=20)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    assert _copy(layout, source, first) == 0
+    (source / "index.html").write_text("changed")
+    assert _copy(layout, source, second) == 20
+    one = layout.release("site", first) / "assets" / "d0" / "f3.txt"
+    two = layout.release("site", second) / "assets" / "d0" / "f3.txt"
+    assert one.samefile(two)
+    assert (layout.release("site", second) / "index.html").read_text() == "changed"
+    assert "changed" not in (layout.release("site", first) / "index.html").read_text()

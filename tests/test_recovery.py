@@ -1,0 +1,134 @@
+"""Retries and crashes change nothing about the outcome: no duplicate rows, no double copy."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from slipway import records
+from slipway.layout import Layout
+from slipway.phases import Phase, Status
+from slipway.settings import Settings
+from slipway.tables import deployment_logs
+from tests.helpers import (
+    SUCCESS_TRANSITIONS,
+    deploy,
+    fetch,
+    make_site,
+    outcome,
+    row,
+    transitions,
+    wait_for,
+)
+from tests.running import RunningWorker, worker_process
+
+
+class _LoseFirstResult(ActivityInboundInterceptor):
+    """Runs the real activity, then fails its first attempt as if the worker had died just
+    before reporting: the retry must adopt the finished work."""
+
+    inodes: dict[str, int] = {}  # noqa: RUF012
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        result = await self.next.execute_activity(input)
+        info = activity.info()
+        if info.activity_type == "copy_files" and info.attempt == 1:
+            deployment = input.args[0].deployment
+            release = Layout(Path(os.environ["SLIPWAY_TEST_HOME"])).release(
+                deployment.project, deployment.deployment_id
+            )
+            _LoseFirstResult.inodes = {
+                p.name: p.stat().st_ino for p in release.rglob("*") if p.is_file()
+            }
+            raise RuntimeError("lost the result of the first attempt")
+        return result
+
+
+class LoseFirstResult(Interceptor):
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _LoseFirstResult(next)
+
+
+async def test_activity_failing_once_is_retried_without_duplicates(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    project: str,
+    tmp_path: Path,
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setenv("SLIPWAY_TEST_HOME", str(settings.home))
+    site = make_site(tmp_path / "site", "retried", extra_files=40)
+    async with RunningWorker(client, settings, [LoseFirstResult()]):
+        deployment_id = await deploy(client, settings, site, project)
+        assert await outcome(client, deployment_id) is None
+    assert transitions(engine, deployment_id) == SUCCESS_TRANSITIONS
+    release = Layout(settings.home).release(project, deployment_id)
+    after = {p.name: p.stat().st_ino for p in release.rglob("*") if p.is_file()}
+    assert after == _LoseFirstResult.inodes, "the retry copied files again"
+    assert row(engine, deployment_id).metadata["filesCopied"] == 41
+    assert "retried" in fetch(settings, project).text
+
+
+def _progress(engine: sa.Engine, deployment_id: str) -> tuple[str, int]:
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.text("SELECT phase, phase_progress FROM deployments WHERE id = :id"),
+            {"id": deployment_id},
+        ).first()
+    return (found[0], found[1]) if found else ("", 0)
+
+
+async def test_worker_killed_during_copying_files(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    site = make_site(tmp_path / "site", "survived", extra_files=6000)
+    first = worker_process(settings, "first-worker")
+    try:
+        deployment_id = await deploy(client, settings, site, project)
+
+        def copying_underway() -> bool:
+            view = records.get_deployment(engine, deployment_id)
+            return bool(
+                view and view.phase is Phase.COPYING_FILES and view.metadata.get("filesCopied")
+            )
+
+        await wait_for("files to be copying", copying_underway, timeout=120)
+    finally:
+        first.kill()
+    killed_at = _progress(engine, deployment_id)
+    assert killed_at[0] == Phase.COPYING_FILES.value, "the kill must land during copying_files"
+
+    second = worker_process(settings, "second-worker")
+    try:
+        assert await outcome(client, deployment_id) is None
+    finally:
+        second.stop()
+    assert transitions(engine, deployment_id) == SUCCESS_TRANSITIONS
+    view = row(engine, deployment_id)
+    assert view.status is Status.ACTIVE
+    assert view.metadata["filesCopied"] == view.metadata["totalFiles"] == 6001
+    with engine.connect() as conn:
+        resumed = (
+            conn.execute(
+                sa.select(deployment_logs.c.message).where(
+                    deployment_logs.c.deployment_id == deployment_id,
+                    deployment_logs.c.message.like("Copying resumed%"),
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(resumed) <= 1, "one resumed attempt at most"
+    layout = Layout(settings.home)
+    assert sorted(p.name for p in layout.releases(project).iterdir()) == [deployment_id]
+    assert "survived" in fetch(settings, project).text
+    assert fetch(settings, project, "/assets/d11/f5999.txt").text == "survived file 5999\n"

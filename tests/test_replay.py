@@ -1,0 +1,43 @@
+"""Workflow code stays compatible with the histories of deployments already run: every
+recorded history must replay without a non-determinism error."""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from slipway import records
+from slipway.settings import Settings
+from tests.helpers import deploy_and_wait, make_site
+from tests.running import RunningWorker
+from workflows.deployment import DeploymentWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def _replayer() -> Replayer:
+    return Replayer(workflows=[DeploymentWorkflow], data_converter=pydantic_data_converter)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    await _replayer().replay_workflow(history)
+
+
+def test_histories_are_recorded() -> None:
+    names = {p.stem for p in HISTORIES.glob("*.json")}
+    assert {"static-success", "static-failed-health-check"} <= names
+
+
+async def test_a_fresh_history_replays(
+    client: Client, settings: Settings, worker: RunningWorker, project: str, tmp_path: Path
+) -> None:
+    deployment_id, failure = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "s", "replayed"), project
+    )
+    assert failure is None
+    handle = client.get_workflow_handle(records.deployment_workflow_id(deployment_id))
+    await _replayer().replay_workflow(await handle.fetch_history())
