@@ -13,11 +13,15 @@ from temporalio.worker import Interceptor, Worker
 
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
+from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.tracking import TrackingActivities
 from slipway.database import engine_for, migrate
+from slipway.schedules import ensure_reconcile_schedule
 from slipway.settings import Settings
 from slipway.temporal import connect
 from workflows.deployment import DeploymentWorkflow
+from workflows.project import ProjectWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 BLOCKING_THREADS = 128
@@ -34,15 +38,21 @@ def build_workers(
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[DeploymentWorkflow],
-        activities=TrackingActivities(engine, settings.base_domain).all(),
+        workflows=[DeploymentWorkflow, ProjectWorkflow, ReconcileWorkflow],
+        activities=[
+            *TrackingActivities(engine, settings.base_domain).all(),
+            ReconcileActivities(engine, client, settings).resolve_orphans,
+        ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
-        activities=HostActivities(settings, engine).all(),
+        activities=[
+            *HostActivities(settings, engine).all(),
+            CleanupActivities(engine, settings).cleanup_host,
+        ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -56,6 +66,7 @@ async def serve(settings: Settings) -> None:
     )
     await asyncio.to_thread(migrate, settings.sqlalchemy_url)
     client = await connect(settings)
+    await ensure_reconcile_schedule(client, settings)
     workers = build_workers(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

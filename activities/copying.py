@@ -95,6 +95,15 @@ def _share(dest: Path, obj: Path) -> None:
         os.link(dest, obj)
 
 
+def finished(layout: Layout, project: str, deployment_id: str) -> CopyResult | None:
+    """The result of a completed copy, if the release it built is still on disk."""
+    result_file = layout.work(deployment_id) / _RESULT
+    marker = layout.release(project, deployment_id) / RELEASE_MARKER
+    if result_file.exists() and marker.is_file():
+        return CopyResult.model_validate_json(result_file.read_text())
+    return None
+
+
 def copy_release(
     layout: Layout,
     project: str,
@@ -112,8 +121,9 @@ def copy_release(
     lets a retry adopt a finished release.
     """
     result_file = layout.work(deployment_id) / _RESULT
-    if result_file.exists():
-        return CopyResult.model_validate_json(result_file.read_text())
+    adopted = finished(layout, project, deployment_id)
+    if adopted is not None:
+        return adopted
     release = layout.release(project, deployment_id)
     release.mkdir(parents=True, exist_ok=True)
     todo = _under(entries, site_root)

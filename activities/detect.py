@@ -2,11 +2,21 @@
 
 from pathlib import Path
 
+from activities.atomic import write_atomically
 from activities.failures import bad_input
 from slipway.models import BuildResult
 
 STATIC_ROOTS = ("", "public", "dist", "build", "out")
 """Where a static site's index.html may be, in the order they are tried."""
+
+_RESULT = "build.json"
+
+
+def finished(work: Path) -> BuildResult | None:
+    """The result of a completed build, if any."""
+    if (work / _RESULT).exists():
+        return BuildResult.model_validate_json((work / _RESULT).read_text())
+    return None
 
 
 def detect(source: Path) -> BuildResult:  # noqa: RET503 (bad_input never returns)
@@ -18,3 +28,11 @@ def detect(source: Path) -> BuildResult:  # noqa: RET503 (bad_input never return
         "unsupported upload: no index.html at its root or in public/, dist/, build/ or out/ "
         "(static sites are deployed as they are; add an index.html)"
     )
+
+
+def build(work: Path, source: Path) -> BuildResult:
+    """Detect, and record the result so a resumed deployment can skip this phase.
+    Idempotent: detection only reads the source, and the result is written atomically."""
+    result = detect(source)
+    write_atomically(work / _RESULT, result.model_dump_json())
+    return result

@@ -35,6 +35,18 @@ T = TypeVar("T")
 PROGRESS_EVERY = 1.0
 """Seconds between progress writes to the deployment row while files copy."""
 
+PUBLIC_CHECK_SECONDS = 15.0
+"""How long activation waits for the public route to serve the promoted release."""
+
+
+def _valid(deployment: DeploymentInput) -> None:
+    try:
+        validate_project_name(deployment.project)
+        validate_deployment_id(deployment.deployment_id)
+        validate_deployment_id(deployment.release)
+    except InvalidNameError as err:
+        bad_input(str(err))
+
 
 class HostActivities:
     """Activities of one server, configured by its settings."""
@@ -44,20 +56,37 @@ class HostActivities:
         self.engine = engine
         self.layout = Layout(settings.home)
 
-    async def _phase(self, inp: PhaseInput, phase: Phase, work: Callable[[Beat], T]) -> T:
-        """Validate the names, record the transition, then run `work`, all while heartbeating."""
-        deployment = inp.deployment
-        try:
-            validate_project_name(deployment.project)
-            validate_deployment_id(deployment.deployment_id)
-        except InvalidNameError as err:
-            bad_input(str(err))
+    async def _phase(
+        self,
+        inp: PhaseInput,
+        phase: Phase,
+        work: Callable[[Beat], T],
+        finished: Callable[[], T | None] | None = None,
+    ) -> T:
+        """Record the phase's transition, then run `work`, all while heartbeating. On a
+        resumed deployment, a phase that `finished` proves done is logged as verified and
+        skipped instead."""
+        d = inp.deployment
+        _valid(d)
 
-        def enter_then_work(beat: Beat) -> T:
-            records.record_transition(self.engine, deployment.deployment_id, phase, inp.metadata)
+        def run(beat: Beat) -> T:
+            if d.round and finished is not None:
+                done = finished()
+                if done is not None:
+                    records.add_log(
+                        self.engine,
+                        d.deployment_id,
+                        phase,
+                        f"Phase {phase.value} verified and skipped: finished before resume",
+                        event_key=f"verified:{phase.value}:r{d.round}",
+                    )
+                    return done
+            records.record_transition(
+                self.engine, d.deployment_id, phase, inp.metadata, round=d.round
+            )
             return work(beat)
 
-        return await heartbeating(enter_then_work)
+        return await heartbeating(run)
 
     @activity.defn(name="pull_source")
     async def pull_source(self, inp: PhaseInput) -> SourceResult:
@@ -67,19 +96,26 @@ class HostActivities:
             inp,
             Phase.PULLING_SOURCE,
             lambda beat: source.pull(self.layout, d.upload_id, d.deployment_id, beat),
+            lambda: source.finished(self.layout, d.deployment_id),
         )
 
     @activity.defn(name="build")
     async def build(self, inp: PhaseInput) -> BuildResult:
-        """Detect the site's type; idempotent because it only reads the unpacked source."""
-        work = source.source_dir(self.layout, inp.deployment.deployment_id)
-        return await self._phase(inp, Phase.BUILDING, lambda _: detect.detect(work))
+        """Detect the site's type (see `detect.build` for why a retry is safe)."""
+        work = self.layout.work(inp.deployment.deployment_id)
+        return await self._phase(
+            inp,
+            Phase.BUILDING,
+            lambda _: detect.build(work, work / source.SOURCE),
+            lambda: detect.finished(work),
+        )
 
     @activity.defn(name="copy_files")
     async def copy_files(self, inp: CopyInput) -> CopyResult:
         """Build the release dir (see `copying.copy_release` for how a retry resumes)."""
         d = inp.deployment
         work = self.layout.work(d.deployment_id)
+        attempt = activity.info().attempt
         last_write = 0.0
 
         def progress(copied: int, total: int) -> None:
@@ -96,8 +132,6 @@ class HostActivities:
                 {"filesCopied": copied, "totalFiles": total},
             )
 
-        attempt = activity.info().attempt
-
         def copy(beat: Beat) -> CopyResult:
             if beat.details:
                 records.add_log(
@@ -106,7 +140,7 @@ class HostActivities:
                     Phase.COPYING_FILES,
                     f"Copying resumed at entry {beat.details['next']} on attempt {attempt}",
                     metadata=beat.details,
-                    event_key=f"copy-resumed:{attempt}",
+                    event_key=f"copy-resumed:{d.round}:{attempt}",
                 )
             return copying.copy_release(
                 self.layout,
@@ -119,24 +153,32 @@ class HostActivities:
                 progress,
             )
 
-        return await self._phase(inp, Phase.COPYING_FILES, copy)
-
-    @activity.defn(name="switch_release")
-    async def switch_release(self, inp: PhaseInput) -> SwitchResult:
-        """Point `current` at the release (see `release.switch` for why a retry is safe)."""
-        d = inp.deployment
         return await self._phase(
             inp,
+            Phase.COPYING_FILES,
+            copy,
+            lambda: copying.finished(self.layout, d.project, d.deployment_id),
+        )
+
+    @activity.defn(name="stage_release")
+    async def stage_release(self, inp: PhaseInput) -> None:
+        """Point the project's `next` link at the release (see `release.stage`)."""
+        d = inp.deployment
+        await self._phase(
+            inp,
             Phase.CREATING_SYMLINKS,
-            lambda _: release.switch(self.layout, d.project, d.deployment_id),
+            lambda _: release.stage(self.layout, d.project, d.release),
         )
 
     @activity.defn(name="update_routes")
     async def update_routes(self, inp: PhaseInput) -> RouteResult:
-        """Install the project's route (see `routes.write_route` for why a retry is safe)."""
+        """Install the project's routes (see `routes.write_route` for why a retry is safe)."""
         d = inp.deployment
         config, version = routes.render_static_route(
-            d.project, self.settings.project_host(d.project), self.settings.static_port
+            d.project,
+            self.settings.project_host(d.project),
+            self.settings.static_port,
+            d.deployment_id,
         )
         return await self._phase(
             inp,
@@ -146,8 +188,8 @@ class HostActivities:
 
     @activity.defn(name="health_check")
     async def health_check(self, inp: HealthInput) -> HealthResult:
-        """Wait until Traefik serves this release through the new route; idempotent because
-        it only reads."""
+        """Wait until Traefik serves the release as this deployment's candidate, through the
+        new route; idempotent because it only reads."""
         d = inp.deployment
         return await self._phase(
             inp,
@@ -155,21 +197,48 @@ class HostActivities:
             lambda beat: health.wait_until_served(
                 self.settings.http_port,
                 self.settings.project_host(d.project),
-                d.deployment_id,
+                d.release,
                 inp.route_version,
                 self.settings.health_timeout_seconds,
                 beat,
+                candidate=d.deployment_id,
             ),
         )
+
+    @activity.defn(name="activate")
+    async def activate(self, inp: HealthInput) -> SwitchResult:
+        """Promote the proven release: `current` switches (see `release.promote`), the public
+        route must serve it, and only then is the deployment recorded active."""
+        d = inp.deployment
+        _valid(d)
+
+        def promote(beat: Beat) -> SwitchResult:
+            switched = release.promote(self.layout, d.project, d.release, d.deployment_id)
+            health.wait_until_served(
+                self.settings.http_port,
+                self.settings.project_host(d.project),
+                d.release,
+                inp.route_version,
+                PUBLIC_CHECK_SECONDS,
+                beat,
+            )
+            metadata = {**inp.metadata, "previousRelease": switched.previous_release}
+            records.record_transition(
+                self.engine, d.deployment_id, Phase.ACTIVE, metadata, round=d.round
+            )
+            return switched
+
+        return await heartbeating(promote)
 
     @activity.defn(name="restore_previous")
     async def restore_previous(self, d: DeploymentInput) -> None:
         """Compensation: the route, then `current`, back as they were before this deployment.
         Idempotent: each step acts only on what the deployment recorded before changing it."""
+        _valid(d)
 
         def put_back(_: Beat) -> None:
             routes.restore_route(self.layout, d.project, d.deployment_id)
-            release.restore(self.layout, d.project, d.deployment_id)
+            release.restore(self.layout, d.project, d.release, d.deployment_id)
 
         await heartbeating(put_back)
 
@@ -179,8 +248,9 @@ class HostActivities:
             self.pull_source,
             self.build,
             self.copy_files,
-            self.switch_release,
+            self.stage_release,
             self.update_routes,
             self.health_check,
+            self.activate,
             self.restore_previous,
         ]

@@ -18,10 +18,23 @@ ROUTE_HEADER = "X-Slipway-Route"
 the route just written and is not still answering from the one before."""
 
 
-def render_static_route(project: str, host: str, static_port: int) -> tuple[str, str]:
-    """Traefik dynamic configuration sending `host` to the static server, naming the project
-    in a header the static server roots the request at (the project's `current` release);
-    returns the configuration and its version."""
+CANDIDATE_HEADER = "X-Slipway-Candidate"
+"""Request header that routes a request to the release being proven (`next`) instead of the
+one serving (`current`); its value is the deployment's id."""
+
+
+def _slot(project: str, slot: str) -> dict[str, Any]:
+    return {
+        "headers": {"customRequestHeaders": {"X-Slipway-Project": project, "X-Slipway-Slot": slot}}
+    }
+
+
+def render_static_route(
+    project: str, host: str, static_port: int, deployment_id: str
+) -> tuple[str, str]:
+    """Traefik dynamic configuration for a static project: `host` is served from the
+    project's `current` release, and requests carrying the candidate header with this
+    deployment's id from `next`. Returns the configuration and its version."""
     name = f"slipway-{project}"
     config: dict[str, Any] = {
         "http": {
@@ -30,13 +43,18 @@ def render_static_route(project: str, host: str, static_port: int) -> tuple[str,
                     "rule": f"Host(`{host}`)",
                     "entryPoints": ["web"],
                     "service": name,
-                    "middlewares": [f"{name}-root"],
-                }
+                    "middlewares": [f"{name}-current"],
+                },
+                f"{name}-candidate": {
+                    "rule": f"Host(`{host}`) && Header(`{CANDIDATE_HEADER}`, `{deployment_id}`)",
+                    "entryPoints": ["web"],
+                    "service": name,
+                    "middlewares": [f"{name}-next"],
+                },
             },
             "middlewares": {
-                f"{name}-root": {
-                    "headers": {"customRequestHeaders": {"X-Slipway-Project": project}}
-                }
+                f"{name}-current": _slot(project, "current"),
+                f"{name}-next": _slot(project, "next"),
             },
             "services": {
                 name: {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{static_port}"}]}}
@@ -44,9 +62,8 @@ def render_static_route(project: str, host: str, static_port: int) -> tuple[str,
         }
     }
     version = hashlib.sha256(yaml.safe_dump(config, sort_keys=True).encode()).hexdigest()[:16]
-    config["http"]["middlewares"][f"{name}-root"]["headers"]["customResponseHeaders"] = {
-        ROUTE_HEADER: version
-    }
+    for middleware in config["http"]["middlewares"].values():
+        middleware["headers"]["customResponseHeaders"] = {ROUTE_HEADER: version}
     return yaml.safe_dump(config, sort_keys=True), version
 
 
@@ -75,14 +92,14 @@ def restore_route(layout: Layout, project: str, deployment_id: str) -> None:
     """Put the project's route back as it was before `deployment_id` wrote it; with no
     previous route, remove it.
 
-    Idempotent: it acts only on what the deployment recorded before writing, and writing the
-    same content twice, or removing a missing file, changes nothing.
+    Idempotent: it acts only while the route is still the one this deployment wrote (a later
+    deployment's route is left alone), with what the deployment recorded before writing.
     """
     record = layout.work(deployment_id) / _PREVIOUS
-    if not record.exists():
+    route = layout.route(project)
+    if not record.exists() or not route.exists() or deployment_id not in route.read_text():
         return
     previous = json.loads(record.read_text())["previous"]
-    route = layout.route(project)
     if previous is None:
         route.unlink(missing_ok=True)
     elif not route.exists() or route.read_text() != previous:

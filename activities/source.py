@@ -21,6 +21,14 @@ def source_dir(layout: Layout, deployment_id: str) -> Path:
     return layout.work(deployment_id) / SOURCE
 
 
+def finished(layout: Layout, deployment_id: str) -> SourceResult | None:
+    """The result of a completed pull, if its source is still on disk."""
+    work = layout.work(deployment_id)
+    if (work / _RESULT).exists() and (work / SOURCE).is_dir():
+        return SourceResult.model_validate_json((work / _RESULT).read_text())
+    return None
+
+
 def pull(layout: Layout, upload_id: str, deployment_id: str, beat: Beat) -> SourceResult:
     """Unpack the upload into `<work>/source` and describe it.
 
@@ -29,8 +37,9 @@ def pull(layout: Layout, upload_id: str, deployment_id: str, beat: Beat) -> Sour
     """
     work = layout.work(deployment_id)
     result_file = work / _RESULT
-    if result_file.exists():
-        return SourceResult.model_validate_json(result_file.read_text())
+    done = finished(layout, deployment_id)
+    if done is not None:
+        return done
     upload = layout.upload(upload_id)
     if not upload.exists():
         bad_input(f"upload {upload_id} is not in the upload store ({layout.uploads}); upload again")

@@ -7,8 +7,8 @@ from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from slipway import records
-from slipway.models import DeploymentInput, PhaseInput
-from slipway.phases import Phase
+from slipway.models import FailInput, PhaseInput, SkipInput, SupersedeInput
+from slipway.phases import Phase, Status
 
 
 class TrackingActivities:
@@ -18,35 +18,60 @@ class TrackingActivities:
         self.engine = engine
         self.base_domain = base_domain
 
+    def _register(self, inp: PhaseInput) -> bool:
+        d = inp.deployment
+        return records.register(self.engine, d, f"{d.project}.{self.base_domain}", inp.metadata)
+
     @activity.defn(name="register_deployment")
-    async def register(self, deployment: DeploymentInput) -> None:
+    async def register(self, inp: PhaseInput) -> None:
         """Record the project and the deployment in phase queued; idempotent because both
         inserts skip rows that exist."""
-        domain = f"{deployment.project}.{self.base_domain}"
-        await heartbeating(lambda _: records.register(self.engine, deployment, domain))
+        await heartbeating(lambda _: self._register(inp))
 
-    @activity.defn(name="mark_active")
-    async def mark_active(self, inp: PhaseInput) -> None:
-        """Record the active transition; idempotent through the transition's event key."""
-        await heartbeating(
-            lambda _: records.record_transition(
-                self.engine, inp.deployment.deployment_id, Phase.ACTIVE, inp.metadata
-            )
-        )
-
-    @activity.defn(name="mark_failed")
-    async def mark_failed(self, inp: PhaseInput) -> None:
-        """Record the failed transition with its reason; idempotent through its event key."""
+    @activity.defn(name="skip_phase")
+    async def skip_phase(self, inp: SkipInput) -> None:
+        """Record a phase that does not apply as a skipped transition; idempotent through the
+        transition's event key."""
         await heartbeating(
             lambda _: records.record_transition(
                 self.engine,
                 inp.deployment.deployment_id,
-                Phase.FAILED,
-                inp.metadata,
-                level="error",
+                inp.phase,
+                {**inp.metadata, "skipped": True},
+                round=inp.deployment.round,
             )
         )
 
+    @activity.defn(name="mark_failed")
+    async def mark_failed(self, inp: FailInput) -> None:
+        """Record the failed (or cancelled) transition with its reason; idempotent through
+        its event key. A deployment cancelled while queued is registered first."""
+
+        def fail(_: object) -> None:
+            self._register(inp)
+            records.record_transition(
+                self.engine,
+                inp.deployment.deployment_id,
+                Phase.FAILED,
+                inp.metadata,
+                round=inp.deployment.round,
+                status=inp.status,
+                level="warning" if inp.status is Status.CANCELLED else "error",
+            )
+
+        await heartbeating(fail)
+
+    @activity.defn(name="supersede")
+    async def supersede(self, inp: SupersedeInput) -> None:
+        """Record a queued deployment as superseded by a newer one; idempotent because only
+        a deployment still queued changes."""
+
+        def mark(_: object) -> None:
+            self._register(PhaseInput(deployment=inp.deployment))
+            records.supersede(self.engine, inp.deployment.deployment_id, inp.by)
+
+        await heartbeating(mark)
+
     def all(self) -> list[Callable[..., object]]:
         """Every activity of this class, for the worker."""
-        return [self.register, self.mark_active, self.mark_failed]
+        return [self.register, self.skip_phase, self.mark_failed, self.supersede]

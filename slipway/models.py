@@ -2,6 +2,7 @@
 read back from the database."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -11,6 +12,17 @@ Metadata = dict[str, JsonValue]
 """Phase metadata as stored: camelCase keys, JSON values, never a secret."""
 
 
+class Mode(StrEnum):
+    """What a run of a deployment's workflow does."""
+
+    DEPLOY = "deploy"
+    """Every phase, from the upload."""
+    ROLLBACK = "rollback"
+    """Switch to a kept earlier release: no pulling, building or copying."""
+    ABANDON = "abandon"
+    """Resolve an orphaned deployment as failed: put back what it replaced, record why."""
+
+
 class DeploymentInput(BaseModel):
     """What a deployment is asked to do; the workflow's only argument."""
 
@@ -18,13 +30,42 @@ class DeploymentInput(BaseModel):
 
     deployment_id: str
     project: str
-    upload_id: str
+    upload_id: str = Field(default="", description="Empty for a rollback.")
     host_queue: str = Field(description="The task queue of the server that hosts the project.")
+    mode: Mode = Mode.DEPLOY
+    release_id: str | None = Field(
+        default=None, description="The release to switch to, when it is not this deployment's."
+    )
+    round: int = Field(default=0, description="0, then 1, 2... for each resume.")
+    reason: str = Field(default="", description="Why, for a rollback or an abandoned run.")
     source_commit: str | None = None
     source: str = Field(default="", description="A person-readable description of the upload.")
     heartbeat_timeout_seconds: float = Field(
         default=10.0, description="How soon a dead worker's activity is retried elsewhere."
     )
+    phase_deadlines: dict[str, float] = Field(
+        default_factory=dict, description="Seconds per phase, overriding the defaults."
+    )
+
+    @property
+    def release(self) -> str:
+        """The id of the release directory this deployment serves."""
+        return self.release_id or self.deployment_id
+
+
+class ProjectInput(BaseModel):
+    """The per-project serializer's argument: carried over when it continues as new."""
+
+    project: str
+    pending: list[DeploymentInput] = Field(default_factory=list)
+
+
+class ProjectState(BaseModel):
+    """The answer to the project workflow's `state` query."""
+
+    project: str
+    running: str | None
+    queued: list[str]
 
 
 class PhaseInput(BaseModel):
@@ -68,7 +109,7 @@ class CopyResult(BaseModel):
 
 
 class SwitchResult(BaseModel):
-    """The release `current` pointed to before the switch, to put back if the deployment fails."""
+    """The release a link pointed to before the switch, to put back if the deployment fails."""
 
     previous_release: str | None
 
@@ -120,6 +161,11 @@ class DeploymentView(BaseModel):
     workflow_id: str
     source: str
 
+    @property
+    def release(self) -> str:
+        """The release this deployment serves: its own, or the one it rolled back to."""
+        return str(self.metadata.get("release") or self.id)
+
 
 class LogEntry(BaseModel):
     """One row of a deployment's log."""
@@ -130,3 +176,58 @@ class LogEntry(BaseModel):
     phase: str
     message: str
     metadata: Metadata
+
+
+class FailInput(PhaseInput):
+    """The failed transition: cancelled or failed."""
+
+    status: Status
+
+
+class SkipInput(PhaseInput):
+    """A phase that does not apply to this deployment, recorded as skipped."""
+
+    phase: Phase
+
+
+class SupersedeInput(BaseModel):
+    """An older queued deployment that a newer one replaces before it ever runs."""
+
+    deployment: DeploymentInput
+    by: str
+
+
+class ReconcileInput(BaseModel):
+    """What one reconcile run does, and for which server."""
+
+    host_queue: str
+    orphan_policy: str = "fail"
+    orphan_grace_seconds: float = 60.0
+    keep_releases: int = 5
+    work_retention_seconds: float = 3600.0
+    upload_retention_seconds: float = 7 * 86400.0
+
+
+class OrphanReport(BaseModel):
+    """Orphaned deployments found and how each was resolved."""
+
+    locked: bool = Field(description="False if another reconciler held the lock and this skipped.")
+    resolved: dict[str, str] = Field(default_factory=dict)
+
+
+class CleanupReport(BaseModel):
+    """What a host cleanup removed."""
+
+    locked: bool
+    releases: list[str] = Field(default_factory=list)
+    work_dirs: list[str] = Field(default_factory=list)
+    routes: list[str] = Field(default_factory=list)
+    uploads: list[str] = Field(default_factory=list)
+    store_objects: int = 0
+
+
+class ReconcileReport(BaseModel):
+    """One reconcile run's result."""
+
+    orphans: OrphanReport
+    cleanup: CleanupReport

@@ -1,20 +1,17 @@
-"""Reads and writes of the deployment projection in PostgreSQL.
+"""Writes of the deployment projection in PostgreSQL.
 
 A phase transition is one transaction: the log row is inserted under a unique event key and
 the deployment row is updated only when that insert happened, so a retried activity neither
 adds a second transition nor moves the row again.
 """
 
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
-from slipway.models import DeploymentInput, DeploymentView, LogEntry, Metadata
+from slipway.models import DeploymentInput, Metadata
 from slipway.phases import PROGRESS, STATUS, Phase, Status
 from slipway.tables import deployment_logs, deployments, projects
+from slipway.workflow_ids import deployment_workflow_id
 
 _EVENT_WHERE = sa.text("event_key IS NOT NULL")
 
@@ -51,7 +48,9 @@ def _insert_event(
     return row is not None
 
 
-def register(engine: sa.Engine, deployment: DeploymentInput, domain: str) -> bool:
+def register(
+    engine: sa.Engine, deployment: DeploymentInput, domain: str, metadata: Metadata
+) -> bool:
     """Create the project if new and the deployment in phase queued; False if it existed."""
     with engine.begin() as conn:
         conn.execute(
@@ -71,6 +70,7 @@ def register(engine: sa.Engine, deployment: DeploymentInput, domain: str) -> boo
                 phase=Phase.QUEUED.value,
                 workflow_id=deployment_workflow_id(deployment.deployment_id),
                 source=deployment.source,
+                phase_metadata=metadata,
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(deployments.c.id)
@@ -82,20 +82,45 @@ def register(engine: sa.Engine, deployment: DeploymentInput, domain: str) -> boo
             deployment.deployment_id,
             Phase.QUEUED,
             transition_message(Phase.QUEUED, 0),
-            {},
+            metadata,
             transition_key(Phase.QUEUED),
         )
         return True
 
 
-def transition_key(phase: Phase) -> str:
-    """The event key that makes a phase's transition row unique per deployment."""
-    return f"transition:{phase.value}"
+def transition_key(phase: Phase, round: int = 0) -> str:
+    """The event key that makes a phase's transition row unique per deployment and round
+    (a resumed deployment runs its unfinished phases again, in a new round)."""
+    return f"transition:{phase.value}" + (f":r{round}" if round else "")
 
 
-def deployment_workflow_id(deployment_id: str) -> str:
-    """The workflow id of a deployment: one workflow per deployment, found from its id."""
-    return f"deploy-{deployment_id}"
+def supersede(engine: sa.Engine, deployment_id: str, by: str) -> bool:
+    """Mark a queued deployment superseded by a newer one; it will never run. False if it
+    was no longer queued."""
+    with engine.begin() as conn:
+        changed = conn.execute(
+            sa.update(deployments)
+            .where(deployments.c.id == deployment_id, deployments.c.status == Status.QUEUED.value)
+            .values(
+                status=Status.SUPERSEDED.value,
+                phase_metadata=deployments.c.phase_metadata.op("||")(
+                    sa.cast({"supersededBy": by}, JSONB)
+                ),
+                updated_at=sa.func.now(),
+            )
+            .returning(deployments.c.id)
+        ).first()
+        if changed is None:
+            return False
+        _insert_event(
+            conn,
+            deployment_id,
+            Phase.QUEUED,
+            f"Superseded by {by} before it ran",
+            {"supersededBy": by},
+            "superseded",
+        )
+        return True
 
 
 def record_transition(
@@ -104,6 +129,7 @@ def record_transition(
     phase: Phase,
     metadata: Metadata,
     *,
+    round: int = 0,
     status: Status | None = None,
     level: str = "info",
 ) -> bool:
@@ -117,7 +143,7 @@ def record_transition(
             phase,
             transition_message(phase, progress),
             metadata,
-            transition_key(phase),
+            transition_key(phase, round),
             level,
         ):
             return False
@@ -177,73 +203,3 @@ def add_log(
             )
         else:
             _insert_event(conn, deployment_id, phase, message, metadata or {}, event_key, level)
-
-
-_VIEW_COLUMNS = (
-    deployments.c.id,
-    projects.c.name.label("project"),
-    deployments.c.status,
-    deployments.c.phase,
-    deployments.c.phase_progress.label("progress"),
-    deployments.c.phase_metadata.label("metadata"),
-    deployments.c.updated_at,
-    deployments.c.phase_updated_at,
-    deployments.c.created_at,
-    deployments.c.workflow_id,
-    deployments.c.source,
-)
-
-
-def _views(rows: Sequence[sa.Row[Any, *tuple[Any, ...]]]) -> list[DeploymentView]:
-    return [DeploymentView.model_validate(row._asdict()) for row in rows]
-
-
-def get_deployment(engine: sa.Engine, deployment_id: str) -> DeploymentView | None:
-    """One deployment, or None if no row was recorded for it."""
-    query = (
-        sa.select(*_VIEW_COLUMNS)
-        .join(projects, projects.c.id == deployments.c.project_id)
-        .where(deployments.c.id == deployment_id)
-    )
-    with engine.connect() as conn:
-        found = _views(conn.execute(query).all())
-    return found[0] if found else None
-
-
-def get_logs(engine: sa.Engine, deployment_id: str, after_id: int = 0) -> list[LogEntry]:
-    """A deployment's log in the order it was written, optionally only rows after `after_id`."""
-    query = (
-        sa.select(
-            deployment_logs.c.id,
-            deployment_logs.c.timestamp,
-            deployment_logs.c.level,
-            deployment_logs.c.phase,
-            deployment_logs.c.message,
-            deployment_logs.c.metadata,
-        )
-        .where(deployment_logs.c.deployment_id == deployment_id, deployment_logs.c.id > after_id)
-        .order_by(deployment_logs.c.id)
-    )
-    with engine.connect() as conn:
-        return [LogEntry.model_validate(row._asdict()) for row in conn.execute(query)]
-
-
-def stuck_query(older_than: timedelta) -> sa.Select[Any]:
-    """The seed's stuck-deployment query: in progress, and in the same phase for too long.
-    It is served by idx_deployments_stuck (status, phase_updated_at)."""
-    in_progress = [Status.BUILDING.value, Status.DEPLOYING.value]
-    return (
-        sa.select(*_VIEW_COLUMNS)
-        .join(projects, projects.c.id == deployments.c.project_id)
-        .where(
-            deployments.c.status.in_(in_progress),
-            deployments.c.phase_updated_at < sa.func.now() - older_than,
-        )
-        .order_by(deployments.c.phase_updated_at)
-    )
-
-
-def find_stuck(engine: sa.Engine, older_than: timedelta) -> list[DeploymentView]:
-    """Deployments in progress whose phase has not changed for longer than `older_than`."""
-    with engine.connect() as conn:
-        return _views(conn.execute(stuck_query(older_than)).all())

@@ -29,7 +29,17 @@ class Settings(BaseSettings):
     server: str = Field(default="local", description="This deployment server's name.")
     heartbeat_timeout_seconds: float = 10.0
     health_timeout_seconds: float = 60.0
-    keep_releases: int = 5
+    keep_releases: int = Field(default=5, description="Releases kept per project for rollback.")
+    phase_deadlines: dict[str, float] = Field(
+        default_factory=dict, description='Seconds per phase, e.g. {"health_check": 120}.'
+    )
+    reconcile_interval_seconds: float = 30.0
+    orphan_policy: str = Field(default="fail", pattern="^(fail|resume)$")
+    orphan_grace_seconds: float = Field(
+        default=60.0, description="How long a deployment may look orphaned before it is."
+    )
+    work_retention_seconds: float = 3600.0
+    upload_retention_seconds: float = 7 * 86400.0
 
     @field_validator("home")
     @classmethod

@@ -1,34 +1,56 @@
-"""The Python API: start a deployment, follow it, read its record.
+"""The Python API: start, cancel, resume and roll back deployments, follow them, read them.
 
-A service that only has a Temporal client can start `DeploymentWorkflow` itself with a
-`DeploymentInput`; these functions add the upload store and the database view on top.
+A service that only has a Temporal client signals-with-start `ProjectWorkflow` (workflow id
+`project-<name>`, signal `enqueue`) with a `DeploymentInput`; these functions add the upload
+store and the database view on top.
 """
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from slipway import records
+from slipway import queries, submission
 from slipway.layout import Layout
-from slipway.models import DeploymentInput, DeploymentView, LogEntry
+from slipway.models import DeploymentInput, DeploymentView, LogEntry, Mode, ReconcileReport
 from slipway.names import validate_deployment_id, validate_project_name
-from slipway.phases import Phase, Status
-from slipway.search_attributes import DEPLOYMENT_PHASE, PROJECT_NAME
+from slipway.phases import Status
+from slipway.schedules import reconcile_input
 from slipway.settings import Settings
+from slipway.workflow_ids import (
+    deployment_workflow_id,
+    project_workflow_id,
+    reconcile_schedule_id,
+)
 from starter.uploads import store_upload
-from workflows.deployment import DeploymentWorkflow
+from workflows.project import ProjectWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 TERMINAL = frozenset({Status.ACTIVE, Status.FAILED, Status.CANCELLED, Status.SUPERSEDED})
+
+
+class DeploymentError(ValueError):
+    """A request that cannot be carried out as asked; the message says why."""
+
+
+async def submit(client: Client, settings: Settings, deployment: DeploymentInput) -> str:
+    """Queue a deployment with its project's serializer; returns its id."""
+    return await submission.submit(client, settings.task_queue, deployment)
+
+
+def _input(settings: Settings, **fields: Any) -> DeploymentInput:
+    return DeploymentInput(
+        host_queue=settings.host_task_queue,
+        heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+        phase_deadlines=settings.phase_deadlines,
+        **fields,
+    )
 
 
 async def start_deployment(
@@ -39,45 +61,121 @@ async def start_deployment(
     *,
     source_commit: str | None = None,
     deployment_id: str | None = None,
+    engine: sa.Engine | None = None,
 ) -> str:
-    """Store the upload and start its deployment; return the deployment id. Starting again
-    with the same deployment id returns the running one instead of a second."""
+    """Store the upload and queue its deployment; return the deployment id. With a
+    deployment id that is already recorded (and an engine to look it up), nothing new starts."""
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
+    if engine is not None:
+        existing = await asyncio.to_thread(status, engine, deployment_id)
+        if existing is not None:
+            return deployment_id
     upload_id = await asyncio.to_thread(store_upload, Layout(settings.home), path)
-    deployment = DeploymentInput(
+    deployment = _input(
+        settings,
         deployment_id=deployment_id,
         project=project,
         upload_id=upload_id,
-        host_queue=settings.host_task_queue,
         source_commit=source_commit,
         source=f"upload {path.name}",
-        heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
     )
-    await client.start_workflow(
-        DeploymentWorkflow.run,
-        deployment,
-        id=records.deployment_workflow_id(deployment_id),
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(PROJECT_NAME, project),
-                SearchAttributePair(DEPLOYMENT_PHASE, Phase.QUEUED.value),
-            ]
-        ),
-        static_summary=f"Deploy {project} ({deployment_id[:8]})",
-        static_details=f"Upload {upload_id} of `{path.name}` to project **{project}** "
-        f"at {settings.project_host(project)}",
+    return await submit(client, settings, deployment)
+
+
+async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
+    """Cancel a deployment: a running one through Temporal cancellation (its compensation
+    puts the previous release back), a queued one by taking it off its project's queue."""
+    view = status(engine, deployment_id)
+    if view is None or view.status in TERMINAL:
+        state = view.status.value if view else "not recorded"
+        raise DeploymentError(f"deployment {deployment_id} is {state}: nothing to cancel")
+    handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
+    if not await workflow_closed(client, deployment_id) and await _exists(handle):
+        await handle.cancel()
+        return "cancelling"
+    await client.get_workflow_handle(project_workflow_id(view.project)).signal(
+        ProjectWorkflow.cancel_queued, deployment_id
     )
-    return deployment_id
+    return "removed from the queue"
+
+
+async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        await handle.describe()
+    except RPCError:
+        return False
+    return True
+
+
+async def resume(client: Client, settings: Settings, engine: sa.Engine, deployment_id: str) -> str:
+    """Continue a failed, cancelled or orphaned deployment from its first unfinished phase:
+    finished phases are verified and skipped, not redone."""
+    view = status(engine, deployment_id)
+    if view is None:
+        raise DeploymentError(f"no deployment {deployment_id} is recorded")
+    if view.status in (Status.ACTIVE, Status.SUPERSEDED):
+        raise DeploymentError(
+            f"deployment {deployment_id} is {view.status.value}: nothing to resume"
+        )
+    handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
+    if await _exists(handle) and not await workflow_closed(client, deployment_id):
+        raise DeploymentError(f"deployment {deployment_id} is still running")
+    template = _input(settings, deployment_id=deployment_id, project=view.project)
+    deployment = submission.continuation(
+        view, template, Mode.DEPLOY, f"resumed after {view.status.value}", next_round=True
+    )
+    return await submit(client, settings, deployment)
+
+
+def rollback_target(engine: sa.Engine, project: str, to: str | None) -> str:
+    """The release to roll back to: that of deployment `to`, or the newest active release
+    before the one serving."""
+    history = queries.project_history(engine, project)
+    if to is not None:
+        to = validate_deployment_id(to)
+        for view in history:
+            if view.id == to:
+                return view.release
+        raise DeploymentError(f"deployment {to} is not a deployment of {project}")
+    active = sorted(
+        (v for v in history if v.status is Status.ACTIVE),
+        key=lambda v: v.phase_updated_at,
+        reverse=True,
+    )
+    if not active:
+        raise DeploymentError(f"{project} has no active deployment to roll back from")
+    serving = active[0].release
+    for view in active[1:]:
+        if view.release != serving:
+            return view.release
+    raise DeploymentError(f"{project} has no earlier release to roll back to")
+
+
+async def rollback(
+    client: Client, settings: Settings, engine: sa.Engine, project: str, to: str | None = None
+) -> str:
+    """Switch the project to a kept earlier release, without rebuilding, as a deployment of
+    its own; it fails clearly when that release was cleaned up."""
+    validate_project_name(project)
+    target = await asyncio.to_thread(rollback_target, engine, project, to)
+    deployment = _input(
+        settings,
+        deployment_id=str(uuid.uuid4()),
+        project=project,
+        mode=Mode.ROLLBACK,
+        release_id=target,
+        reason=f"rollback to release {target}",
+        source=f"rollback to {target}",
+    )
+    return await submit(client, settings, deployment)
 
 
 async def workflow_closed(client: Client, deployment_id: str) -> bool:
     """True if the deployment's workflow has ended, however it ended."""
     try:
         described = await client.get_workflow_handle(
-            records.deployment_workflow_id(deployment_id)
+            deployment_workflow_id(deployment_id)
         ).describe()
     except RPCError:
         return False
@@ -91,7 +189,7 @@ async def follow(
     last: tuple[str, int] | None = None
     closed_polls = 0
     while True:
-        view = await asyncio.to_thread(records.get_deployment, engine, deployment_id)
+        view = await asyncio.to_thread(queries.get_deployment, engine, deployment_id)
         key = (view.phase, view.progress) if view else ("", -1)
         if key != last:
             last = key
@@ -107,9 +205,21 @@ async def follow(
 
 def status(engine: sa.Engine, deployment_id: str) -> DeploymentView | None:
     """The deployment's row, or None if none was recorded."""
-    return records.get_deployment(engine, validate_deployment_id(deployment_id))
+    return queries.get_deployment(engine, validate_deployment_id(deployment_id))
 
 
 def logs(engine: sa.Engine, deployment_id: str) -> list[LogEntry]:
     """The deployment's log, oldest first."""
-    return records.get_logs(engine, validate_deployment_id(deployment_id))
+    return queries.get_logs(engine, validate_deployment_id(deployment_id))
+
+
+async def reconcile_now(client: Client, settings: Settings) -> ReconcileReport:
+    """One reconcile pass for this server, now. Two requests at once share one run (one
+    workflow id); a scheduled run at the same moment does its work once (advisory locks)."""
+    return await client.execute_workflow(
+        ReconcileWorkflow.run,
+        reconcile_input(settings),
+        id=reconcile_schedule_id(settings.server) + "-now",
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )

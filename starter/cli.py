@@ -2,24 +2,29 @@
 
 import asyncio
 import re
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 import typer
 from temporalio.client import Client
 
-from slipway import records
+from slipway import queries
 from slipway.database import engine_for, migrate
-from slipway.models import DeploymentView
+from slipway.diagnosis import Diagnosis, diagnose
+from slipway.models import DeploymentView, ReconcileReport
 from slipway.names import InvalidNameError
 from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.temporal import connect
+from slipway.workflow_ids import deployment_workflow_id
 from starter import api, render
 from starter.devstack import EXAMPLE_SITE, run_stack, ui_url
 from starter.uploads import UploadError
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="Durable deployments on Temporal.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
@@ -75,7 +80,7 @@ def _report(settings: Settings, view: DeploymentView | None) -> int:
         return 1
     render.console.print(f"[green]✓ active[/] {view.metadata.get('url', '')}")
     render.console.print(
-        f"  Temporal UI: {ui_url(settings, records.deployment_workflow_id(view.id))}",
+        f"  Temporal UI: {ui_url(settings, deployment_workflow_id(view.id))}",
         soft_wrap=True,
     )
     return 0
@@ -132,13 +137,89 @@ def stuck(
     older_than: Annotated[str, typer.Option(help="How long in one phase counts as stuck.")] = "5m",
     json: JsonOption = False,
 ) -> None:
-    """Deployments in progress whose phase has not moved for longer than --older-than."""
+    """Deployments in progress whose phase has not moved for longer than --older-than, each
+    classified against Temporal: slow, orphaned or no-worker."""
     settings = Settings()
-    views = records.find_stuck(_engine(settings), _parse_duration(older_than))
+    found = asyncio.run(_stuck(settings, _parse_duration(older_than)))
     if json:
-        print("[" + ",".join(v.model_dump_json() for v in views) + "]")
+        print(render.stuck_json(found))
     else:
-        render.console.print(render.stuck_table(views))
+        render.console.print(render.stuck_table(found))
+
+
+async def _stuck(settings: Settings, older_than: timedelta) -> list[Diagnosis]:
+    views = await asyncio.to_thread(queries.find_stuck, _engine(settings), older_than)
+    client = await _client(settings)
+    return [await diagnose(client, view) for view in views]
+
+
+@app.command()
+def cancel(deployment_id: str) -> None:
+    """Cancel a deployment at any phase; the previous release keeps serving."""
+    settings = Settings()
+
+    async def run() -> str:
+        return await api.cancel(await _client(settings), _engine(settings), deployment_id)
+
+    render.console.print(f"{deployment_id}: {_guarded(run)}")
+
+
+@app.command()
+def resume(
+    deployment_id: str,
+    wait: Annotated[bool, typer.Option(help="Show live progress until it ends.")] = True,
+) -> None:
+    """Continue a failed, cancelled or orphaned deployment from its first unfinished phase."""
+    settings = Settings()
+
+    async def run() -> str:
+        client = await _client(settings)
+        return await api.resume(client, settings, _engine(settings), deployment_id)
+
+    _guarded(run)
+    render.console.print(f"resuming {deployment_id}", soft_wrap=True)
+    if wait:
+        raise typer.Exit(_report(settings, asyncio.run(_wait(settings, deployment_id))))
+
+
+@app.command()
+def rollback(
+    project: str,
+    to: Annotated[
+        str | None, typer.Option(help="A deployment whose release to go back to.")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Show live progress until it ends.")] = True,
+) -> None:
+    """Switch PROJECT to an earlier kept release at once, without rebuilding."""
+    settings = Settings()
+
+    async def run() -> str:
+        client = await _client(settings)
+        return await api.rollback(client, settings, _engine(settings), project, to)
+
+    deployment_id = _guarded(run)
+    render.console.print(deployment_id, soft_wrap=True)
+    if wait:
+        raise typer.Exit(_report(settings, asyncio.run(_wait(settings, deployment_id))))
+
+
+@app.command()
+def reconcile() -> None:
+    """Run one reconcile pass now: resolve orphans, clean up this server's leftovers."""
+    settings = Settings()
+
+    async def run() -> ReconcileReport:
+        return await api.reconcile_now(await _client(settings), settings)
+
+    render.console.print_json(_guarded(run).model_dump_json())
+
+
+def _guarded(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a request; a refusal becomes a message and exit code 2, not a traceback."""
+    try:
+        return asyncio.run(run())
+    except (api.DeploymentError, InvalidNameError) as err:
+        raise _fail(str(err)) from None
 
 
 @db_app.command("migrate")

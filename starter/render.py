@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from slipway.diagnosis import Diagnosis
 from slipway.models import DeploymentView, LogEntry
 
 console = Console()
@@ -61,19 +62,39 @@ def log_line(entry: LogEntry) -> str:
     )
 
 
-def stuck_table(views: list[DeploymentView]) -> Table:
-    """Stuck deployments, oldest phase first."""
-    table = Table("deployment", "project", "status", "phase", "progress", "phase since")
-    for view in views:
+def stuck_table(found: list[Diagnosis]) -> Table:
+    """Stuck deployments, oldest phase first, with what each is doing."""
+    table = Table("deployment", "project", "phase", "since", "kind", "detail")
+    for item in found:
+        view = item.view
         table.add_row(
             view.id,
             view.project,
-            view.status.value,
-            view.phase.value,
-            f"{view.progress}%",
+            f"{view.phase.value} ({view.progress}%)",
             view.phase_updated_at.isoformat(timespec="seconds"),
+            item.kind.value,
+            item.detail,
         )
     return table
+
+
+def stuck_json(found: list[Diagnosis]) -> str:
+    """The `stuck --json` document."""
+    return json.dumps(
+        [
+            {
+                "id": item.view.id,
+                "project": item.view.project,
+                "status": item.view.status.value,
+                "phase": item.view.phase.value,
+                "phase_updated_at": item.view.phase_updated_at.isoformat(),
+                "kind": item.kind.value,
+                "detail": item.detail,
+            }
+            for item in found
+        ],
+        indent=2,
+    )
 
 
 async def show_progress(snapshots: AsyncIterator[DeploymentView | None]) -> DeploymentView | None:

@@ -7,11 +7,13 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.service import RPCError, RPCStatusCode
 
-from slipway import records
+from slipway import queries
 from slipway.models import DeploymentView
 from slipway.settings import Settings
 from slipway.tables import deployment_logs
+from slipway.workflow_ids import deployment_workflow_id
 from starter import api
 
 
@@ -31,14 +33,23 @@ async def deploy(client: Client, settings: Settings, path: Path, project: str, *
     return await api.start_deployment(client, settings, path, project, **kw)
 
 
-async def outcome(client: Client, deployment_id: str) -> str | None:
-    """Wait for the deployment's workflow; None when it succeeded, else its failure message."""
-    handle = client.get_workflow_handle(records.deployment_workflow_id(deployment_id))
-    try:
-        await handle.result()
-    except WorkflowFailureError as err:
-        return str(err.cause)
-    return None
+async def outcome(client: Client, deployment_id: str, timeout: float = 120.0) -> str | None:
+    """Wait for the deployment's workflow (which its project's serializer may not have
+    started yet); None when it succeeded, else its failure message."""
+    handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            return str(err.cause)
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            assert asyncio.get_running_loop().time() < deadline, f"{deployment_id} never started"
+            await asyncio.sleep(0.1)
+            continue
+        return None
 
 
 async def deploy_and_wait(
@@ -74,7 +85,7 @@ def transitions(engine: sa.Engine, deployment_id: str) -> list[str]:
 
 def row(engine: sa.Engine, deployment_id: str) -> DeploymentView:
     """The deployment's row, which must exist."""
-    view = records.get_deployment(engine, deployment_id)
+    view = queries.get_deployment(engine, deployment_id)
     assert view is not None, f"no row for {deployment_id}"
     return view
 

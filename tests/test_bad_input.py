@@ -8,12 +8,13 @@ import pytest
 import sqlalchemy as sa
 from temporalio.client import Client, WorkflowFailureError
 
-from slipway import records
+from slipway import queries
 from slipway.layout import Layout
 from slipway.models import DeploymentInput
 from slipway.names import InvalidNameError
 from slipway.phases import Status
 from slipway.settings import Settings
+from slipway.workflow_ids import deployment_workflow_id
 from starter import api
 from tests.helpers import deploy_and_wait, fetch, make_site, outcome, row
 from tests.hostile import HOSTILE_TARS, HOSTILE_ZIPS, corrupt_tar
@@ -65,7 +66,7 @@ async def test_missing_upload_fails_once(
             upload_id="0" * 32,
             host_queue=settings.host_task_queue,
         ),
-        id=records.deployment_workflow_id(deployment_id),
+        id=deployment_workflow_id(deployment_id),
         task_queue=settings.task_queue,
     )
     failure = await outcome(client, deployment_id)
@@ -93,10 +94,10 @@ async def test_invalid_project_name_is_refused_by_the_workflow(
             upload_id="0" * 32,
             host_queue=settings.host_task_queue,
         ),
-        id=records.deployment_workflow_id(deployment_id),
+        id=deployment_workflow_id(deployment_id),
         task_queue=settings.task_queue,
     )
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     assert "invalid project name" in str(failed.value.cause)
-    assert records.get_deployment(engine, deployment_id) is None
+    assert queries.get_deployment(engine, deployment_id) is None

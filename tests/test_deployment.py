@@ -5,12 +5,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from temporalio.client import Client
 
-from slipway import records
+from slipway import queries
 from slipway.layout import Layout
 from slipway.models import DeploymentProgress
 from slipway.phases import Phase, Status
 from slipway.search_attributes import DEPLOYMENT_PHASE, PROJECT_NAME
 from slipway.settings import Settings
+from slipway.workflow_ids import deployment_workflow_id
 from tests.helpers import SUCCESS_TRANSITIONS, deploy_and_wait, fetch, make_site, row, transitions
 from tests.running import RunningWorker
 from workflows.deployment import DeploymentWorkflow
@@ -35,7 +36,7 @@ async def test_phase_progression(
     assert answer.status_code == 200
     assert "hello v1" in answer.text
 
-    handle = client.get_workflow_handle(records.deployment_workflow_id(deployment_id))
+    handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
     progress = await handle.query(DeploymentWorkflow.progress)
     assert isinstance(progress, DeploymentProgress)
     assert (progress.phase, progress.progress) == (Phase.ACTIVE, 100)
@@ -104,7 +105,7 @@ async def test_transition_log_rows(
     deployment_id, _ = await deploy_and_wait(
         client, settings, make_site(tmp_path / "s", "logged"), project
     )
-    entries = records.get_logs(engine, deployment_id)
+    entries = queries.get_logs(engine, deployment_id)
     phases = [e.phase for e in entries]
     assert phases == [p.value for p in Phase if p is not Phase.FAILED]
     stamps = [e.timestamp for e in entries]

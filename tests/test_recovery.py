@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from slipway import records
+from slipway import queries
 from slipway.layout import Layout
 from slipway.phases import Phase, Status
 from slipway.settings import Settings
@@ -96,7 +96,7 @@ async def test_worker_killed_during_copying_files(
         deployment_id = await deploy(client, settings, site, project)
 
         def copying_underway() -> bool:
-            view = records.get_deployment(engine, deployment_id)
+            view = queries.get_deployment(engine, deployment_id)
             return bool(
                 view and view.phase is Phase.COPYING_FILES and view.metadata.get("filesCopied")
             )

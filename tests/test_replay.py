@@ -8,8 +8,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from slipway import records
 from slipway.settings import Settings
+from slipway.workflow_ids import deployment_workflow_id
 from tests.helpers import deploy_and_wait, make_site
 from tests.running import RunningWorker
 from workflows.deployment import DeploymentWorkflow
@@ -39,5 +39,5 @@ async def test_a_fresh_history_replays(
         client, settings, make_site(tmp_path / "s", "replayed"), project
     )
     assert failure is None
-    handle = client.get_workflow_handle(records.deployment_workflow_id(deployment_id))
+    handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
     await _replayer().replay_workflow(await handle.fetch_history())

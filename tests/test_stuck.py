@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from slipway import records
+from slipway import queries
 from slipway.tables import deployments, projects
 
 ROWS = 120_000
@@ -64,7 +64,7 @@ def test_stuck_query_finds_old_in_progress_rows_through_the_index(engine: sa.Eng
             )
         conn.execute(sa.text("ANALYZE deployments"))
 
-        query = records.stuck_query(timedelta(minutes=5))
+        query = queries.stuck_query(timedelta(minutes=5))
         found = {row.id for row in conn.execute(query)} & set(ids.values())
         assert found == {ids["old-building"], ids["old-deploying"]}
         plan = _plan(conn, query)

@@ -1,5 +1,7 @@
-"""DeploymentWorkflow: one deployment through its phases, with compensation on failure."""
+"""DeploymentWorkflow: one deployment through its phases, with compensation on failure and
+on cancellation."""
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -19,26 +21,34 @@ with workflow.unsafe.imports_passed_through():
         CopyInput,
         DeploymentInput,
         DeploymentProgress,
+        FailInput,
         HealthInput,
         Metadata,
+        Mode,
         PhaseInput,
+        SkipInput,
     )
     from slipway.names import InvalidNameError, validate_deployment_id, validate_project_name
-    from slipway.phases import PROGRESS, STATUS, WORK_PHASES, Phase
+    from slipway.phases import PROGRESS, STATUS, Phase, Status
     from slipway.search_attributes import DEPLOYMENT_PHASE, PROJECT_NAME
-    from workflows.options import PHASE_DEADLINES, RETRY
+    from workflows.options import HOST_PHASES, deadline, retry_policy
 
-_SWITCH_INDEX = WORK_PHASES.index(Phase.CREATING_SYMLINKS)
+_TOUCHES_TRAFFIC = frozenset(
+    {Phase.CREATING_SYMLINKS, Phase.UPDATING_ROUTES, Phase.HEALTH_CHECK, Phase.ACTIVE}
+)
+"""Phases after which a failure must put the previous release and route back."""
 
 
 @workflow.defn(name="DeploymentWorkflow")
 class DeploymentWorkflow:
     """Sequences the phase activities of one deployment. Its history is what recovery runs on:
-    a worker that dies mid-phase costs a retry of that phase's idempotent activity."""
+    a worker that dies mid-phase costs a retry of that phase's idempotent activity. Traffic
+    moves only at `active`, once the release has proven itself as a candidate."""
 
     def __init__(self) -> None:
         self._deployment: DeploymentInput | None = None
         self._phase = Phase.QUEUED
+        self._status = Status.QUEUED
         self._metadata: Metadata = {}
 
     @workflow.run
@@ -46,28 +56,47 @@ class DeploymentWorkflow:
         try:
             validate_project_name(deployment.project)
             validate_deployment_id(deployment.deployment_id)
+            validate_deployment_id(deployment.release)
         except InvalidNameError as err:
             raise ApplicationError(str(err), type="BadInput", non_retryable=True) from None
         self._deployment = deployment
+        self._metadata = {"release": deployment.release, "mode": deployment.mode.value}
+        if deployment.round:
+            self._metadata["round"] = deployment.round
+        if deployment.reason:
+            self._metadata["reason"] = deployment.reason
         self._enter(Phase.QUEUED)
         await workflow.execute_activity_method(
-            TrackingActivities.register, deployment, **self._options(Phase.QUEUED)
+            TrackingActivities.register, self._input(), **self._options(Phase.QUEUED)
         )
         try:
-            await self._work(deployment)
+            if deployment.mode is Mode.ABANDON:
+                await self._end(Status.FAILED, f"orphaned: {deployment.reason}", attempt=0)
+            if deployment.mode is Mode.ROLLBACK:
+                for phase in (Phase.PULLING_SOURCE, Phase.BUILDING, Phase.COPYING_FILES):
+                    self._enter(phase)
+                    await workflow.execute_activity_method(
+                        TrackingActivities.skip_phase,
+                        SkipInput(**self._input().model_dump(), phase=phase),
+                        **self._options(Phase.QUEUED),
+                    )
+                await self._switch()
+            else:
+                await self._prepare()
+                await self._switch()
         except ActivityError as err:
-            await self._fail(deployment, err)
-        self._metadata["completedAt"] = workflow.now().isoformat()
-        self._enter(Phase.ACTIVE)
-        await workflow.execute_activity_method(
-            TrackingActivities.mark_active, self._input(), **self._options(Phase.ACTIVE)
-        )
+            message, attempt = _reason(self._phase, err.cause)
+            await self._end(Status.FAILED, message, attempt, _origin_stack(err))
+        except asyncio.CancelledError:
+            await self._end(Status.CANCELLED, "cancelled by request", attempt=0)
         return self.progress()
 
-    async def _work(self, deployment: DeploymentInput) -> None:
-        entry: Metadata = {"uploadId": deployment.upload_id}
-        if deployment.source_commit:
-            entry["sourceCommit"] = deployment.source_commit
+    async def _prepare(self) -> None:
+        """pulling_source, building and copying_files."""
+        assert self._deployment is not None
+        entry: Metadata = {"uploadId": self._deployment.upload_id}
+        if self._deployment.source_commit:
+            entry["sourceCommit"] = self._deployment.source_commit
         pulled = await self._host(Phase.PULLING_SOURCE, HostActivities.pull_source, entry)
         built = await self._host(
             Phase.BUILDING,
@@ -80,19 +109,17 @@ class DeploymentWorkflow:
         self._enter(Phase.COPYING_FILES)
         copied = await workflow.execute_activity_method(
             HostActivities.copy_files,
-            CopyInput(deployment=deployment, metadata=self._metadata, site_root=built.site_root),
+            CopyInput(**self._input().model_dump(), site_root=built.site_root),
             **self._options(Phase.COPYING_FILES),
         )
-        switched = await self._host(
-            Phase.CREATING_SYMLINKS,
-            HostActivities.switch_release,
-            {"filesCopied": copied.files_copied, "totalFiles": copied.total_files},
+        self._metadata.update(
+            {"filesCopied": copied.files_copied, "totalFiles": copied.total_files}
         )
-        routed = await self._host(
-            Phase.UPDATING_ROUTES,
-            HostActivities.update_routes,
-            {"previousRelease": switched.previous_release},
-        )
+
+    async def _switch(self) -> None:
+        """creating_symlinks, updating_routes, health_check, then the switch at active."""
+        await self._host(Phase.CREATING_SYMLINKS, HostActivities.stage_release, {})
+        routed = await self._host(Phase.UPDATING_ROUTES, HostActivities.update_routes, {})
         self._metadata["routeVersion"] = routed.version
         self._enter(Phase.HEALTH_CHECK)
         checked = await workflow.execute_activity_method(
@@ -100,7 +127,15 @@ class DeploymentWorkflow:
             HealthInput(**self._input().model_dump(), route_version=routed.version),
             **self._options(Phase.HEALTH_CHECK),
         )
-        self._metadata["url"] = checked.url
+        self._metadata.update({"url": checked.url, "completedAt": workflow.now().isoformat()})
+        self._enter(Phase.ACTIVE)
+        switched = await workflow.execute_activity_method(
+            HostActivities.activate,
+            HealthInput(**self._input().model_dump(), route_version=routed.version),
+            **self._options(Phase.ACTIVE),
+        )
+        self._metadata["previousRelease"] = switched.previous_release
+        self._status = Status.ACTIVE
 
     async def _host(self, phase: Phase, method: Any, entry: Metadata) -> Any:
         """Run a host-bound phase activity, recording `entry` in the metadata it enters with."""
@@ -108,28 +143,39 @@ class DeploymentWorkflow:
         self._enter(phase)
         return await workflow.execute_activity_method(method, self._input(), **self._options(phase))
 
-    async def _fail(self, deployment: DeploymentInput, err: ActivityError) -> None:
-        """Put the previous release and route back, record why, and fail the workflow."""
-        failed_phase = self._phase
-        message, attempt = _reason(failed_phase, err.cause)
-        if WORK_PHASES.index(failed_phase) >= _SWITCH_INDEX:
-            await workflow.execute_activity_method(
-                HostActivities.restore_previous, deployment, **self._options(failed_phase)
-            )
+    async def _end(self, status: Status, message: str, attempt: int, stack: str = "") -> None:
+        """Put the previous release and route back if traffic may have been touched, record
+        why the deployment ended, and fail (or cancel) the workflow."""
+        assert self._deployment is not None
+        ended_in = self._phase
+        if ended_in in _TOUCHES_TRAFFIC or self._deployment.mode is Mode.ABANDON:
+            try:
+                await workflow.execute_activity_method(
+                    HostActivities.restore_previous,
+                    self._deployment,
+                    **self._options(Phase.CREATING_SYMLINKS),
+                )
+            except ActivityError as err:
+                self._metadata["compensationError"] = _reason(ended_in, err.cause)[0]
         self._metadata.update(
             {
                 "error": message,
-                "stack": _origin_stack(err),
+                "stack": stack,
                 "failedAt": workflow.now().isoformat(),
-                "failedPhase": failed_phase.value,
+                "failedPhase": ended_in.value,
                 "attempt": attempt,
             }
         )
+        self._status = status
         self._enter(Phase.FAILED)
         await workflow.execute_activity_method(
-            TrackingActivities.mark_failed, self._input(), **self._options(Phase.FAILED)
+            TrackingActivities.mark_failed,
+            FailInput(**self._input().model_dump(), status=status),
+            **self._options(Phase.FAILED),
         )
-        raise ApplicationError(f"{failed_phase.value} failed: {message}", non_retryable=True)
+        if status is Status.CANCELLED:
+            raise asyncio.CancelledError(message)
+        raise ApplicationError(f"{ended_in.value} failed: {message}", non_retryable=True)
 
     def _input(self) -> PhaseInput:
         assert self._deployment is not None
@@ -139,6 +185,8 @@ class DeploymentWorkflow:
         """Make the phase visible to queries, the UI's details and search attributes."""
         assert self._deployment is not None
         self._phase = phase
+        if phase is not Phase.FAILED:
+            self._status = STATUS[phase]
         workflow.upsert_search_attributes(
             [
                 DEPLOYMENT_PHASE.value_set(phase.value),
@@ -152,12 +200,13 @@ class DeploymentWorkflow:
     def _options(self, phase: Phase) -> dict[str, Any]:
         assert self._deployment is not None
         options: dict[str, Any] = {
-            "schedule_to_close_timeout": PHASE_DEADLINES[phase],
+            "schedule_to_close_timeout": deadline(phase, self._deployment.phase_deadlines),
             "heartbeat_timeout": timedelta(seconds=self._deployment.heartbeat_timeout_seconds),
-            "retry_policy": RETRY,
+            "retry_policy": retry_policy(),
+            "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             "summary": f"{phase.value}: {self._deployment.project}",
         }
-        if phase in WORK_PHASES:
+        if phase in HOST_PHASES:
             options["task_queue"] = self._deployment.host_queue
         return options
 
@@ -170,7 +219,7 @@ class DeploymentWorkflow:
             project=self._deployment.project,
             phase=self._phase,
             progress=PROGRESS[self._phase],
-            status=STATUS[self._phase],
+            status=self._status,
             metadata=self._metadata,
         )
 

@@ -83,8 +83,8 @@ def traefik(settings: Settings) -> Service:
 
 
 def caddy(settings: Settings) -> Service:
-    """Caddy serving each project's `current` release; Traefik names the project in a header
-    that Caddy accepts only as a DNS label."""
+    """Caddy serving each project's releases; Traefik names the project and the slot
+    (`current`, or `next` for a candidate) in headers Caddy accepts only in their valid forms."""
     root = settings.home / "caddy"
     root.mkdir(parents=True, exist_ok=True)
     config = root / "Caddyfile"
@@ -92,9 +92,13 @@ def caddy(settings: Settings) -> Service:
         "{\n\tadmin off\n\tauto_https off\n}\n"
         f":{settings.static_port} {{\n"
         "\tbind 127.0.0.1\n"
-        "\t@site header_regexp X-Slipway-Project ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$\n"
+        "\t@site {\n"
+        "\t\theader_regexp X-Slipway-Project ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$\n"
+        "\t\theader_regexp X-Slipway-Slot ^(current|next)$\n"
+        "\t}\n"
         "\thandle @site {\n"
-        f"\t\troot * {settings.home / 'sites'}/{{header.X-Slipway-Project}}/current\n"
+        f"\t\troot * {settings.home / 'sites'}/{{header.X-Slipway-Project}}/"
+        "{header.X-Slipway-Slot}\n"
         "\t\tfile_server\n"
         "\t}\n"
         "\thandle {\n\t\trespond 404\n\t}\n"

@@ -1,0 +1,115 @@
+"""What a server may delete: release dirs, work dirs, routes, uploads and stored objects that
+belong to no active or in-progress deployment, always keeping each project's current release
+and its newest kept releases for rollback."""
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from activities.release import current_release
+from slipway.layout import Layout
+from slipway.models import CleanupReport, DeploymentView, ReconcileInput
+from slipway.phases import Status
+
+log = logging.getLogger(__name__)
+
+_WAITING = frozenset({Status.QUEUED, Status.BUILDING, Status.DEPLOYING})
+
+
+def releases_to_keep(history: list[DeploymentView], current: str | None, keep: int) -> set[str]:
+    """The current release, those of deployments still under way, and the newest `keep`
+    releases that went active."""
+    kept = {v.release for v in history if v.status in _WAITING}
+    if current:
+        kept.add(current)
+    went_active = sorted(
+        (v for v in history if v.status is Status.ACTIVE),
+        key=lambda v: v.phase_updated_at,
+        reverse=True,
+    )
+    newest: list[str] = []
+    for view in went_active:
+        release = view.release
+        if release not in newest:
+            newest.append(release)
+    return kept | set(newest[:keep])
+
+
+def _old(path: Path, seconds: float) -> bool:
+    return time.time() - path.stat().st_mtime > seconds
+
+
+def clean(
+    layout: Layout,
+    inp: ReconcileInput,
+    history_of: Callable[[str], list[DeploymentView]],
+    deployment: Callable[[str], DeploymentView | None],
+    check: Callable[[], None],
+) -> CleanupReport:
+    """Remove what nothing needs any more; `check` is called between items so a cancelled
+    cleanup stops. Idempotent: it only deletes, and deleting what is gone is a no-op."""
+    report = CleanupReport(locked=True)
+    in_progress_uploads: set[str] = set()
+    for site in sorted(layout.sites.iterdir()) if layout.sites.is_dir() else []:
+        project = site.name
+        history = history_of(project)
+        in_progress_uploads |= {
+            str(v.metadata.get("uploadId")) for v in history if v.status in _WAITING
+        }
+        current = current_release(layout, project)
+        keep = releases_to_keep(history, current, inp.keep_releases)
+        releases = layout.releases(project)
+        for release in sorted(releases.iterdir()) if releases.is_dir() else []:
+            check()
+            if release.name not in keep:
+                shutil.rmtree(release, ignore_errors=True)
+                report.releases.append(f"{project}/{release.name}")
+        route = layout.route(project)
+        if current is None and route.exists() and not any(v.status in _WAITING for v in history):
+            route.unlink(missing_ok=True)
+            report.routes.append(project)
+    work_root = layout.home / "work"
+    for work in sorted(work_root.iterdir()) if work_root.is_dir() else []:
+        check()
+        view = deployment(work.name)
+        finished = view is None or view.status not in _WAITING
+        if finished and _old(work, inp.work_retention_seconds):
+            shutil.rmtree(work, ignore_errors=True)
+            report.work_dirs.append(work.name)
+    for upload in sorted(layout.uploads.iterdir()) if layout.uploads.is_dir() else []:
+        check()
+        if upload.name not in in_progress_uploads and _old(upload, inp.upload_retention_seconds):
+            if upload.is_dir():
+                shutil.rmtree(upload, ignore_errors=True)
+            else:
+                upload.unlink(missing_ok=True)
+            report.uploads.append(upload.name)
+    report.store_objects = _collect_store(layout, check)
+    log.info(
+        "cleanup removed %d releases, %d work dirs, %d routes, %d uploads, %d stored objects",
+        len(report.releases),
+        len(report.work_dirs),
+        len(report.routes),
+        len(report.uploads),
+        report.store_objects,
+    )
+    return report
+
+
+def _collect_store(layout: Layout, check: Callable[[], None]) -> int:
+    """Delete stored objects no release links to (link count 1). A copy racing with this
+    loses nothing: its release holds its own link to the content."""
+    removed = 0
+    if not layout.store.is_dir():
+        return 0
+    for fan in layout.store.iterdir():
+        if fan.name == "tmp" or not fan.is_dir():
+            continue
+        check()
+        for obj in fan.iterdir():
+            if obj.stat().st_nlink == 1:
+                obj.unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -1,0 +1,117 @@
+"""The reconciler's activities: orphaned deployments resolved once across all workers, and
+each server's leftovers cleaned once across its workers, each under a PostgreSQL advisory
+lock so two reconcilers started at once do the work once."""
+
+import asyncio
+from datetime import timedelta
+
+import sqlalchemy as sa
+from temporalio import activity
+from temporalio.client import Client
+
+from activities import cleanup
+from activities.heartbeat import Beat, heartbeating
+from slipway import queries
+from slipway.diagnosis import Kind, diagnose
+from slipway.layout import Layout
+from slipway.locks import advisory_lock, try_lock, unlock
+from slipway.models import (
+    CleanupReport,
+    DeploymentInput,
+    DeploymentView,
+    Mode,
+    OrphanReport,
+    ReconcileInput,
+)
+from slipway.names import InvalidNameError, validate_deployment_id
+from slipway.settings import Settings
+from slipway.submission import continuation, submit
+
+ORPHANS_LOCK = "slipway:orphans"
+
+
+class ReconcileActivities:
+    """Resolving orphans needs the database and Temporal; it runs on the shared queue."""
+
+    def __init__(self, engine: sa.Engine, client: Client, settings: Settings) -> None:
+        self.engine = engine
+        self.client = client
+        self.settings = settings
+
+    @activity.defn(name="resolve_orphans")
+    async def resolve_orphans(self, inp: ReconcileInput) -> OrphanReport:
+        """Find deployments whose row is in progress but whose workflow is gone, and resume
+        or fail each by policy. Idempotent: the resolution goes through the project's
+        serializer, which queues a deployment id once, and a resolved row is no longer in
+        progress."""
+        template = DeploymentInput(
+            deployment_id="",
+            project="",
+            host_queue=inp.host_queue,
+            heartbeat_timeout_seconds=self.settings.heartbeat_timeout_seconds,
+        )
+        conn = await asyncio.to_thread(self.engine.connect)
+        held = False
+        try:
+            held = await asyncio.to_thread(try_lock, conn, ORPHANS_LOCK)
+            if not held:
+                return OrphanReport(locked=False)
+            return await self._resolve(inp, template)
+        finally:
+            if held:
+                await asyncio.to_thread(unlock, conn, ORPHANS_LOCK)
+            await asyncio.to_thread(conn.close)
+
+    async def _resolve(self, inp: ReconcileInput, template: DeploymentInput) -> OrphanReport:
+        report = OrphanReport(locked=True)
+        grace = timedelta(seconds=inp.orphan_grace_seconds)
+        resume = inp.orphan_policy == "resume"
+        for view in await asyncio.to_thread(queries.in_progress, self.engine, grace):
+            activity.heartbeat(view.id)
+            diagnosis = await diagnose(self.client, view)
+            if diagnosis.kind is not Kind.ORPHANED:
+                continue
+            deployment = continuation(
+                view,
+                template,
+                Mode.DEPLOY if resume else Mode.ABANDON,
+                diagnosis.detail,
+                next_round=resume,
+            )
+            await submit(self.client, self.settings.task_queue, deployment)
+            outcome = "resumed" if resume else "failed"
+            report.resolved[view.id] = f"{outcome}: {diagnosis.detail}"
+        return report
+
+
+class CleanupActivities:
+    """Cleaning a server's files runs on that server's own queue."""
+
+    def __init__(self, engine: sa.Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.layout = Layout(settings.home)
+
+    @activity.defn(name="cleanup_host")
+    async def cleanup_host(self, inp: ReconcileInput) -> CleanupReport:
+        """Remove this server's leftovers (see `cleanup.clean`), once across its workers."""
+
+        def run(beat: Beat) -> CleanupReport:
+            with advisory_lock(self.engine, f"slipway:cleanup:{inp.host_queue}") as held:
+                if not held:
+                    return CleanupReport(locked=False)
+                return cleanup.clean(
+                    self.layout,
+                    inp,
+                    lambda project: queries.project_history(self.engine, project),
+                    lambda name: _deployment(self.engine, name),
+                    beat.check,
+                )
+
+        return await heartbeating(run)
+
+
+def _deployment(engine: sa.Engine, name: str) -> DeploymentView | None:
+    try:
+        return queries.get_deployment(engine, validate_deployment_id(name))
+    except InvalidNameError:
+        return None

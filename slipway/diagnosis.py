@@ -1,0 +1,80 @@
+"""Why a deployment is not moving: its row, held against what Temporal says of its workflow."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from slipway.models import DeploymentView
+from slipway.phases import Status
+from slipway.temporal import has_pollers
+from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
+
+
+class Kind(StrEnum):
+    """What a deployment that has not moved for a while is doing."""
+
+    SLOW = "slow"
+    """Its workflow runs and a worker is on it: it is working, or about to retry."""
+    ORPHANED = "orphaned"
+    """Its row says in progress but its workflow is closed or was never started."""
+    NO_WORKER = "no-worker"
+    """Its workflow runs but nobody polls the task queue its next step waits on."""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A deployment's kind, with the detail that decided it."""
+
+    view: DeploymentView
+    kind: Kind
+    detail: str
+
+
+async def _queued_in_project(client: Client, view: DeploymentView) -> bool:
+    handle = client.get_workflow_handle(project_workflow_id(view.project))
+    try:
+        state = await handle.query("state")
+    except RPCError:
+        return False
+    return view.id in state.get("queued", []) or view.id == state.get("running")
+
+
+async def diagnose(client: Client, view: DeploymentView) -> Diagnosis:
+    """Classify one deployment against its workflow (and, when queued, its project's)."""
+    handle = client.get_workflow_handle(deployment_workflow_id(view.id))
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        if view.status is Status.QUEUED and await _queued_in_project(client, view):
+            return Diagnosis(view, Kind.SLOW, "queued behind another deployment of the project")
+        return Diagnosis(view, Kind.ORPHANED, "its workflow was never started")
+    if described.status is not WorkflowExecutionStatus.RUNNING:
+        state = described.status.name.lower() if described.status else "closed"
+        if view.status is Status.QUEUED and await _queued_in_project(client, view):
+            return Diagnosis(view, Kind.SLOW, "queued behind another deployment of the project")
+        return Diagnosis(view, Kind.ORPHANED, f"its workflow is {state}")
+    pending = list(described.raw_description.pending_activities)
+    if not pending:
+        if not await has_pollers(client, described.task_queue):
+            return Diagnosis(view, Kind.NO_WORKER, f"no worker polls {described.task_queue}")
+        return Diagnosis(view, Kind.SLOW, "between two phases")
+    activity = pending[0]
+    queue = activity.activity_options.task_queue.name or described.task_queue
+    if not await has_pollers(client, queue, activities=True):
+        return Diagnosis(
+            view, Kind.NO_WORKER, f"{activity.activity_type.name} waits; no worker polls {queue}"
+        )
+    detail = f"{activity.activity_type.name}, attempt {activity.attempt}"
+    if activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED and (
+        activity.HasField("last_heartbeat_time")
+    ):
+        beat = activity.last_heartbeat_time.ToDatetime(tzinfo=UTC)
+        ago = (datetime.now(UTC) - beat) // timedelta(seconds=1)
+        detail += f", heartbeat {ago}s ago"
+    return Diagnosis(view, Kind.SLOW, detail)

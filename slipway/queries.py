@@ -1,0 +1,110 @@
+"""Reads of the deployment projection: one deployment, its log, and the queries that find
+deployments needing attention."""
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from slipway.models import DeploymentView, LogEntry
+from slipway.phases import Status
+from slipway.tables import deployment_logs, deployments, projects
+
+_VIEW_COLUMNS = (
+    deployments.c.id,
+    projects.c.name.label("project"),
+    deployments.c.status,
+    deployments.c.phase,
+    deployments.c.phase_progress.label("progress"),
+    deployments.c.phase_metadata.label("metadata"),
+    deployments.c.updated_at,
+    deployments.c.phase_updated_at,
+    deployments.c.created_at,
+    deployments.c.workflow_id,
+    deployments.c.source,
+)
+
+
+def _views(rows: Sequence[sa.Row[Any, *tuple[Any, ...]]]) -> list[DeploymentView]:
+    return [DeploymentView.model_validate(row._asdict()) for row in rows]
+
+
+def get_deployment(engine: sa.Engine, deployment_id: str) -> DeploymentView | None:
+    """One deployment, or None if no row was recorded for it."""
+    query = (
+        sa.select(*_VIEW_COLUMNS)
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .where(deployments.c.id == deployment_id)
+    )
+    with engine.connect() as conn:
+        found = _views(conn.execute(query).all())
+    return found[0] if found else None
+
+
+def get_logs(engine: sa.Engine, deployment_id: str, after_id: int = 0) -> list[LogEntry]:
+    """A deployment's log in the order it was written, optionally only rows after `after_id`."""
+    query = (
+        sa.select(
+            deployment_logs.c.id,
+            deployment_logs.c.timestamp,
+            deployment_logs.c.level,
+            deployment_logs.c.phase,
+            deployment_logs.c.message,
+            deployment_logs.c.metadata,
+        )
+        .where(deployment_logs.c.deployment_id == deployment_id, deployment_logs.c.id > after_id)
+        .order_by(deployment_logs.c.id)
+    )
+    with engine.connect() as conn:
+        return [LogEntry.model_validate(row._asdict()) for row in conn.execute(query)]
+
+
+def stuck_query(older_than: timedelta) -> sa.Select[Any]:
+    """The seed's stuck-deployment query: in progress, and in the same phase for too long.
+    It is served by idx_deployments_stuck (status, phase_updated_at)."""
+    in_progress = [Status.BUILDING.value, Status.DEPLOYING.value]
+    return (
+        sa.select(*_VIEW_COLUMNS)
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .where(
+            deployments.c.status.in_(in_progress),
+            deployments.c.phase_updated_at < sa.func.now() - older_than,
+        )
+        .order_by(deployments.c.phase_updated_at)
+    )
+
+
+def find_stuck(engine: sa.Engine, older_than: timedelta) -> list[DeploymentView]:
+    """Deployments in progress whose phase has not changed for longer than `older_than`."""
+    with engine.connect() as conn:
+        return _views(conn.execute(stuck_query(older_than)).all())
+
+
+def in_progress(engine: sa.Engine, older_than: timedelta) -> list[DeploymentView]:
+    """Deployments queued or in progress whose phase is older than `older_than`: the
+    candidates for orphans, whose workflow may no longer run."""
+    waiting = [Status.QUEUED.value, Status.BUILDING.value, Status.DEPLOYING.value]
+    query = (
+        sa.select(*_VIEW_COLUMNS)
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .where(
+            deployments.c.status.in_(waiting),
+            deployments.c.phase_updated_at < sa.func.now() - older_than,
+        )
+        .order_by(deployments.c.phase_updated_at)
+    )
+    with engine.connect() as conn:
+        return _views(conn.execute(query).all())
+
+
+def project_history(engine: sa.Engine, project: str) -> list[DeploymentView]:
+    """Every deployment of a project, newest first."""
+    query = (
+        sa.select(*_VIEW_COLUMNS)
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .where(projects.c.name == project)
+        .order_by(deployments.c.created_at.desc())
+    )
+    with engine.connect() as conn:
+        return _views(conn.execute(query).all())

@@ -1,0 +1,16 @@
+"""Workflow ids: derived from what they act on, so a second start finds the first."""
+
+
+def deployment_workflow_id(deployment_id: str) -> str:
+    """One workflow per deployment, found from its id."""
+    return f"deploy-{deployment_id}"
+
+
+def project_workflow_id(project: str) -> str:
+    """The workflow that serializes a project's deployments."""
+    return f"project-{project}"
+
+
+def reconcile_schedule_id(server: str) -> str:
+    """The schedule that reconciles one server's deployments and files."""
+    return f"slipway-reconcile-{server}"

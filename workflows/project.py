@@ -1,0 +1,127 @@
+"""ProjectWorkflow: one per project (workflow id `project-<name>`), the lock that keeps two
+deployments of a project from interleaving. Deployments arrive by signal-with-start; the
+newest waiting one runs next and older waiting ones are superseded. It ends when idle, so
+no lock outlives its work, not even across a crash."""
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.tracking import TrackingActivities
+    from slipway.models import (
+        DeploymentInput,
+        FailInput,
+        PhaseInput,
+        ProjectInput,
+        ProjectState,
+        SupersedeInput,
+    )
+    from slipway.phases import Status
+    from slipway.workflow_ids import deployment_workflow_id
+    from workflows.deployment import DeploymentWorkflow
+    from workflows.options import retry_policy
+
+IDLE = timedelta(seconds=30)
+"""How long the workflow waits for another deployment before it ends and frees the lock."""
+
+CONTINUE_AFTER = 100
+"""Deployments run before continuing as new, to keep the history short."""
+
+_DATABASE: dict[str, Any] = {
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": retry_policy(),
+}
+
+
+@workflow.defn(name="ProjectWorkflow")
+class ProjectWorkflow:
+    """Runs a project's deployments one at a time, newest first."""
+
+    def __init__(self) -> None:
+        self._project = ""
+        self._pending: list[DeploymentInput] = []
+        self._running: str | None = None
+
+    @workflow.signal
+    async def enqueue(self, deployment: DeploymentInput) -> None:
+        """A deployment to run after the one in progress; recorded as queued at once. The same
+        deployment sent twice is queued once."""
+        if deployment.deployment_id == self._running or any(
+            d.deployment_id == deployment.deployment_id for d in self._pending
+        ):
+            return
+        self._pending.append(deployment)
+        await workflow.execute_activity_method(
+            TrackingActivities.register,
+            PhaseInput(deployment=deployment, metadata={"release": deployment.release}),
+            **_DATABASE,
+        )
+
+    @workflow.signal
+    async def cancel_queued(self, deployment_id: str) -> None:
+        """Drop a deployment that has not started; it is recorded as cancelled."""
+        for deployment in [d for d in self._pending if d.deployment_id == deployment_id]:
+            self._pending.remove(deployment)
+            await workflow.execute_activity_method(
+                TrackingActivities.mark_failed,
+                FailInput(
+                    deployment=deployment,
+                    metadata={
+                        "error": "cancelled by request before it started",
+                        "failedAt": workflow.now().isoformat(),
+                    },
+                    status=Status.CANCELLED,
+                ),
+                **_DATABASE,
+            )
+
+    @workflow.query
+    def state(self) -> ProjectState:
+        """The deployment running now and those waiting, oldest first."""
+        return ProjectState(
+            project=self._project,
+            running=self._running,
+            queued=[d.deployment_id for d in self._pending],
+        )
+
+    @workflow.run
+    async def run(self, inp: ProjectInput) -> None:
+        self._project = inp.project
+        self._pending = list(inp.pending) + self._pending
+        for _ in range(CONTINUE_AFTER):
+            try:
+                await workflow.wait_condition(lambda: bool(self._pending), timeout=IDLE)
+            except TimeoutError:
+                break
+            newest = self._pending.pop()
+            older, self._pending = self._pending, []
+            for deployment in older:
+                await workflow.execute_activity_method(
+                    TrackingActivities.supersede,
+                    SupersedeInput(deployment=deployment, by=newest.deployment_id),
+                    **_DATABASE,
+                )
+            await self._deploy(newest)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._pending:
+            workflow.continue_as_new(ProjectInput(project=inp.project, pending=self._pending))
+
+    async def _deploy(self, deployment: DeploymentInput) -> None:
+        """Run one deployment to its end, whatever the end; it records its own outcome."""
+        self._running = deployment.deployment_id
+        try:
+            await workflow.execute_child_workflow(
+                DeploymentWorkflow.run,
+                deployment,
+                id=deployment_workflow_id(deployment.deployment_id),
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"Deploy {deployment.project} ({deployment.deployment_id[:8]})",
+            )
+        except (ChildWorkflowError, ActivityError):
+            workflow.logger.info("deployment %s did not go active", deployment.deployment_id)
+        finally:
+            self._running = None
