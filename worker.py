@@ -45,6 +45,7 @@ def build_workers(
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout_seconds),
     )
     host = Worker(
         client,
@@ -59,7 +60,7 @@ def build_workers(
     return [shared, host]
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
     """Migrate the schema, then poll both queues until SIGTERM or SIGINT."""
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=BLOCKING_THREADS)
@@ -67,7 +68,7 @@ async def serve(settings: Settings) -> None:
     await asyncio.to_thread(migrate, settings.sqlalchemy_url)
     client = await connect(settings)
     await ensure_reconcile_schedule(client, settings)
-    workers = build_workers(client, settings)
+    workers = build_workers(client, settings, interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -170,21 +170,29 @@ class HostActivities:
             lambda _: release.stage(self.layout, d.project, d.release),
         )
 
-    @activity.defn(name="update_routes")
-    async def update_routes(self, inp: PhaseInput) -> RouteResult:
-        """Install the project's routes (see `routes.write_route` for why a retry is safe)."""
-        d = inp.deployment
-        config, version = routes.render_static_route(
+    def _route(self, d: DeploymentInput, public: routes.Target | None) -> tuple[str, str]:
+        """The route with the candidate on this release and `public` where it is now (on a
+        first deployment: this release's slot, which serves nothing until active)."""
+        port = self.settings.static_port
+        return routes.render_route(
             d.project,
             self.settings.project_host(d.project),
-            self.settings.static_port,
+            public or routes.static_target(port, "current"),
+            routes.static_target(port, "next"),
             d.deployment_id,
         )
-        return await self._phase(
-            inp,
-            Phase.UPDATING_ROUTES,
-            lambda _: routes.write_route(self.layout, d.project, d.deployment_id, config, version),
-        )
+
+    @activity.defn(name="update_routes")
+    async def update_routes(self, inp: PhaseInput) -> RouteResult:
+        """Point the candidate router at the release, leaving the public router as it is
+        (see `routes.write_route` for why a retry is safe)."""
+        d = inp.deployment
+
+        def write(_: Beat) -> RouteResult:
+            config, version = self._route(d, routes.public_target(self.layout, d.project))
+            return routes.write_route(self.layout, d.project, d.deployment_id, config, version)
+
+        return await self._phase(inp, Phase.UPDATING_ROUTES, write)
 
     @activity.defn(name="health_check")
     async def health_check(self, inp: HealthInput) -> HealthResult:
@@ -206,23 +214,33 @@ class HostActivities:
         )
 
     @activity.defn(name="activate")
-    async def activate(self, inp: HealthInput) -> SwitchResult:
-        """Promote the proven release: `current` switches (see `release.promote`), the public
-        route must serve it, and only then is the deployment recorded active."""
+    async def activate(self, inp: PhaseInput) -> SwitchResult:
+        """Move traffic to the proven release: the public router to its target, `current` to
+        it (see `release.promote`); the public route must then serve it, and only then is
+        the deployment recorded active. Idempotent: each step leaves alone what is already
+        in place."""
         d = inp.deployment
         _valid(d)
 
         def promote(beat: Beat) -> SwitchResult:
+            config, version = self._route(
+                d, routes.static_target(self.settings.static_port, "current")
+            )
+            routes.write_route(self.layout, d.project, d.deployment_id, config, version)
             switched = release.promote(self.layout, d.project, d.release, d.deployment_id)
             health.wait_until_served(
                 self.settings.http_port,
                 self.settings.project_host(d.project),
                 d.release,
-                inp.route_version,
+                version,
                 PUBLIC_CHECK_SECONDS,
                 beat,
             )
-            metadata = {**inp.metadata, "previousRelease": switched.previous_release}
+            metadata = {
+                **inp.metadata,
+                "previousRelease": switched.previous_release,
+                "routeVersion": version,
+            }
             records.record_transition(
                 self.engine, d.deployment_id, Phase.ACTIVE, metadata, round=d.round
             )

@@ -1,10 +1,18 @@
-"""updating_routes: the project's Traefik route, written to the file provider's directory."""
+"""updating_routes and the switch at active: the project's Traefik routes, written to the
+file provider's directory.
+
+A project has two routers. The public one (Host only) serves the release that is live; the
+candidate one (Host and the candidate header naming a deployment) serves the release being
+proven. updating_routes only points the candidate at the new release; the public router
+moves at active, once the candidate has passed its health check.
+"""
 
 import hashlib
 import json
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from activities.atomic import write_atomically
 from slipway.layout import Layout
@@ -12,59 +20,73 @@ from slipway.models import RouteResult
 
 _PREVIOUS = "previous-route.json"
 
-
 ROUTE_HEADER = "X-Slipway-Route"
 """Response header naming the route's version, so a health check knows Traefik has loaded
 the route just written and is not still answering from the one before."""
 
-
 CANDIDATE_HEADER = "X-Slipway-Candidate"
-"""Request header that routes a request to the release being proven (`next`) instead of the
-one serving (`current`); its value is the deployment's id."""
+"""Request header that sends a request to the candidate release; its value is the id of the
+deployment being proven."""
 
 
-def _slot(project: str, slot: str) -> dict[str, Any]:
-    return {
-        "headers": {"customRequestHeaders": {"X-Slipway-Project": project, "X-Slipway-Slot": slot}}
-    }
+class Target(BaseModel):
+    """Where a router sends requests: a server URL, and for static sites the slot
+    (`current` or `next`) the static server roots them at."""
+
+    url: str
+    slot: str = ""
 
 
-def render_static_route(
-    project: str, host: str, static_port: int, deployment_id: str
+def static_target(static_port: int, slot: str) -> Target:
+    """A static release slot behind Caddy."""
+    return Target(url=f"http://127.0.0.1:{static_port}", slot=slot)
+
+
+def _middleware(project: str, target: Target) -> dict[str, Any]:
+    headers = {"X-Slipway-Project": project}
+    if target.slot:
+        headers["X-Slipway-Slot"] = target.slot
+    return {"headers": {"customRequestHeaders": headers}}
+
+
+def render_route(
+    project: str, host: str, public: Target, candidate: Target, candidate_id: str
 ) -> tuple[str, str]:
-    """Traefik dynamic configuration for a static project: `host` is served from the
-    project's `current` release, and requests carrying the candidate header with this
-    deployment's id from `next`. Returns the configuration and its version."""
+    """The project's Traefik dynamic configuration and its version."""
     name = f"slipway-{project}"
-    config: dict[str, Any] = {
-        "http": {
-            "routers": {
-                name: {
-                    "rule": f"Host(`{host}`)",
-                    "entryPoints": ["web"],
-                    "service": name,
-                    "middlewares": [f"{name}-current"],
-                },
-                f"{name}-candidate": {
-                    "rule": f"Host(`{host}`) && Header(`{CANDIDATE_HEADER}`, `{deployment_id}`)",
-                    "entryPoints": ["web"],
-                    "service": name,
-                    "middlewares": [f"{name}-next"],
-                },
-            },
-            "middlewares": {
-                f"{name}-current": _slot(project, "current"),
-                f"{name}-next": _slot(project, "next"),
-            },
-            "services": {
-                name: {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{static_port}"}]}}
-            },
-        }
+    routers = {
+        name: (f"Host(`{host}`)", public),
+        f"{name}-candidate": (
+            f"Host(`{host}`) && Header(`{CANDIDATE_HEADER}`, `{candidate_id}`)",
+            candidate,
+        ),
     }
+    config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
+    for router, (rule, target) in routers.items():
+        config["http"]["routers"][router] = {
+            "rule": rule,
+            "entryPoints": ["web"],
+            "service": router,
+            "middlewares": [router],
+        }
+        config["http"]["middlewares"][router] = _middleware(project, target)
+        config["http"]["services"][router] = {"loadBalancer": {"servers": [{"url": target.url}]}}
     version = hashlib.sha256(yaml.safe_dump(config, sort_keys=True).encode()).hexdigest()[:16]
     for middleware in config["http"]["middlewares"].values():
         middleware["headers"]["customResponseHeaders"] = {ROUTE_HEADER: version}
     return yaml.safe_dump(config, sort_keys=True), version
+
+
+def public_target(layout: Layout, project: str) -> Target | None:
+    """Where the project's public router sends requests now, read back from its route."""
+    route = layout.route(project)
+    if not route.exists():
+        return None
+    http = yaml.safe_load(route.read_text())["http"]
+    name = f"slipway-{project}"
+    slot = http["middlewares"][name]["headers"]["customRequestHeaders"].get("X-Slipway-Slot", "")
+    url = http["services"][name]["loadBalancer"]["servers"][0]["url"]
+    return Target(url=url, slot=slot)
 
 
 def write_route(
@@ -80,6 +102,7 @@ def write_route(
     record = layout.work(deployment_id) / _PREVIOUS
     if not record.exists():
         previous = route.read_text() if route.exists() else None
+        record.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(record, json.dumps({"previous": previous}))
     changed = not route.exists() or route.read_text() != config
     if changed:
@@ -92,7 +115,7 @@ def restore_route(layout: Layout, project: str, deployment_id: str) -> None:
     """Put the project's route back as it was before `deployment_id` wrote it; with no
     previous route, remove it.
 
-    Idempotent: it acts only while the route is still the one this deployment wrote (a later
+    Idempotent: it acts only while the route is still one this deployment wrote (a later
     deployment's route is left alone), with what the deployment recorded before writing.
     """
     record = layout.work(deployment_id) / _PREVIOUS
@@ -102,5 +125,5 @@ def restore_route(layout: Layout, project: str, deployment_id: str) -> None:
     previous = json.loads(record.read_text())["previous"]
     if previous is None:
         route.unlink(missing_ok=True)
-    elif not route.exists() or route.read_text() != previous:
+    elif route.read_text() != previous:
         write_atomically(route, previous)

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     task_queue: str = Field(default="slipway", description="Queue for workflows and database work.")
     server: str = Field(default="local", description="This deployment server's name.")
     heartbeat_timeout_seconds: float = 10.0
+    sticky_timeout_seconds: float = Field(
+        default=5.0,
+        description="How long a workflow's next task waits for the worker that ran the last "
+        "one before any worker may take it: the delay before a dead worker's workflows move.",
+    )
     health_timeout_seconds: float = 60.0
     keep_releases: int = Field(default=5, description="Releases kept per project for rollback.")
     phase_deadlines: dict[str, float] = Field(

@@ -67,6 +67,7 @@ def base_settings(
         static_port=free_port(),
         traefik_admin_port=free_port(),
         heartbeat_timeout_seconds=2.0,
+        sticky_timeout_seconds=1.0,
         health_timeout_seconds=20.0,
     )
     migrate(settings.sqlalchemy_url)

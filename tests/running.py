@@ -1,6 +1,7 @@
 """Workers for tests: in-process, or as a real process that a test can SIGKILL."""
 
 import asyncio
+import sys
 from types import TracebackType
 
 from temporalio.client import Client
@@ -35,10 +36,13 @@ class RunningWorker:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def worker_process(settings: Settings, name: str = "worker") -> Service:
-    """A worker as its own process (`python -m worker`), started and ready to be killed."""
+def worker_process(settings: Settings, name: str = "worker", *argv: str) -> Service:
+    """A worker as its own process (`python -m worker`, or the module and arguments in
+    `argv`), started and ready to be killed."""
     service = components.worker(settings, settings.sqlalchemy_url.replace("+psycopg", ""))
     service.name = name
+    if argv:
+        service.argv = [sys.executable, "-m", *argv]
     service.log = settings.home / "logs" / f"{name}-{settings.task_queue}.log"
     service.start()
     return service

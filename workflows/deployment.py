@@ -130,9 +130,7 @@ class DeploymentWorkflow:
         self._metadata.update({"url": checked.url, "completedAt": workflow.now().isoformat()})
         self._enter(Phase.ACTIVE)
         switched = await workflow.execute_activity_method(
-            HostActivities.activate,
-            HealthInput(**self._input().model_dump(), route_version=routed.version),
-            **self._options(Phase.ACTIVE),
+            HostActivities.activate, self._input(), **self._options(Phase.ACTIVE)
         )
         self._metadata["previousRelease"] = switched.previous_release
         self._status = Status.ACTIVE
