@@ -95,9 +95,9 @@ async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
         await handle.cancel()
         return "cancelling"
     await client.get_workflow_handle(project_workflow_id(view.project)).signal(
-        ProjectWorkflow.cancel_queued, deployment_id
+        ProjectWorkflow.cancel, deployment_id
     )
-    return "removed from the queue"
+    return "cancel requested from its project's queue"
 
 
 async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:

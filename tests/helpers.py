@@ -11,6 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from slipway import queries
 from slipway.models import DeploymentView
+from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.tables import deployment_logs
 from slipway.workflow_ids import deployment_workflow_id
@@ -83,6 +84,12 @@ def transitions(engine: sa.Engine, deployment_id: str) -> list[str]:
         return list(conn.execute(query).scalars())
 
 
+def started(engine: sa.Engine, deployment_id: str) -> bool:
+    """True once the deployment has left the queue."""
+    view = queries.get_deployment(engine, deployment_id)
+    return view is not None and view.status is not Status.QUEUED
+
+
 def row(engine: sa.Engine, deployment_id: str) -> DeploymentView:
     """The deployment's row, which must exist."""
     view = queries.get_deployment(engine, deployment_id)
@@ -110,3 +117,36 @@ SUCCESS_TRANSITIONS = [
     "Phase transition: health_check (90%)",
     "Phase transition: active (100%)",
 ]
+
+
+class Watcher:
+    """Polls a project's site through Traefik in the background, keeping every answer, to
+    show what visitors saw while something happened."""
+
+    def __init__(self, settings: Settings, project: str) -> None:
+        self.url = f"http://127.0.0.1:{settings.http_port}/"
+        self.host = settings.project_host(project)
+        self.answers: list[tuple[int, str]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _poll(self) -> None:
+        async with httpx.AsyncClient(headers={"Host": self.host}, timeout=5.0) as http:
+            while True:
+                answer = await http.get(self.url)
+                self.answers.append((answer.status_code, answer.text))
+                await asyncio.sleep(0.03)
+
+    async def __aenter__(self) -> "Watcher":
+        self._task = asyncio.create_task(self._poll())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    def saw_only(self, text: str) -> bool:
+        """True if every answer was a 200 containing `text` (and there were answers)."""
+        return bool(self.answers) and all(
+            status == 200 and text in body for status, body in self.answers
+        )

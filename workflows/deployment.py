@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    CancelledError,
     FailureError,
     TimeoutError,
     TimeoutType,
@@ -85,6 +86,8 @@ class DeploymentWorkflow:
                 await self._prepare()
                 await self._switch()
         except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                await self._end(Status.CANCELLED, "cancelled by request", attempt=0)
             message, attempt = _reason(self._phase, err.cause)
             await self._end(Status.FAILED, message, attempt, _origin_stack(err))
         except asyncio.CancelledError:

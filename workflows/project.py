@@ -62,8 +62,14 @@ class ProjectWorkflow:
         )
 
     @workflow.signal
-    async def cancel_queued(self, deployment_id: str) -> None:
-        """Drop a deployment that has not started; it is recorded as cancelled."""
+    async def cancel(self, deployment_id: str) -> None:
+        """Cancel a deployment of this project: the running one through its workflow's
+        cancellation, a waiting one by dropping it (recorded as cancelled)."""
+        if deployment_id == self._running:
+            await workflow.get_external_workflow_handle(
+                deployment_workflow_id(deployment_id)
+            ).cancel()
+            return
         for deployment in [d for d in self._pending if d.deployment_id == deployment_id]:
             self._pending.remove(deployment)
             await workflow.execute_activity_method(

@@ -1,0 +1,123 @@
+"""Cancel at any phase: the deployment stops within seconds, compensation leaves the
+previous release serving, and visitors never see anything else."""
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from temporalio.client import Client
+
+from slipway import queries
+from slipway.layout import Layout
+from slipway.phases import Phase, Status
+from slipway.settings import Settings
+from starter import api
+from tests.components import free_port
+from tests.helpers import (
+    Watcher,
+    deploy,
+    deploy_and_wait,
+    make_site,
+    outcome,
+    row,
+    started,
+    wait_for,
+)
+from tests.running import RunningWorker
+
+
+def _in_phase(engine: sa.Engine, deployment_id: str, phase: Phase, key: str = "") -> bool:
+    view = queries.get_deployment(engine, deployment_id)
+    return bool(view and view.phase is phase and (not key or view.metadata.get(key)))
+
+
+async def test_cancel_during_copying_files(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    old, failure = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "v1", "old"), project
+    )
+    assert failure is None
+    async with Watcher(settings, project) as watcher:
+        new = await deploy(client, settings, make_site(tmp_path / "v2", "new", 20000), project)
+        await wait_for(
+            "copying to start",
+            lambda: _in_phase(engine, new, Phase.COPYING_FILES, "filesCopied"),
+            timeout=120,
+        )
+        assert await api.cancel(client, engine, new) == "cancelling"
+        failure = await outcome(client, new)
+        await asyncio.sleep(1.0)
+    assert failure is not None and "cancel" in failure.lower()
+    view = row(engine, new)
+    assert view.status is Status.CANCELLED
+    assert view.metadata["failedPhase"] == "copying_files"
+    assert view.metadata["error"] == "cancelled by request"
+    copied = view.metadata.get("filesCopied", 0)
+    assert isinstance(copied, int) and copied < 20001, "copying ran to its end: not prompt"
+    assert not (Layout(settings.home).work(new) / "copy.json").exists()
+    assert watcher.saw_only("old"), watcher.answers[-3:]
+    assert Layout(settings.home).current(project).readlink().name == old
+
+
+async def test_cancel_during_health_check(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    old, failure = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "v1", "old"), project
+    )
+    assert failure is None
+    # A server whose static port points nowhere: its candidate never becomes healthy.
+    broken = settings.model_copy(
+        update={
+            "task_queue": settings.task_queue + "-broken",
+            "static_port": free_port(),
+            "health_timeout_seconds": 120.0,
+        }
+    )
+    async with RunningWorker(client, broken), Watcher(settings, project) as watcher:
+        new = await deploy(client, broken, make_site(tmp_path / "v2", "new"), project)
+        await wait_for(
+            "health_check", lambda: _in_phase(engine, new, Phase.HEALTH_CHECK), timeout=60
+        )
+        await asyncio.sleep(1.0)
+        await api.cancel(client, engine, new)
+        failure = await outcome(client, new)
+        await asyncio.sleep(1.5)
+    assert failure is not None
+    view = row(engine, new)
+    assert view.status is Status.CANCELLED
+    assert view.metadata["failedPhase"] == "health_check"
+    assert watcher.saw_only("old"), watcher.answers[-3:]
+    layout = Layout(settings.home)
+    assert layout.current(project).readlink().name == old
+    assert new not in layout.route(project).read_text()
+
+
+async def test_cancel_a_queued_deployment(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    running = await deploy(client, settings, make_site(tmp_path / "a", "running", 4000), project)
+    await wait_for("the first to run", lambda: started(engine, running))
+    queued = await deploy(client, settings, make_site(tmp_path / "b", "queued"), project)
+    await wait_for("the queued row", lambda: queries.get_deployment(engine, queued) is not None)
+    assert "queue" in await api.cancel(client, engine, queued)
+    assert await outcome(client, running) is None
+    view = row(engine, queued)
+    assert view.status is Status.CANCELLED
+    assert [e.phase for e in queries.get_logs(engine, queued)] == ["queued", "failed"]

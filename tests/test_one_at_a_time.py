@@ -1,0 +1,66 @@
+"""One deployment at a time per project, newest wins: never interleaved, the waiting ones
+superseded by a newer arrival."""
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from temporalio.client import Client
+
+from slipway import queries
+from slipway.models import LogEntry
+from slipway.phases import Status
+from slipway.settings import Settings
+from tests.helpers import deploy, fetch, make_site, outcome, row, started, wait_for
+from tests.running import RunningWorker
+
+
+def _span(entries: list[LogEntry]) -> tuple[float, float]:
+    stamps = [e.timestamp.timestamp() for e in entries if e.message.startswith("Phase transition")]
+    return min(stamps), max(stamps)
+
+
+async def test_two_deployments_of_a_project_never_interleave(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    first = await deploy(client, settings, make_site(tmp_path / "a", "first", 4000), project)
+    await wait_for("the first to run", lambda: started(engine, first))
+    second = await deploy(client, settings, make_site(tmp_path / "b", "second"), project)
+    assert await outcome(client, first) is None
+    assert await outcome(client, second) is None
+    a_start, a_end = _span(queries.get_logs(engine, first))
+    b_start, b_end = _span(queries.get_logs(engine, second))
+    working = [
+        e for e in queries.get_logs(engine, second) if e.message.startswith("Phase transition")
+    ][1:]
+    assert working[0].timestamp.timestamp() >= a_end, "the second started before the first ended"
+    assert b_end > a_end and a_start < b_start
+    assert "second" in fetch(settings, project).text
+
+
+async def test_newest_queued_deployment_supersedes_the_older_waiting_one(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    running = await deploy(client, settings, make_site(tmp_path / "a", "running", 4000), project)
+    await wait_for("the first to run", lambda: started(engine, running))
+    middle = await deploy(client, settings, make_site(tmp_path / "b", "middle"), project)
+    newest = await deploy(client, settings, make_site(tmp_path / "c", "newest"), project)
+    assert await outcome(client, running) is None
+    assert await outcome(client, newest) is None
+    skipped = row(engine, middle)
+    assert skipped.status is Status.SUPERSEDED
+    assert skipped.metadata["supersededBy"] == newest
+    messages = [e.message for e in queries.get_logs(engine, middle)]
+    assert messages == ["Phase transition: queued (0%)", f"Superseded by {newest} before it ran"]
+    assert row(engine, running).status is Status.ACTIVE
+    assert row(engine, newest).status is Status.ACTIVE
+    assert "newest" in fetch(settings, project).text
