@@ -12,10 +12,11 @@ from activities.release import current_release
 from slipway.layout import Layout
 from slipway.models import CleanupReport, DeploymentView, ReconcileInput
 from slipway.phases import Status
+from slipway.queries import WAITING
 
 log = logging.getLogger(__name__)
 
-_WAITING = frozenset({Status.QUEUED, Status.BUILDING, Status.DEPLOYING})
+_WAITING = frozenset(WAITING)
 
 
 def releases_to_keep(history: list[DeploymentView], current: str | None, keep: int) -> set[str]:

@@ -38,6 +38,9 @@ class DeploymentInput(BaseModel):
     )
     round: int = Field(default=0, description="0, then 1, 2... for each resume.")
     reason: str = Field(default="", description="Why, for a rollback or an abandoned run.")
+    orphaned_in: Phase | None = Field(
+        default=None, description="For an abandoned run: the phase the orphan was left in."
+    )
     source_commit: str | None = None
     source: str = Field(default="", description="A person-readable description of the upload.")
     heartbeat_timeout_seconds: float = Field(

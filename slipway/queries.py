@@ -60,10 +60,17 @@ def get_logs(engine: sa.Engine, deployment_id: str, after_id: int = 0) -> list[L
         return [LogEntry.model_validate(row._asdict()) for row in conn.execute(query)]
 
 
-def stuck_query(older_than: timedelta) -> sa.Select[Any]:
+IN_PROGRESS = (Status.BUILDING, Status.DEPLOYING)
+"""The statuses of the seed's stuck query."""
+
+
+def stuck_query(
+    older_than: timedelta, statuses: tuple[Status, ...] = IN_PROGRESS
+) -> sa.Select[Any]:
     """The seed's stuck-deployment query: in progress, and in the same phase for too long.
-    It is served by idx_deployments_stuck (status, phase_updated_at)."""
-    in_progress = [Status.BUILDING.value, Status.DEPLOYING.value]
+    It is served by idx_deployments_stuck (status, phase_updated_at); `statuses` can add
+    `queued`, for deployments that never started."""
+    in_progress = [status.value for status in statuses]
     return (
         sa.select(*_VIEW_COLUMNS)
         .join(projects, projects.c.id == deployments.c.project_id)
@@ -75,27 +82,22 @@ def stuck_query(older_than: timedelta) -> sa.Select[Any]:
     )
 
 
-def find_stuck(engine: sa.Engine, older_than: timedelta) -> list[DeploymentView]:
+def find_stuck(
+    engine: sa.Engine, older_than: timedelta, statuses: tuple[Status, ...] = IN_PROGRESS
+) -> list[DeploymentView]:
     """Deployments in progress whose phase has not changed for longer than `older_than`."""
     with engine.connect() as conn:
-        return _views(conn.execute(stuck_query(older_than)).all())
+        return _views(conn.execute(stuck_query(older_than, statuses)).all())
+
+
+WAITING = (Status.QUEUED, *IN_PROGRESS)
+"""Statuses of deployments some workflow should still be advancing."""
 
 
 def in_progress(engine: sa.Engine, older_than: timedelta) -> list[DeploymentView]:
     """Deployments queued or in progress whose phase is older than `older_than`: the
     candidates for orphans, whose workflow may no longer run."""
-    waiting = [Status.QUEUED.value, Status.BUILDING.value, Status.DEPLOYING.value]
-    query = (
-        sa.select(*_VIEW_COLUMNS)
-        .join(projects, projects.c.id == deployments.c.project_id)
-        .where(
-            deployments.c.status.in_(waiting),
-            deployments.c.phase_updated_at < sa.func.now() - older_than,
-        )
-        .order_by(deployments.c.phase_updated_at)
-    )
-    with engine.connect() as conn:
-        return _views(conn.execute(query).all())
+    return find_stuck(engine, older_than, WAITING)
 
 
 def project_history(engine: sa.Engine, project: str) -> list[DeploymentView]:

@@ -49,5 +49,6 @@ def continuation(
             "source_commit": str(meta["sourceCommit"]) if "sourceCommit" in meta else None,
             "source": view.source,
             "reason": reason,
+            "orphaned_in": view.phase if mode is Mode.ABANDON else None,
         }
     )

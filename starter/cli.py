@@ -137,8 +137,8 @@ def stuck(
     older_than: Annotated[str, typer.Option(help="How long in one phase counts as stuck.")] = "5m",
     json: JsonOption = False,
 ) -> None:
-    """Deployments in progress whose phase has not moved for longer than --older-than, each
-    classified against Temporal: slow, orphaned or no-worker."""
+    """Deployments queued or in progress whose phase has not moved for longer than
+    --older-than, each classified against Temporal: slow, orphaned or no-worker."""
     settings = Settings()
     found = asyncio.run(_stuck(settings, _parse_duration(older_than)))
     if json:
@@ -148,7 +148,9 @@ def stuck(
 
 
 async def _stuck(settings: Settings, older_than: timedelta) -> list[Diagnosis]:
-    views = await asyncio.to_thread(queries.find_stuck, _engine(settings), older_than)
+    views = await asyncio.to_thread(
+        queries.find_stuck, _engine(settings), older_than, queries.WAITING
+    )
     client = await _client(settings)
     return [await diagnose(client, view) for view in views]
 

@@ -72,6 +72,7 @@ class DeploymentWorkflow:
         )
         try:
             if deployment.mode is Mode.ABANDON:
+                self._phase = deployment.orphaned_in or Phase.QUEUED
                 await self._end(Status.FAILED, f"orphaned: {deployment.reason}", attempt=0)
             if deployment.mode is Mode.ROLLBACK:
                 for phase in (Phase.PULLING_SOURCE, Phase.BUILDING, Phase.COPYING_FILES):
@@ -227,7 +228,7 @@ class DeploymentWorkflow:
 
 def _reason(phase: Phase, cause: BaseException | None) -> tuple[str, int]:
     """A failed activity's reason in words a person can act on, and the attempt it failed on."""
-    if isinstance(cause, TimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_CLOSE:
+    if isinstance(cause, TimeoutError) and cause.type is not TimeoutType.HEARTBEAT:
         return f"phase deadline exceeded: {phase.value}", 0
     if isinstance(cause, ApplicationError):
         attempt = 0

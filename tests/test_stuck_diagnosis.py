@@ -1,0 +1,88 @@
+"""Stuck deployments classified against Temporal, and phase deadlines that act."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from temporalio.client import Client
+
+from slipway import queries
+from slipway.diagnosis import Kind, diagnose
+from slipway.layout import Layout
+from slipway.phases import Phase, Status
+from slipway.settings import Settings
+from tests.helpers import deploy, deploy_and_wait, fetch, make_site, outcome, row, wait_for
+from tests.running import RunningWorker
+
+
+def _ghost(settings: Settings, **update: object) -> Settings:
+    """The same shared queue, but a server nobody runs: its host-bound work waits."""
+    return settings.model_copy(update={"server": f"ghost{uuid.uuid4().hex[:6]}", **update})
+
+
+async def test_deployment_on_a_server_with_no_worker_is_no_worker(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    waiting = await deploy(client, _ghost(settings), make_site(tmp_path / "s", "never"), project)
+    await wait_for("the row", lambda: queries.get_deployment(engine, waiting) is not None)
+    for _ in range(100):
+        stuck = queries.find_stuck(engine, timedelta(0), queries.WAITING)
+        view = next(v for v in stuck if v.id == waiting)
+        found = await diagnose(client, view)
+        if found.kind is Kind.NO_WORKER:
+            break
+        await asyncio.sleep(0.1)
+    assert found.kind is Kind.NO_WORKER
+    assert "pull_source" in found.detail and "ghost" in found.detail
+    await client.get_workflow_handle(view.workflow_id).terminate("test over")
+
+
+async def test_heartbeating_deployment_is_slow(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    busy = await deploy(client, settings, make_site(tmp_path / "s", "busy", 20000), project)
+
+    def copying() -> bool:
+        view = queries.get_deployment(engine, busy)
+        return view is not None and view.phase is Phase.COPYING_FILES
+
+    await wait_for("copying", copying, timeout=120)
+    stuck = queries.find_stuck(engine, timedelta(0))
+    found = await diagnose(client, next(v for v in stuck if v.id == busy))
+    assert found.kind is Kind.SLOW
+    assert "copy_files" in found.detail
+    assert await outcome(client, busy) is None
+
+
+async def test_phase_past_its_deadline_fails_and_keeps_serving(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    old, failure = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "a", "old"), project
+    )
+    assert failure is None
+    late = _ghost(settings, phase_deadlines={"pulling_source": 3.0})
+    new, failure = await deploy_and_wait(client, late, make_site(tmp_path / "b", "new"), project)
+    assert failure is not None and "phase deadline exceeded: pulling_source" in failure
+    view = row(engine, new)
+    assert view.status is Status.FAILED
+    assert view.metadata["error"] == "phase deadline exceeded: pulling_source"
+    assert Layout(settings.home).current(project).readlink().name == old
+    assert "old" in fetch(settings, project).text
