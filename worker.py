@@ -29,12 +29,28 @@ BLOCKING_THREADS = 128
 
 
 def build_workers(
-    client: Client, settings: Settings, interceptors: Sequence[Interceptor] = ()
+    client: Client,
+    settings: Settings,
+    interceptors: Sequence[Interceptor] = (),
+    *,
+    shared_queue: bool = True,
 ) -> list[Worker]:
-    """The two workers one server runs: shared (workflows, database) and host-bound;
-    `interceptors` come before Slipway's own."""
+    """The workers one server runs: host-bound, and unless `shared_queue` is False the
+    shared one (workflows, database); `interceptors` come before Slipway's own."""
     engine = engine_for(settings.sqlalchemy_url)
     chain = [*interceptors, AttemptInterceptor()]
+    host = Worker(
+        client,
+        task_queue=settings.host_task_queue,
+        activities=[
+            *HostActivities(settings, engine).all(),
+            CleanupActivities(engine, settings).cleanup_host,
+        ],
+        interceptors=chain,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+    if not shared_queue:
+        return [host]
     shared = Worker(
         client,
         task_queue=settings.task_queue,
@@ -46,16 +62,6 @@ def build_workers(
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout_seconds),
-    )
-    host = Worker(
-        client,
-        task_queue=settings.host_task_queue,
-        activities=[
-            *HostActivities(settings, engine).all(),
-            CleanupActivities(engine, settings).cleanup_host,
-        ],
-        interceptors=chain,
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
     return [shared, host]
 

@@ -17,9 +17,18 @@ class RunningWorker:
     """The two workers of a server, running in this process until the context ends."""
 
     def __init__(
-        self, client: Client, settings: Settings, extra: list[Interceptor] | None = None
+        self,
+        client: Client,
+        settings: Settings,
+        extra: list[Interceptor] | None = None,
+        *,
+        host_only: bool = False,
     ) -> None:
-        self.workers: list[Worker] = build_workers(client, settings, extra or [])
+        """With `host_only`, only the server's host-bound worker runs: a second server whose
+        shared-queue work the test's main worker does."""
+        self.workers: list[Worker] = build_workers(
+            client, settings, extra or [], shared_queue=not host_only
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> "RunningWorker":

@@ -102,3 +102,32 @@ async def test_stuck_and_migrate(settings: Settings) -> None:
     code, out, err = await slipway(settings, "stuck", "--older-than", "5m", "--json")
     assert code == 0, err
     assert isinstance(json.loads(out), list)
+
+
+async def test_rollback_reconcile_cancel_and_resume_commands(
+    settings: Settings, worker: RunningWorker, project: str, tmp_path: Path
+) -> None:
+    ids = []
+    for text in ("first", "second"):
+        site = make_site(tmp_path / text, text)
+        code, out, err = await slipway(settings, "deploy", str(site), "--project", project, "--wait")
+        assert code == 0, err
+        ids.append(out.split()[0])
+
+    code, out, err = await slipway(settings, "rollback", project)
+    assert code == 0, err
+    assert "active" in out
+    code, out, err = await slipway(settings, "status", out.split()[0], "--json")
+    assert json.loads(out)["metadata"]["release"] == ids[0]
+
+    code, out, err = await slipway(settings, "rollback", project, "--to", "not-an-id")
+    assert code == 2 and "invalid deployment id" in err
+
+    code, out, err = await slipway(settings, "cancel", ids[1])
+    assert code == 2 and "nothing to cancel" in err
+    code, out, err = await slipway(settings, "resume", ids[1])
+    assert code == 2 and "nothing to resume" in err
+
+    code, out, err = await slipway(settings, "reconcile")
+    assert code == 0, err
+    assert set(json.loads(out)) == {"orphans", "cleanup"}

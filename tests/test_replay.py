@@ -13,12 +13,17 @@ from slipway.workflow_ids import deployment_workflow_id
 from tests.helpers import deploy_and_wait, make_site
 from tests.running import RunningWorker
 from workflows.deployment import DeploymentWorkflow
+from workflows.project import ProjectWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=[DeploymentWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(
+        workflows=[DeploymentWorkflow, ProjectWorkflow, ReconcileWorkflow],
+        data_converter=pydantic_data_converter,
+    )
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
@@ -29,7 +34,13 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 def test_histories_are_recorded() -> None:
     names = {p.stem for p in HISTORIES.glob("*.json")}
-    assert {"static-success", "static-failed-health-check"} <= names
+    assert {
+        "deploy-success",
+        "deploy-failed-health-check",
+        "deploy-rollback",
+        "deploy-cancelled",
+        "project-running",
+    } <= names
 
 
 async def test_a_fresh_history_replays(
