@@ -1,4 +1,4 @@
-"""building: what kind of site an upload is, and where its root is."""
+"""building, first step: what kind of upload this is, and where a static site's root is."""
 
 from pathlib import Path
 
@@ -19,20 +19,21 @@ def finished(work: Path) -> BuildResult | None:
     return None
 
 
+def record(work: Path, result: BuildResult) -> BuildResult:
+    """Keep the build's result so a resumed deployment can skip the phase."""
+    write_atomically(work / _RESULT, result.model_dump_json())
+    return result
+
+
 def detect(source: Path) -> BuildResult:  # noqa: RET503 (bad_input never returns)
-    """Find the site's type and root; an upload Slipway cannot deploy fails with a reason."""
+    """A Dockerfile at the root makes a container; else an index.html makes a static site;
+    an upload that is neither fails with a reason."""
+    if (source / "Dockerfile").is_file():
+        return BuildResult(detected_type="dockerfile", deployment_type="container")
     for root in STATIC_ROOTS:
         if (source / root / "index.html").is_file():
             return BuildResult(detected_type="static", deployment_type="static", site_root=root)
     bad_input(
-        "unsupported upload: no index.html at its root or in public/, dist/, build/ or out/ "
-        "(static sites are deployed as they are; add an index.html)"
+        "unsupported upload: no Dockerfile at its root and no index.html at its root or in "
+        "public/, dist/, build/ or out/ (add a Dockerfile for an app, an index.html for a site)"
     )
-
-
-def build(work: Path, source: Path) -> BuildResult:
-    """Detect, and record the result so a resumed deployment can skip this phase.
-    Idempotent: detection only reads the source, and the result is written atomically."""
-    result = detect(source)
-    write_atomically(work / _RESULT, result.model_dump_json())
-    return result

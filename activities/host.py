@@ -6,14 +6,17 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
+from docker.errors import DockerException
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities import copying, detect, health, release, routes, source
+from activities import apps, copying, detect, health, release, routes, source
+from activities.containers import UnhealthyError, container_name, wait_healthy
 from activities.failures import bad_input
 from activities.heartbeat import Beat, heartbeating
 from activities.manifest import load
 from slipway import records
-from slipway.layout import Layout
+from slipway.layout import RELEASE_MARKER, Layout
 from slipway.models import (
     BuildResult,
     CopyInput,
@@ -28,6 +31,7 @@ from slipway.models import (
 )
 from slipway.names import InvalidNameError, validate_deployment_id, validate_project_name
 from slipway.phases import Phase, copy_progress
+from slipway.secrets import SecretError, load_key, unseal
 from slipway.settings import Settings
 
 T = TypeVar("T")
@@ -46,6 +50,10 @@ def _valid(deployment: DeploymentInput) -> None:
         validate_deployment_id(deployment.release)
     except InvalidNameError as err:
         bad_input(str(err))
+
+
+def _loopback(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 class HostActivities:
@@ -101,14 +109,53 @@ class HostActivities:
 
     @activity.defn(name="build")
     async def build(self, inp: PhaseInput) -> BuildResult:
-        """Detect the site's type (see `detect.build` for why a retry is safe)."""
-        work = self.layout.work(inp.deployment.deployment_id)
-        return await self._phase(
-            inp,
-            Phase.BUILDING,
-            lambda _: detect.build(work, work / source.SOURCE),
-            lambda: detect.finished(work),
-        )
+        """Detect the upload's type; for an app, build its image with the output streamed
+        into the deployment's log (see `apps.build` for why a retry is safe)."""
+        d = inp.deployment
+        work = self.layout.work(d.deployment_id)
+        attempt = activity.info().attempt
+
+        def run(beat: Beat) -> BuildResult:
+            found = detect.detect(work / source.SOURCE)
+            if found.deployment_type == "container":
+                found = self._build_image(d, found.detected_type, attempt, beat)
+            return detect.record(work, found)
+
+        return await self._phase(inp, Phase.BUILDING, run, lambda: detect.finished(work))
+
+    def _build_image(
+        self, d: DeploymentInput, detected_type: str, attempt: int, beat: Beat
+    ) -> BuildResult:
+        lines = 0
+
+        def log(line: str) -> None:
+            nonlocal lines
+            lines += 1
+            records.add_log(
+                self.engine,
+                d.deployment_id,
+                Phase.BUILDING,
+                line,
+                event_key=f"build:{d.round}:{attempt}:{lines}",
+            )
+
+        client = apps.engine(self.settings.docker_host)
+        try:
+            built = apps.build(
+                client,
+                self.layout,
+                d.project,
+                d.deployment_id,
+                self.layout.work(d.deployment_id) / source.SOURCE,
+                detected_type,
+                log,
+                beat.check,
+            )
+        finally:
+            client.close()
+        if lines == 0:
+            log(f"Image {built.image_id} adopted: built by an earlier attempt")
+        return built
 
     @activity.defn(name="copy_files")
     async def copy_files(self, inp: CopyInput) -> CopyResult:
@@ -170,72 +217,126 @@ class HostActivities:
             lambda _: release.stage(self.layout, d.project, d.release),
         )
 
-    def _route(self, d: DeploymentInput, public: routes.Target | None) -> tuple[str, str]:
-        """The route with the candidate on this release and `public` where it is now (on a
-        first deployment: this release's slot, which serves nothing until active)."""
-        port = self.settings.static_port
+    def _container(self, d: DeploymentInput) -> apps.ContainerRelease | None:
+        release.verify_release(self.layout, d.project, d.release)
+        return apps.load_release(self.layout, d.project, d.release)
+
+    def _route(
+        self, d: DeploymentInput, public: routes.Target | None, candidate: routes.Target
+    ) -> tuple[str, str]:
         return routes.render_route(
-            d.project,
-            self.settings.project_host(d.project),
-            public or routes.static_target(port, "current"),
-            routes.static_target(port, "next"),
-            d.deployment_id,
+            d.project, self.settings.project_host(d.project), public, candidate, d.deployment_id
         )
+
+    def _static(self, slot: str) -> routes.Target:
+        return routes.static_target(self.settings.static_port, slot)
 
     @activity.defn(name="update_routes")
     async def update_routes(self, inp: PhaseInput) -> RouteResult:
-        """Point the candidate router at the release, leaving the public router as it is
-        (see `routes.write_route` for why a retry is safe)."""
+        """Point the candidate router at the release (for an app: at its own container,
+        started now on its own port), leaving the public router as it is. Idempotent: the
+        container is adopted by name, and see `routes.write_route`."""
         d = inp.deployment
 
-        def write(_: Beat) -> RouteResult:
-            config, version = self._route(d, routes.public_target(self.layout, d.project))
-            return routes.write_route(self.layout, d.project, d.deployment_id, config, version)
+        def run(_: Beat) -> RouteResult:
+            public = routes.public_target(self.layout, d.project)
+            container = self._container(d)
+            if container is None:
+                config, version = self._route(d, public, self._static("next"))
+                return routes.write_route(self.layout, d.project, d.deployment_id, config, version)
+            container_id, port = self._start(d, container)
+            config, version = self._route(d, public, routes.Target(url=_loopback(port)))
+            routed = routes.write_route(self.layout, d.project, d.deployment_id, config, version)
+            return routed.model_copy(update={"container_id": container_id, "port": port})
 
-        return await self._phase(inp, Phase.UPDATING_ROUTES, write)
+        return await self._phase(inp, Phase.UPDATING_ROUTES, run)
+
+    def _start(self, d: DeploymentInput, container: apps.ContainerRelease) -> tuple[str, int]:
+        try:
+            env = unseal(d.env, load_key(self.settings))
+        except SecretError as err:
+            bad_input(str(err))
+        client = apps.engine(self.settings.docker_host)
+        try:
+            return apps.start(
+                client, self.layout, d.project, d.deployment_id, container, env, "host"
+            )
+        finally:
+            client.close()
 
     @activity.defn(name="health_check")
     async def health_check(self, inp: HealthInput) -> HealthResult:
-        """Wait until Traefik serves the release as this deployment's candidate, through the
-        new route; idempotent because it only reads."""
+        """Wait until the release answers as this deployment's candidate through Traefik and
+        the new route (an app's container must first be healthy in Docker's eyes);
+        idempotent because it only reads."""
         d = inp.deployment
-        return await self._phase(
-            inp,
-            Phase.HEALTH_CHECK,
-            lambda beat: health.wait_until_served(
-                self.settings.http_port,
-                self.settings.project_host(d.project),
-                d.release,
-                inp.route_version,
-                self.settings.health_timeout_seconds,
-                beat,
-                candidate=d.deployment_id,
-            ),
+
+        def run(beat: Beat) -> HealthResult:
+            deadline = time.monotonic() + self.settings.health_timeout_seconds
+            container = self._container(d)
+            if container is not None:
+                client = apps.engine(self.settings.docker_host)
+                try:
+                    wait_healthy(
+                        client,
+                        container_name(d.project, d.deployment_id),
+                        self.settings.health_timeout_seconds,
+                        beat.check,
+                    )
+                except UnhealthyError as err:
+                    raise ApplicationError(str(err), type="Unhealthy", non_retryable=True) from None
+                finally:
+                    client.close()
+            return self._served(d, container, inp.route_version, deadline, beat, candidate=True)
+
+        return await self._phase(inp, Phase.HEALTH_CHECK, run)
+
+    def _served(
+        self,
+        d: DeploymentInput,
+        container: apps.ContainerRelease | None,
+        route_version: str,
+        deadline: float,
+        beat: Beat,
+        *,
+        candidate: bool,
+    ) -> HealthResult:
+        """The release answers through Traefik: a static one with its own marker, an app on
+        its health path."""
+        return health.wait_until_served(
+            self.settings.http_port,
+            self.settings.project_host(d.project),
+            container.config.health.path if container else f"/{RELEASE_MARKER}",
+            route_version,
+            max(0.0, deadline - time.monotonic()),
+            beat,
+            body=None if container else d.release,
+            candidate=d.deployment_id if candidate else None,
         )
 
     @activity.defn(name="activate")
     async def activate(self, inp: PhaseInput) -> SwitchResult:
-        """Move traffic to the proven release: the public router to its target, `current` to
-        it (see `release.promote`); the public route must then serve it, and only then is
-        the deployment recorded active. Idempotent: each step leaves alone what is already
-        in place."""
+        """Move traffic to the proven release: the public router to its target, and for a
+        static site `current` to it (see `release.promote`). The public route must then serve
+        it, and only then is the deployment recorded active; an app's previous container is
+        removed last. Idempotent: each step leaves alone what is already in place."""
         d = inp.deployment
         _valid(d)
 
         def promote(beat: Beat) -> SwitchResult:
-            config, version = self._route(
-                d, routes.static_target(self.settings.static_port, "current")
-            )
+            container = self._container(d)
+            before = routes.public_target(self.layout, d.project)
+            if container is None:
+                public = self._static("current")
+                candidate = self._static("next")
+            else:
+                port = apps.port_of(routes.candidate_target(self.layout, d.project).url)
+                public = candidate = routes.Target(url=_loopback(port or 0))
+            config, version = self._route(d, public, candidate)
             routes.write_route(self.layout, d.project, d.deployment_id, config, version)
             switched = release.promote(self.layout, d.project, d.release, d.deployment_id)
-            health.wait_until_served(
-                self.settings.http_port,
-                self.settings.project_host(d.project),
-                d.release,
-                version,
-                PUBLIC_CHECK_SECONDS,
-                beat,
-            )
+            deadline = time.monotonic() + PUBLIC_CHECK_SECONDS
+            self._served(d, container, version, deadline, beat, candidate=False)
             metadata = {
                 **inp.metadata,
                 "previousRelease": switched.previous_release,
@@ -244,19 +345,49 @@ class HostActivities:
             records.record_transition(
                 self.engine, d.deployment_id, Phase.ACTIVE, metadata, round=d.round
             )
+            if before is not None and before.url != public.url and not before.slot:
+                switched.removed_container = self._retire(d, before)
             return switched
 
         return await heartbeating(promote)
 
+    def _retire(self, d: DeploymentInput, before: routes.Target) -> str | None:
+        """Remove the container that served before the switch; a failure is logged, not
+        raised: the deployment is active, and the reconciler removes leftovers."""
+        port = apps.port_of(before.url)
+        if port is None:
+            return None
+        client = apps.engine(self.settings.docker_host)
+        try:
+            return apps.remove_serving_on(client, d.project, port)
+        except DockerException as err:
+            records.add_log(
+                self.engine,
+                d.deployment_id,
+                Phase.ACTIVE,
+                f"The previous container on port {port} was not removed: {err}",
+                level="warning",
+            )
+            return None
+        finally:
+            client.close()
+
     @activity.defn(name="restore_previous")
     async def restore_previous(self, d: DeploymentInput) -> None:
-        """Compensation: the route, then `current`, back as they were before this deployment.
-        Idempotent: each step acts only on what the deployment recorded before changing it."""
+        """Compensation: the route, then `current`, back as they were before this deployment,
+        then its own container (if any) removed. Idempotent: each step acts only on what the
+        deployment recorded before changing it, and removing a gone container is a no-op."""
         _valid(d)
 
         def put_back(_: Beat) -> None:
             routes.restore_route(self.layout, d.project, d.deployment_id)
             release.restore(self.layout, d.project, d.release, d.deployment_id)
+            if apps.load_release(self.layout, d.project, d.release) is not None:
+                client = apps.engine(self.settings.docker_host)
+                try:
+                    apps.remove_own(client, d.project, d.deployment_id)
+                finally:
+                    client.close()
 
         await heartbeating(put_back)
 

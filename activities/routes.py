@@ -50,17 +50,19 @@ def _middleware(project: str, target: Target) -> dict[str, Any]:
 
 
 def render_route(
-    project: str, host: str, public: Target, candidate: Target, candidate_id: str
+    project: str, host: str, public: Target | None, candidate: Target, candidate_id: str
 ) -> tuple[str, str]:
-    """The project's Traefik dynamic configuration and its version."""
+    """The project's Traefik dynamic configuration and its version; with no public target
+    (before a project's first deployment goes active) only the candidate router exists."""
     name = f"slipway-{project}"
     routers = {
-        name: (f"Host(`{host}`)", public),
         f"{name}-candidate": (
             f"Host(`{host}`) && Header(`{CANDIDATE_HEADER}`, `{candidate_id}`)",
             candidate,
         ),
     }
+    if public is not None:
+        routers[name] = (f"Host(`{host}`)", public)
     config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
     for router, (rule, target) in routers.items():
         config["http"]["routers"][router] = {
@@ -79,11 +81,24 @@ def render_route(
 
 def public_target(layout: Layout, project: str) -> Target | None:
     """Where the project's public router sends requests now, read back from its route."""
+    return _target(layout, project, f"slipway-{project}")
+
+
+def candidate_target(layout: Layout, project: str) -> Target:
+    """Where the project's candidate router sends requests now."""
+    found = _target(layout, project, f"slipway-{project}-candidate")
+    if found is None:
+        raise FileNotFoundError(f"{project} has no candidate route")
+    return found
+
+
+def _target(layout: Layout, project: str, name: str) -> Target | None:
     route = layout.route(project)
     if not route.exists():
         return None
     http = yaml.safe_load(route.read_text())["http"]
-    name = f"slipway-{project}"
+    if name not in http["routers"]:
+        return None
     slot = http["middlewares"][name]["headers"]["customRequestHeaders"].get("X-Slipway-Slot", "")
     url = http["services"][name]["loadBalancer"]["servers"][0]["url"]
     return Target(url=url, slot=slot)

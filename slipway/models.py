@@ -49,6 +49,14 @@ class DeploymentInput(BaseModel):
     phase_deadlines: dict[str, float] = Field(
         default_factory=dict, description="Seconds per phase, overriding the defaults."
     )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment for a container: names in clear, values sealed "
+        "(slipway.secrets), so history never holds them in clear.",
+    )
+    deployment_type: str | None = Field(
+        default=None, description="For a rollback: the type of the release it returns to."
+    )
 
     @property
     def release(self) -> str:
@@ -89,11 +97,13 @@ class SourceResult(BaseModel):
 
 
 class BuildResult(BaseModel):
-    """What building made of the source: its type and where the site's root is inside it."""
+    """What building made of the source: its type, where a static site's root is inside it,
+    and for a container its image."""
 
     detected_type: str
     deployment_type: str
-    site_root: str
+    site_root: str = ""
+    image_id: str | None = None
 
 
 class CopyInput(PhaseInput):
@@ -112,17 +122,20 @@ class CopyResult(BaseModel):
 
 
 class SwitchResult(BaseModel):
-    """The release a link pointed to before the switch, to put back if the deployment fails."""
+    """The release that served before the switch, and for containers the one removed."""
 
     previous_release: str | None
+    removed_container: str | None = None
 
 
 class RouteResult(BaseModel):
-    """Whether the route's content changed (an identical rewrite is a no-op), and the version
-    Traefik reports once it has loaded it."""
+    """Whether the route's content changed (an identical rewrite is a no-op), the version
+    Traefik reports once it has loaded it, and for a container the one started for it."""
 
     changed: bool
     version: str
+    container_id: str | None = None
+    port: int | None = None
 
 
 class HealthInput(PhaseInput):

@@ -110,3 +110,12 @@ def project_history(engine: sa.Engine, project: str) -> list[DeploymentView]:
     )
     with engine.connect() as conn:
         return _views(conn.execute(query).all())
+
+
+def sealed_env(engine: sa.Engine, deployment_id: str) -> dict[str, str]:
+    """A deployment's environment as it was sealed at submission."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(deployments.c.sealed_env).where(deployments.c.id == deployment_id)
+        ).scalar()
+    return dict(found or {})

@@ -71,6 +71,7 @@ def register(
                 workflow_id=deployment_workflow_id(deployment.deployment_id),
                 source=deployment.source,
                 phase_metadata=metadata,
+                sealed_env=deployment.env,
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(deployments.c.id)

@@ -22,6 +22,9 @@ from slipway.workflow_ids import reconcile_schedule_id
 
 RECONCILE_WORKFLOW = "ReconcileWorkflow"
 
+RUN_DEADLINE = timedelta(minutes=40)
+"""A reconcile pass that has not ended by then is ended, so the Schedule runs the next."""
+
 
 def reconcile_input(settings: Settings) -> ReconcileInput:
     """What this server's reconcile runs are asked to do."""
@@ -42,6 +45,7 @@ def _schedule(settings: Settings) -> Schedule:
             reconcile_input(settings),
             id=reconcile_schedule_id(settings.server),
             task_queue=settings.task_queue,
+            execution_timeout=RUN_DEADLINE,
         ),
         spec=ScheduleSpec(
             intervals=[

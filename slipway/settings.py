@@ -1,8 +1,9 @@
 """Settings from `SLIPWAY_*` environment variables, shared by the worker, the CLI and the stack."""
 
+import json
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slipway.names import validate_project_name
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
     base_domain: str = "localhost"
     task_queue: str = Field(default="slipway", description="Queue for workflows and database work.")
     server: str = Field(default="local", description="This deployment server's name.")
+    secret_key: SecretStr | None = Field(
+        default=None, description="Seals deployment environment values; default: a key file."
+    )
+    docker_host: str = Field(default="unix:///var/run/docker.sock", description="Docker Engine.")
     heartbeat_timeout_seconds: float = 10.0
     sticky_timeout_seconds: float = Field(
         default=5.0,
@@ -72,9 +77,13 @@ class Settings(BaseSettings):
 
     def environment(self) -> dict[str, str]:
         """These settings as `SLIPWAY_*` variables, for a child process such as a worker."""
+        values = self.model_dump()
+        if self.secret_key is not None:
+            values["secret_key"] = self.secret_key.get_secret_value()
+        values["phase_deadlines"] = json.dumps(self.phase_deadlines)
         return {
             f"SLIPWAY_{name.upper()}": str(value)
-            for name, value in self.model_dump().items()
+            for name, value in values.items()
             if value is not None
         }
 

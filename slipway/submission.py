@@ -34,7 +34,8 @@ def continuation(
     view: DeploymentView, template: DeploymentInput, mode: Mode, reason: str, next_round: bool
 ) -> DeploymentInput:
     """A new run of a recorded deployment (resumed, or abandoned as orphaned), rebuilt from
-    its row; `template` supplies the server and timeouts."""
+    its row, on the server it was recorded on; `template` supplies the timeouts (and the
+    server, for a row that does not name one)."""
     meta = view.metadata
     release = str(meta.get("release") or view.id)
     recorded = Mode(str(meta.get("mode", Mode.DEPLOY.value)))
@@ -49,6 +50,7 @@ def continuation(
             "source_commit": str(meta["sourceCommit"]) if "sourceCommit" in meta else None,
             "source": view.source,
             "reason": reason,
+            "host_queue": str(meta.get("hostQueue") or template.host_queue),
             "orphaned_in": view.phase if mode is Mode.ABANDON else None,
         }
     )

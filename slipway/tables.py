@@ -37,6 +37,7 @@ deployments = sa.Table(
     ),
     sa.Column("workflow_id", sa.String(255), nullable=False),
     sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Column("sealed_env", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Index("idx_deployments_stuck", "status", "phase_updated_at"),
     sa.Index("idx_deployments_project", "project_id", "created_at"),
 )

@@ -110,7 +110,9 @@ async def test_rollback_reconcile_cancel_and_resume_commands(
     ids = []
     for text in ("first", "second"):
         site = make_site(tmp_path / text, text)
-        code, out, err = await slipway(settings, "deploy", str(site), "--project", project, "--wait")
+        code, out, err = await slipway(
+            settings, "deploy", str(site), "--project", project, "--wait"
+        )
         assert code == 0, err
         ids.append(out.split()[0])
 

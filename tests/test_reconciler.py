@@ -65,16 +65,22 @@ async def test_terminated_workflow_is_resolved_within_one_interval(
     await _terminate(settings, deployment_workflow_id(new))
     assert row(engine, new).status is Status.DEPLOYING, "the row is left in progress: an orphan"
 
+    # A server of its own for this reconciler, so its Schedule is this test's alone.
     fast = settings.model_copy(
-        update={"reconcile_interval_seconds": 2.0, "orphan_grace_seconds": 0.5}
+        update={
+            "server": f"r{uuid.uuid4().hex[:8]}",
+            "reconcile_interval_seconds": 2.0,
+            "orphan_grace_seconds": 0.5,
+        }
     )
-    await ensure_reconcile_schedule(client, fast)
-    try:
-        await wait_for(
-            "the orphan to be resolved", lambda: row(engine, new).status is Status.FAILED, 30
-        )
-    finally:
-        await client.get_schedule_handle(reconcile_schedule_id(fast.server)).delete()
+    async with RunningWorker(client, fast, host_only=True):
+        await ensure_reconcile_schedule(client, fast)
+        try:
+            await wait_for(
+                "the orphan to be resolved", lambda: row(engine, new).status is Status.FAILED, 30
+            )
+        finally:
+            await client.get_schedule_handle(reconcile_schedule_id(fast.server)).delete()
     view = row(engine, new)
     assert str(view.metadata["error"]) == "orphaned: its workflow is terminated"
     assert view.metadata["failedPhase"] == "copying_files"

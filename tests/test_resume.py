@@ -40,9 +40,12 @@ async def test_failed_deployment_resumes_from_its_first_unfinished_phase(
     release = Layout(settings.home).release(project, failed)
     inodes = {p: p.stat().st_ino for p in release.rglob("*") if p.is_file()}
 
-    assert await api.resume(client, settings, engine, failed) == failed
-    await wait_for("the resumed run", lambda: row(engine, failed).status is not Status.FAILED)
-    assert await outcome(client, failed) is None
+    # The operator fixes the server's configuration, then resumes: on the same server.
+    fixed = settings.model_copy(update={"server": "broken"})
+    async with RunningWorker(client, fixed, host_only=True):
+        assert await api.resume(client, settings, engine, failed) == failed
+        await wait_for("the resumed run", lambda: row(engine, failed).status is not Status.FAILED)
+        assert await outcome(client, failed) is None
     view = row(engine, failed)
     assert view.status is Status.ACTIVE
     assert view.metadata["round"] == 1

@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from slipway.search_attributes import DEPLOYMENT_PHASE, PROJECT_NAME
     from workflows.options import HOST_PHASES, deadline, retry_policy
 
+STATIC = "static"
+
 _TOUCHES_TRAFFIC = frozenset(
     {Phase.CREATING_SYMLINKS, Phase.UPDATING_ROUTES, Phase.HEALTH_CHECK, Phase.ACTIVE}
 )
@@ -51,6 +53,7 @@ class DeploymentWorkflow:
         self._phase = Phase.QUEUED
         self._status = Status.QUEUED
         self._metadata: Metadata = {}
+        self._type = STATIC
 
     @workflow.run
     async def run(self, deployment: DeploymentInput) -> DeploymentProgress:
@@ -61,7 +64,11 @@ class DeploymentWorkflow:
         except InvalidNameError as err:
             raise ApplicationError(str(err), type="BadInput", non_retryable=True) from None
         self._deployment = deployment
-        self._metadata = {"release": deployment.release, "mode": deployment.mode.value}
+        self._metadata = {
+            "release": deployment.release,
+            "mode": deployment.mode.value,
+            "hostQueue": deployment.host_queue,
+        }
         if deployment.round:
             self._metadata["round"] = deployment.round
         if deployment.reason:
@@ -75,13 +82,9 @@ class DeploymentWorkflow:
                 self._phase = deployment.orphaned_in or Phase.QUEUED
                 await self._end(Status.FAILED, f"orphaned: {deployment.reason}", attempt=0)
             if deployment.mode is Mode.ROLLBACK:
+                self._type = deployment.deployment_type or STATIC
                 for phase in (Phase.PULLING_SOURCE, Phase.BUILDING, Phase.COPYING_FILES):
-                    self._enter(phase)
-                    await workflow.execute_activity_method(
-                        TrackingActivities.skip_phase,
-                        SkipInput(**self._input().model_dump(), phase=phase),
-                        **self._options(Phase.QUEUED),
-                    )
+                    await self._skip(phase)
                 await self._switch()
             else:
                 await self._prepare()
@@ -107,9 +110,15 @@ class DeploymentWorkflow:
             HostActivities.build,
             {"contentDigest": pulled.digest, "sourceFiles": pulled.files},
         )
+        self._type = built.deployment_type
         self._metadata.update(
             {"detectedType": built.detected_type, "deploymentType": built.deployment_type}
         )
+        if built.image_id:
+            self._metadata["imageId"] = built.image_id
+        if self._type != STATIC:
+            await self._skip(Phase.COPYING_FILES)
+            return
         self._enter(Phase.COPYING_FILES)
         copied = await workflow.execute_activity_method(
             HostActivities.copy_files,
@@ -122,9 +131,14 @@ class DeploymentWorkflow:
 
     async def _switch(self) -> None:
         """creating_symlinks, updating_routes, health_check, then the switch at active."""
-        await self._host(Phase.CREATING_SYMLINKS, HostActivities.stage_release, {})
+        if self._type == STATIC:
+            await self._host(Phase.CREATING_SYMLINKS, HostActivities.stage_release, {})
+        else:
+            await self._skip(Phase.CREATING_SYMLINKS)
         routed = await self._host(Phase.UPDATING_ROUTES, HostActivities.update_routes, {})
         self._metadata["routeVersion"] = routed.version
+        if routed.container_id:
+            self._metadata.update({"containerId": routed.container_id, "port": routed.port})
         self._enter(Phase.HEALTH_CHECK)
         checked = await workflow.execute_activity_method(
             HostActivities.health_check,
@@ -137,7 +151,18 @@ class DeploymentWorkflow:
             HostActivities.activate, self._input(), **self._options(Phase.ACTIVE)
         )
         self._metadata["previousRelease"] = switched.previous_release
+        if switched.removed_container:
+            self._metadata["removedContainer"] = switched.removed_container
         self._status = Status.ACTIVE
+
+    async def _skip(self, phase: Phase) -> None:
+        """Record a phase that does not apply to this deployment as skipped."""
+        self._enter(phase)
+        await workflow.execute_activity_method(
+            TrackingActivities.skip_phase,
+            SkipInput(**self._input().model_dump(), phase=phase),
+            **self._options(Phase.QUEUED),
+        )
 
     async def _host(self, phase: Phase, method: Any, entry: Metadata) -> Any:
         """Run a host-bound phase activity, recording `entry` in the metadata it enters with."""

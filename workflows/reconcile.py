@@ -15,14 +15,16 @@ _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 @workflow.defn(name="ReconcileWorkflow")
 class ReconcileWorkflow:
-    """One reconcile pass; two passes at once do the work once (advisory locks)."""
+    """One reconcile pass; two passes at once do the work once (advisory locks). Every step
+    has a deadline, so a pass waiting on a dead server ends and the Schedule (which skips
+    while a pass runs) goes on."""
 
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileReport:
         orphans = await workflow.execute_activity_method(
             ReconcileActivities.resolve_orphans,
             inp,
-            start_to_close_timeout=timedelta(minutes=5),
+            schedule_to_close_timeout=timedelta(minutes=5),
             heartbeat_timeout=timedelta(seconds=30),
             retry_policy=_RETRY,
             summary="resolve orphaned deployments",
@@ -31,7 +33,7 @@ class ReconcileWorkflow:
             CleanupActivities.cleanup_host,
             inp,
             task_queue=inp.host_queue,
-            start_to_close_timeout=timedelta(minutes=30),
+            schedule_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=timedelta(seconds=30),
             retry_policy=_RETRY,
             summary=f"clean up {inp.host_queue}",
