@@ -8,11 +8,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import docker
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from activities.appconfig import AppConfig, AppConfigError, allocate_port, load_app_config
+from activities import routes
+from activities.appconfig import (
+    CONFIG_FILE,
+    AppConfig,
+    AppConfigError,
+    allocate_port,
+    load_app_config,
+)
 from activities.atomic import write_atomically
 from activities.containers import (
+    LABEL_DEPLOYMENT,
     LABEL_PORT,
     LABEL_PROJECT,
     BuildError,
@@ -23,6 +31,7 @@ from activities.containers import (
     image_tag,
     labels_for,
     remove_container,
+    remove_image,
     spec_for,
     start_container,
 )
@@ -38,12 +47,13 @@ _PORT = "port.json"
 
 class ContainerRelease(BaseModel):
     """A container release: its image and the app's settings, enough to run it again (a
-    rollback runs a kept release's image in a new container)."""
+    rollback runs a kept release's image in a new container). The settings are the upload's
+    slipway.toml, kept beside the descriptor and read again with it."""
 
     image: str
     image_id: str
     detected_type: str
-    config: AppConfig
+    config: AppConfig = Field(default_factory=AppConfig, exclude=True)
 
 
 def engine(docker_host: str) -> docker.DockerClient:
@@ -67,7 +77,7 @@ def build(
     adopted, not rebuilt; the descriptor and marker are written atomically, marker last.
     """
     try:
-        config = load_app_config(source)
+        load_app_config(source)
     except AppConfigError as err:
         bad_input(str(err))
     tag = image_tag(project, deployment_id)
@@ -79,9 +89,9 @@ def build(
         bad_input(f"the image did not build: {err}")
     release = layout.release(project, deployment_id)
     release.mkdir(parents=True, exist_ok=True)
-    descriptor = ContainerRelease(
-        image=tag, image_id=image_id, detected_type=detected_type, config=config
-    )
+    if (source / CONFIG_FILE).is_file():
+        write_atomically(release / CONFIG_FILE, (source / CONFIG_FILE).read_text())
+    descriptor = ContainerRelease(image=tag, image_id=image_id, detected_type=detected_type)
     write_atomically(release / DESCRIPTOR, descriptor.model_dump_json())
     marker = release / RELEASE_MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -91,10 +101,12 @@ def build(
 
 def load_release(layout: Layout, project: str, release_id: str) -> ContainerRelease | None:
     """The release's descriptor, or None for a static release."""
-    path = layout.release(project, release_id) / DESCRIPTOR
-    if not path.is_file():
+    directory = layout.release(project, release_id)
+    if not (directory / DESCRIPTOR).is_file():
         return None
-    return ContainerRelease.model_validate_json(path.read_text())
+    descriptor = ContainerRelease.model_validate_json((directory / DESCRIPTOR).read_text())
+    descriptor.config = load_app_config(directory)
+    return descriptor
 
 
 def _port(client: docker.DockerClient, layout: Layout, deployment_id: str) -> int:
@@ -155,3 +167,31 @@ def remove_serving_on(client: docker.DockerClient, project: str, port: int) -> s
 def remove_own(client: docker.DockerClient, project: str, deployment_id: str) -> bool:
     """Remove the deployment's own container, if it has one."""
     return remove_container(client, container_name(project, deployment_id))
+
+
+def sweep(
+    client: docker.DockerClient, layout: Layout, waiting: set[str], check: Callable[[], None]
+) -> tuple[list[str], list[str]]:
+    """Remove Slipway's containers that neither serve their project's public route nor
+    belong to a deployment under way, and images whose release is no longer kept; returns
+    the names and tags removed. Idempotent: it only removes."""
+    containers: list[str] = []
+    for container in client.containers.list(all=True, filters={"label": LABEL_PROJECT}):
+        check()
+        labels = container.labels
+        project = labels[LABEL_PROJECT]
+        public = routes.public_target(layout, project)
+        serving = public is not None and port_of(public.url) == int(labels.get(LABEL_PORT, 0))
+        if not serving and labels.get(LABEL_DEPLOYMENT) not in waiting:
+            remove_container(client, container.name)
+            containers.append(str(container.name))
+    images: list[str] = []
+    for image in client.images.list(filters={"label": LABEL_PROJECT}):
+        check()
+        project, deployment = image.labels[LABEL_PROJECT], image.labels.get(LABEL_DEPLOYMENT, "")
+        if deployment in waiting or (layout.release(project, deployment) / DESCRIPTOR).is_file():
+            continue
+        for tag in image.tags:
+            remove_image(client, tag)
+            images.append(tag)
+    return containers, images

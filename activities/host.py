@@ -359,7 +359,16 @@ class HostActivities:
             return None
         client = apps.engine(self.settings.docker_host)
         try:
-            return apps.remove_serving_on(client, d.project, port)
+            removed = apps.remove_serving_on(client, d.project, port)
+            if removed:
+                records.add_log(
+                    self.engine,
+                    d.deployment_id,
+                    Phase.ACTIVE,
+                    f"Previous container {removed} removed after the switch",
+                    event_key=f"retired:{d.round}",
+                )
+            return removed
         except DockerException as err:
             records.add_log(
                 self.engine,

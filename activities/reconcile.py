@@ -3,13 +3,15 @@ each server's leftovers cleaned once across its workers, each under a PostgreSQL
 lock so two reconcilers started at once do the work once."""
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import sqlalchemy as sa
+from docker.errors import DockerException
 from temporalio import activity
 from temporalio.client import Client
 
-from activities import cleanup
+from activities import apps, cleanup
 from activities.heartbeat import Beat, heartbeating
 from slipway import queries
 from slipway.diagnosis import Kind, diagnose
@@ -28,6 +30,8 @@ from slipway.settings import Settings
 from slipway.submission import continuation, submit
 
 ORPHANS_LOCK = "slipway:orphans"
+
+log = logging.getLogger(__name__)
 
 
 class ReconcileActivities:
@@ -77,7 +81,7 @@ class ReconcileActivities:
                 Mode.DEPLOY if resume else Mode.ABANDON,
                 diagnosis.detail,
                 next_round=resume,
-            )
+            ).model_copy(update={"env": queries.sealed_env(self.engine, view.id)})
             await submit(self.client, self.settings.task_queue, deployment)
             outcome = "resumed" if resume else "failed"
             report.resolved[view.id] = f"{outcome}: {diagnosis.detail}"
@@ -89,6 +93,7 @@ class CleanupActivities:
 
     def __init__(self, engine: sa.Engine, settings: Settings) -> None:
         self.engine = engine
+        self.settings = settings
         self.layout = Layout(settings.home)
 
     @activity.defn(name="cleanup_host")
@@ -99,15 +104,28 @@ class CleanupActivities:
             with advisory_lock(self.engine, f"slipway:cleanup:{inp.host_queue}") as held:
                 if not held:
                     return CleanupReport(locked=False)
-                return cleanup.clean(
+                report = cleanup.clean(
                     self.layout,
                     inp,
                     lambda project: queries.project_history(self.engine, project),
                     lambda name: _deployment(self.engine, name),
                     beat.check,
                 )
+                waiting = {v.id for v in queries.in_progress(self.engine, timedelta(0))}
+                try:
+                    report.containers, report.images = self._sweep(waiting, beat)
+                except DockerException as err:
+                    log.warning("containers not swept: no Docker Engine answers (%s)", err)
+                return report
 
         return await heartbeating(run)
+
+    def _sweep(self, waiting: set[str], beat: Beat) -> tuple[list[str], list[str]]:
+        client = apps.engine(self.settings.docker_host)
+        try:
+            return apps.sweep(client, self.layout, waiting, beat.check)
+        finally:
+            client.close()
 
 
 def _deployment(engine: sa.Engine, name: str) -> DeploymentView | None:

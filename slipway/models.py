@@ -240,6 +240,8 @@ class CleanupReport(BaseModel):
     routes: list[str] = Field(default_factory=list)
     uploads: list[str] = Field(default_factory=list)
     store_objects: int = 0
+    containers: list[str] = Field(default_factory=list)
+    images: list[str] = Field(default_factory=list)
 
 
 class ReconcileReport(BaseModel):

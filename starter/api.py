@@ -7,7 +7,7 @@ store and the database view on top.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from slipway.models import DeploymentInput, DeploymentView, LogEntry, Mode, Reco
 from slipway.names import validate_deployment_id, validate_project_name
 from slipway.phases import Status
 from slipway.schedules import reconcile_input
+from slipway.secrets import load_key, seal
 from slipway.settings import Settings
 from slipway.workflow_ids import (
     deployment_workflow_id,
@@ -62,9 +63,12 @@ async def start_deployment(
     source_commit: str | None = None,
     deployment_id: str | None = None,
     engine: sa.Engine | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """Store the upload and queue its deployment; return the deployment id. With a
-    deployment id that is already recorded (and an engine to look it up), nothing new starts."""
+    deployment id that is already recorded (and an engine to look it up), nothing new starts.
+    `env` reaches an app's container; its values are sealed here, before anything records
+    them."""
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     if engine is not None:
@@ -79,6 +83,7 @@ async def start_deployment(
         upload_id=upload_id,
         source_commit=source_commit,
         source=f"upload {path.name}",
+        env=seal(env or {}, load_key(settings)),
     )
     return await submit(client, settings, deployment)
 
@@ -124,7 +129,7 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
     template = _input(settings, deployment_id=deployment_id, project=view.project)
     deployment = submission.continuation(
         view, template, Mode.DEPLOY, f"resumed after {view.status.value}", next_round=True
-    )
+    ).model_copy(update={"env": queries.sealed_env(engine, deployment_id)})
     return await submit(client, settings, deployment)
 
 
@@ -159,6 +164,7 @@ async def rollback(
     its own; it fails clearly when that release was cleaned up."""
     validate_project_name(project)
     target = await asyncio.to_thread(rollback_target, engine, project, to)
+    built = await asyncio.to_thread(queries.get_deployment, engine, target)
     deployment = _input(
         settings,
         deployment_id=str(uuid.uuid4()),
@@ -167,6 +173,8 @@ async def rollback(
         release_id=target,
         reason=f"rollback to release {target}",
         source=f"rollback to {target}",
+        deployment_type=str(built.metadata.get("deploymentType", "static")) if built else None,
+        env=await asyncio.to_thread(queries.sealed_env, engine, target),
     )
     return await submit(client, settings, deployment)
 
@@ -223,3 +231,20 @@ async def reconcile_now(client: Client, settings: Settings) -> ReconcileReport:
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+
+
+async def follow_logs(
+    client: Client, engine: sa.Engine, deployment_id: str, after: int = 0, interval: float = 0.3
+) -> AsyncIterator[LogEntry]:
+    """Yield the deployment's log lines after row `after` as they are written, until it ends."""
+    while True:
+        entries = await asyncio.to_thread(queries.get_logs, engine, deployment_id, after)
+        for entry in entries:
+            after = entry.id
+            yield entry
+        view = await asyncio.to_thread(status, engine, deployment_id)
+        if view is not None and view.status in TERMINAL and not entries:
+            return
+        if view is None and await workflow_closed(client, deployment_id):
+            return
+        await asyncio.sleep(interval)

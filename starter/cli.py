@@ -60,12 +60,35 @@ def _parse_duration(text: str) -> timedelta:
     return timedelta(**{unit: int(found.group(1))})
 
 
-async def _deploy(settings: Settings, path: Path, project: str, commit: str | None) -> str:
+async def _deploy(
+    settings: Settings,
+    path: Path,
+    project: str,
+    commit: str | None,
+    env: dict[str, str] | None = None,
+) -> str:
     client = await _client(settings)
     try:
-        return await api.start_deployment(client, settings, path, project, source_commit=commit)
+        return await api.start_deployment(
+            client, settings, path, project, source_commit=commit, env=env
+        )
     except (InvalidNameError, UploadError) as err:
         raise _fail(str(err)) from None
+
+
+def _environment(pairs: list[str], env_file: Path | None) -> dict[str, str]:
+    """KEY=VALUE pairs, after those of an env file (one per line, # comments)."""
+    lines = env_file.read_text().splitlines() if env_file else []
+    values: dict[str, str] = {}
+    for line in [*lines, *pairs]:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise _fail(f"invalid environment entry {line.split('=')[0]!r}: use NAME=VALUE")
+        values[name.strip()] = value
+    return values
 
 
 async def _wait(settings: Settings, deployment_id: str) -> DeploymentView | None:
@@ -92,10 +115,18 @@ def deploy(
     project: Annotated[str, typer.Option(help="Project name (a DNS label).")],
     wait: Annotated[bool, typer.Option(help="Show live progress until it ends.")] = False,
     commit: Annotated[str | None, typer.Option(help="Source commit, recorded.")] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="NAME=VALUE for an app's container (repeatable); sealed."),
+    ] = None,
+    env_file: Annotated[
+        Path | None, typer.Option(help="A file of NAME=VALUE lines for an app's container.")
+    ] = None,
 ) -> None:
     """Upload PATH and deploy it to PROJECT; prints the deployment id."""
     settings = Settings()
-    deployment_id = asyncio.run(_deploy(settings, path, project, commit))
+    values = _environment(env or [], env_file)
+    deployment_id = asyncio.run(_deploy(settings, path, project, commit, values))
     render.console.print(deployment_id, soft_wrap=True)
     if wait:
         raise typer.Exit(_report(settings, asyncio.run(_wait(settings, deployment_id))))
@@ -118,18 +149,32 @@ def status(deployment_id: str, json: JsonOption = False) -> None:
 
 
 @app.command()
-def logs(deployment_id: str, json: JsonOption = False) -> None:
-    """A deployment's log: every phase transition and message, oldest first."""
+def logs(
+    deployment_id: str,
+    json: JsonOption = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until it ends.")
+    ] = False,
+) -> None:
+    """A deployment's log: every phase transition, message and build line, oldest first."""
     settings = Settings()
     try:
         entries = api.logs(_engine(settings), deployment_id)
     except InvalidNameError as err:
         raise _fail(str(err)) from None
-    if json:
+    if json and not follow:
         print(render.logs_json(entries))
-    else:
-        for entry in entries:
-            render.console.print(render.log_line(entry), highlight=False)
+        return
+    for entry in entries:
+        render.console.print(render.log_line(entry), highlight=False)
+    if follow:
+        asyncio.run(_follow_logs(settings, deployment_id, entries[-1].id if entries else 0))
+
+
+async def _follow_logs(settings: Settings, deployment_id: str, after: int) -> None:
+    client = await _client(settings)
+    async for entry in api.follow_logs(client, _engine(settings), deployment_id, after):
+        render.console.print(render.log_line(entry), highlight=False)
 
 
 @app.command()

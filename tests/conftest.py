@@ -5,8 +5,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import docker
 import pytest
 import sqlalchemy as sa
+from docker.errors import DockerException
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -15,7 +17,8 @@ from slipway.database import engine_for, migrate
 from slipway.search_attributes import ALL as SEARCH_ATTRIBUTES
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
-from tests.components import embedded_postgres, free_port, in_ci, web_servers
+from tests.apps import busybox
+from tests.components import embedded_postgres, free_port, in_ci, require, web_servers
 from tests.running import RunningWorker
 
 
@@ -77,6 +80,22 @@ def base_settings(
     finally:
         for service in reversed(started):
             service.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """The Docker Engine (`.ci/run` installs and starts it), with a static busybox to build
+    test apps from."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException:
+        require(False, "no Docker Engine answers at /var/run/docker.sock")
+    require(busybox() is not None, "no static busybox (apt-get install busybox-static)")
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture

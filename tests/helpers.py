@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ def make_site(root: Path, text: str, extra_files: int = 0) -> Path:
     return root
 
 
-async def deploy(client: Client, settings: Settings, path: Path, project: str, **kw: str) -> str:
+async def deploy(client: Client, settings: Settings, path: Path, project: str, **kw: Any) -> str:
     """Start a deployment through the Python API."""
     return await api.start_deployment(client, settings, path, project, **kw)
 
@@ -54,7 +55,7 @@ async def outcome(client: Client, deployment_id: str, timeout: float = 120.0) ->
 
 
 async def deploy_and_wait(
-    client: Client, settings: Settings, path: Path, project: str, **kw: str
+    client: Client, settings: Settings, path: Path, project: str, **kw: Any
 ) -> tuple[str, str | None]:
     """Deploy and wait; returns the id and the failure message (None on success)."""
     deployment_id = await deploy(client, settings, path, project, **kw)

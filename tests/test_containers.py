@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 
 from activities.appconfig import (
     CONFIG_FILE,
@@ -44,8 +44,7 @@ from activities.containers import (
     tail_logs,
     wait_healthy,
 )
-from tests.apps import busybox, write_busybox_app
-from tests.components import require
+from tests.apps import write_busybox_app
 
 PROJECT = "ctest"
 FAST = "[health]\ninterval = 0.5\nstart_period = 0\nretries = 2\n"
@@ -54,20 +53,6 @@ FAST = "[health]\ninterval = 0.5\nstart_period = 0\nretries = 2\n"
 
 def nothing() -> None:
     """A `check` that never cancels."""
-
-
-@pytest.fixture(scope="module")
-def docker_client() -> Iterator[docker.DockerClient]:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException:
-        require(False, "no Docker Engine answers at /var/run/docker.sock")
-    require(busybox() is not None, "no static busybox (apt-get install busybox-static)")
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 class Made:

@@ -1,0 +1,268 @@
+"""Apps with a Dockerfile, deployed end to end on the real Docker Engine behind Traefik:
+built with a streamed log, started beside the old version, switched without a failed
+request, and never leaving a second image or container behind."""
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import sqlalchemy as sa
+from temporalio.client import Client
+
+from activities.containers import LABEL_DEPLOYMENT, LABEL_PROJECT, image_tag
+from slipway import queries
+from slipway.phases import Status
+from slipway.settings import Settings
+from slipway.stack.binaries import binary
+from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
+from starter import api
+from tests.apps import write_busybox_app
+from tests.helpers import (
+    SUCCESS_TRANSITIONS,
+    Watcher,
+    deploy,
+    deploy_and_wait,
+    fetch,
+    outcome,
+    row,
+    transitions,
+)
+from tests.running import RunningWorker, worker_process
+
+FAST = '[health]\ninterval = 0.5\nstart_period = 0\nretries = 2\npath = "{path}"\n'
+
+
+def app(root: Path, version: str, *, path: str = "/", command: str | None = None) -> Path:
+    """A busybox httpd app answering `busybox app <version>`, checked on `path`."""
+    extra = {"command": command} if command else {}
+    return write_busybox_app(root, version=version, config=FAST.format(path=path), **extra)
+
+
+@pytest.fixture
+def containers(docker_client: docker.DockerClient, project: str) -> Iterator[None]:
+    """Remove the project's containers and images when the test ends."""
+    yield
+    for container in docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_PROJECT}={project}"}
+    ):
+        container.remove(force=True)
+    for image in docker_client.images.list(filters={"label": f"{LABEL_PROJECT}={project}"}):
+        docker_client.images.remove(image.id, force=True)
+
+
+def _ours(docker_client: docker.DockerClient, deployment_id: str) -> tuple[int, int]:
+    """How many containers and images belong to the deployment."""
+    label = {"label": f"{LABEL_DEPLOYMENT}={deployment_id}"}
+    return len(docker_client.containers.list(all=True, filters=label)), len(
+        docker_client.images.list(filters=label)
+    )
+
+
+async def test_app_deploys_end_to_end_with_its_build_log(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+    docker_client: docker.DockerClient,
+) -> None:
+    deployment_id, failure = await deploy_and_wait(
+        client, settings, app(tmp_path / "v1", "v1"), project
+    )
+    assert failure is None
+    assert "busybox app v1" in fetch(settings, project).text
+    view = row(engine, deployment_id)
+    meta = view.metadata
+    assert (meta["detectedType"], meta["deploymentType"]) == ("dockerfile", "container")
+    assert str(meta["imageId"]).startswith("sha256:")
+    container = docker_client.containers.get(str(meta["containerId"]))
+    assert container.labels[LABEL_DEPLOYMENT] == deployment_id
+    assert container.image.tags == [image_tag(project, deployment_id)]
+    assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    assert transitions(engine, deployment_id) == SUCCESS_TRANSITIONS
+    entries = queries.get_logs(engine, deployment_id)
+    skipped = [e.phase for e in entries if e.metadata.get("skipped")]
+    assert skipped == ["copying_files", "creating_symlinks"]
+    build = [e.message for e in entries if e.phase == "building" and "transition" not in e.message]
+    steps = [line for line in build if line.startswith("Step ")]
+    assert steps and steps == sorted(steps, key=lambda line: int(line.split()[1].split("/")[0]))
+    assert build[-1].startswith("Successfully tagged")
+    assert _ours(docker_client, deployment_id) == (1, 1)
+
+
+async def test_new_version_replaces_the_old_without_a_failed_request(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+    docker_client: docker.DockerClient,
+) -> None:
+    old, failure = await deploy_and_wait(client, settings, app(tmp_path / "v1", "v1"), project)
+    assert failure is None
+    async with Watcher(settings, project) as watcher:
+        new, failure = await deploy_and_wait(client, settings, app(tmp_path / "v2", "v2"), project)
+        await asyncio.sleep(1.0)
+    assert failure is None
+    assert all(status == 200 for status, _ in watcher.answers), "a request failed"
+    bodies = [body for _, body in watcher.answers]
+    assert "v1" in bodies[0] and "v2" in bodies[-1]
+    switched = next(i for i, body in enumerate(bodies) if "v2" in body)
+    assert all("v2" in body for body in bodies[switched:]), "traffic went back and forth"
+    assert _ours(docker_client, old)[0] == 0, "the old container was not removed"
+    messages = [e.message for e in queries.get_logs(engine, new)]
+    assert any(m.startswith("Previous container slipway-") for m in messages)
+
+
+async def test_unhealthy_version_fails_and_the_old_keeps_serving(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+    docker_client: docker.DockerClient,
+) -> None:
+    old, failure = await deploy_and_wait(client, settings, app(tmp_path / "v1", "v1"), project)
+    assert failure is None
+    async with Watcher(settings, project) as watcher:
+        new, failure = await deploy_and_wait(
+            client, settings, app(tmp_path / "v2", "v2", path="/missing"), project
+        )
+        await asyncio.sleep(1.0)
+    assert failure is not None
+    view = row(engine, new)
+    assert view.status is Status.FAILED
+    assert view.metadata["failedPhase"] == "health_check"
+    assert watcher.saw_only("busybox app v1"), watcher.answers[-3:]
+    assert _ours(docker_client, new)[0] == 0, "the failed version's container is left"
+    assert _ours(docker_client, old)[0] == 1
+
+
+@pytest.mark.parametrize("activity", ["build", "update_routes"])
+async def test_worker_killed_during_build_or_container_start_leaves_one_of_each(
+    activity: str,
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+    docker_client: docker.DockerClient,
+) -> None:
+    marker = tmp_path / "held"
+    chaos = worker_process(settings, "chaos", "tests.chaos_worker", activity, str(marker))
+    try:
+        deployment_id = await deploy(client, settings, app(tmp_path / "v1", "v1"), project)
+        for _ in range(1200):
+            if marker.exists() or not chaos.alive():
+                break
+            await asyncio.sleep(0.05)
+        assert marker.exists(), chaos.tail()
+    finally:
+        chaos.kill()
+    survivor = worker_process(settings, "survivor")
+    try:
+        assert await outcome(client, deployment_id) is None
+    finally:
+        survivor.stop()
+    assert _ours(docker_client, deployment_id) == (1, 1)
+    assert transitions(engine, deployment_id) == SUCCESS_TRANSITIONS
+    assert "busybox app v1" in fetch(settings, project).text
+
+
+async def test_environment_secrets_reach_the_container_and_nothing_else(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+) -> None:
+    secret = "s3cr3t-" + os.urandom(8).hex()
+    command = (
+        'sh -c "echo token=$APP_TOKEN > /www/env.txt; '
+        'exec /bin/httpd -f -p 127.0.0.1:$PORT -h /www"'
+    )
+    deployment_id = await deploy(
+        client,
+        settings,
+        app(tmp_path / "v1", "v1", command=command),
+        project,
+        env={"APP_TOKEN": secret},
+    )
+    assert await outcome(client, deployment_id) is None
+    assert fetch(settings, project, "/env.txt").text.strip() == f"token={secret}"
+
+    with engine.connect() as conn:
+        for table in ("projects", "deployments", "deployment_logs"):
+            dump = conn.execute(sa.text(f"SELECT string_agg(t::text, ' ') FROM {table} t"))
+            assert secret not in str(dump.scalar())
+    for workflow_id in (deployment_workflow_id(deployment_id), project_workflow_id(project)):
+        shown = await asyncio.create_subprocess_exec(
+            binary("temporal"),
+            "workflow",
+            "show",
+            "--workflow-id",
+            workflow_id,
+            "--address",
+            settings.temporal_address,
+            "--output",
+            "json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await shown.communicate()
+        assert shown.returncode == 0, out.decode()
+        payloads = b" ".join(_payload_data(json.loads(out)))
+        assert b"APP_TOKEN" in payloads, "decoded: the variable's name is there, in clear"
+        assert secret.encode() not in payloads + out
+
+
+def _payload_data(node: object) -> Iterator[bytes]:
+    """Every payload's data in a `temporal workflow show --output json` document, decoded."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "data" and isinstance(value, str):
+                yield base64.b64decode(value)
+            else:
+                yield from _payload_data(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _payload_data(item)
+
+
+async def test_reconciler_removes_what_no_release_needs(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+    docker_client: docker.DockerClient,
+) -> None:
+    ids = []
+    for version in ("v1", "v2", "v3"):
+        deployment_id, failure = await deploy_and_wait(
+            client, settings, app(tmp_path / version, version), project
+        )
+        assert failure is None
+        ids.append(deployment_id)
+    keep_one = settings.model_copy(update={"keep_releases": 1})
+    report = await api.reconcile_now(client, keep_one)
+    assert image_tag(project, ids[0]) in report.cleanup.images
+    assert image_tag(project, ids[1]) in report.cleanup.images
+    assert _ours(docker_client, ids[2]) == (1, 1), "the serving container and its image stay"
+    assert "busybox app v3" in fetch(settings, project).text
