@@ -7,8 +7,10 @@ import sys
 import uuid
 from pathlib import Path
 
+from temporalio.client import Client
+
 from slipway.settings import Settings
-from tests.helpers import make_site
+from tests.helpers import deploy, make_site
 from tests.running import RunningWorker
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
@@ -133,3 +135,16 @@ async def test_rollback_reconcile_cancel_and_resume_commands(
     code, out, err = await slipway(settings, "reconcile")
     assert code == 0, err
     assert set(json.loads(out)) == {"orphans", "cleanup"}
+
+
+async def test_logs_follow_streams_until_the_deployment_ends(
+    client: Client, settings: Settings, worker: RunningWorker, project: str, tmp_path: Path
+) -> None:
+    deployment_id = await deploy(client, settings, make_site(tmp_path / "s", "followed"), project)
+    code, out, err = await asyncio.wait_for(
+        slipway(settings, "logs", deployment_id, "--follow"), timeout=120
+    )
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if "Phase transition" in line]
+    assert "active (100%)" in lines[-1]
+    assert len(lines) == 8

@@ -40,6 +40,7 @@ def test_histories_are_recorded() -> None:
         "deploy-rollback",
         "deploy-cancelled",
         "project-running",
+        "deploy-container",
     } <= names
 
 

@@ -120,10 +120,10 @@ class DeploymentWorkflow:
             await self._skip(Phase.COPYING_FILES)
             return
         self._enter(Phase.COPYING_FILES)
-        copied = await workflow.execute_activity_method(
+        copied = await self._run(
+            Phase.COPYING_FILES,
             HostActivities.copy_files,
             CopyInput(**self._input().model_dump(), site_root=built.site_root),
-            **self._options(Phase.COPYING_FILES),
         )
         self._metadata.update(
             {"filesCopied": copied.files_copied, "totalFiles": copied.total_files}
@@ -140,16 +140,14 @@ class DeploymentWorkflow:
         if routed.container_id:
             self._metadata.update({"containerId": routed.container_id, "port": routed.port})
         self._enter(Phase.HEALTH_CHECK)
-        checked = await workflow.execute_activity_method(
+        checked = await self._run(
+            Phase.HEALTH_CHECK,
             HostActivities.health_check,
             HealthInput(**self._input().model_dump(), route_version=routed.version),
-            **self._options(Phase.HEALTH_CHECK),
         )
         self._metadata.update({"url": checked.url, "completedAt": workflow.now().isoformat()})
         self._enter(Phase.ACTIVE)
-        switched = await workflow.execute_activity_method(
-            HostActivities.activate, self._input(), **self._options(Phase.ACTIVE)
-        )
+        switched = await self._run(Phase.ACTIVE, HostActivities.activate, self._input())
         self._metadata["previousRelease"] = switched.previous_release
         if switched.removed_container:
             self._metadata["removedContainer"] = switched.removed_container
@@ -158,17 +156,26 @@ class DeploymentWorkflow:
     async def _skip(self, phase: Phase) -> None:
         """Record a phase that does not apply to this deployment as skipped."""
         self._enter(phase)
-        await workflow.execute_activity_method(
+        await self._run(
+            Phase.QUEUED,
             TrackingActivities.skip_phase,
             SkipInput(**self._input().model_dump(), phase=phase),
-            **self._options(Phase.QUEUED),
         )
 
     async def _host(self, phase: Phase, method: Any, entry: Metadata) -> Any:
         """Run a host-bound phase activity, recording `entry` in the metadata it enters with."""
         self._metadata.update(entry)
         self._enter(phase)
-        return await workflow.execute_activity_method(method, self._input(), **self._options(phase))
+        return await self._run(phase, method, self._input())
+
+    async def _run(self, phase: Phase, method: Any, arg: Any) -> Any:
+        """Run a phase's activity. A cancel that arrived while it ran but that it finished
+        anyway still cancels the deployment, unless the phase was the switch itself: once
+        traffic has moved and the deployment is active, there is nothing left to cancel."""
+        result = await workflow.execute_activity_method(method, arg, **self._options(phase))
+        if phase is not Phase.ACTIVE and workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError("cancelled by request")
+        return result
 
     async def _end(self, status: Status, message: str, attempt: int, stack: str = "") -> None:
         """Put the previous release and route back if traffic may have been touched, record
