@@ -13,13 +13,15 @@ from temporalio.worker import Interceptor, Worker
 
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
+from activities.monitor import MonitorActivities
 from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.tracking import TrackingActivities
 from slipway.database import engine_for, migrate
-from slipway.schedules import ensure_reconcile_schedule
+from slipway.schedules import ensure_monitor_schedule, ensure_reconcile_schedule
 from slipway.settings import Settings
 from slipway.temporal import connect
 from workflows.deployment import DeploymentWorkflow
+from workflows.monitor import MonitorWorkflow
 from workflows.project import ProjectWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
@@ -39,12 +41,14 @@ def build_workers(
     shared one (workflows, database); `interceptors` come before Slipway's own."""
     engine = engine_for(settings.sqlalchemy_url)
     chain = [*interceptors, AttemptInterceptor()]
+    monitor = MonitorActivities(settings, engine)
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
         activities=[
             *HostActivities(settings, engine).all(),
             CleanupActivities(engine, settings).cleanup_host,
+            monitor.check_server,
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -54,10 +58,11 @@ def build_workers(
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[DeploymentWorkflow, ProjectWorkflow, ReconcileWorkflow],
+        workflows=[DeploymentWorkflow, ProjectWorkflow, ReconcileWorkflow, MonitorWorkflow],
         activities=[
             *TrackingActivities(engine, settings.base_domain).all(),
             ReconcileActivities(engine, client, settings).resolve_orphans,
+            monitor.deliver_alert,
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -74,6 +79,7 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     await asyncio.to_thread(migrate, settings.sqlalchemy_url)
     client = await connect(settings)
     await ensure_reconcile_schedule(client, settings)
+    await ensure_monitor_schedule(client, settings)
     workers = build_workers(client, settings, interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

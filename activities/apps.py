@@ -39,6 +39,9 @@ from activities.failures import bad_input
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.models import BuildResult
 
+LABEL_HOME = "slipway.home"
+"""Which server home an image or container belongs to: a server only ever removes its own."""
+
 DESCRIPTOR = "container.json"
 """In a container release's directory: what to run it from."""
 
@@ -82,9 +85,8 @@ def build(
         bad_input(str(err))
     tag = image_tag(project, deployment_id)
     try:
-        image_id = build_image(
-            client, source, tag, on_line, check, labels=labels_for(project, deployment_id)
-        )
+        labels = {**labels_for(project, deployment_id), LABEL_HOME: layout.identity}
+        image_id = build_image(client, source, tag, on_line, check, labels=labels)
     except BuildError as err:
         bad_input(f"the image did not build: {err}")
     release = layout.release(project, deployment_id)
@@ -140,7 +142,7 @@ def start(
     port = _port(client, layout, deployment_id)
     spec = spec_for(
         project, deployment_id, port, release.config, release.detected_type, env, network_mode
-    ).model_copy(update={"image": release.image})
+    ).model_copy(update={"image": release.image, "labels": {LABEL_HOME: layout.identity}})
     try:
         return start_container(client, spec), port
     except (ContainerConflictError, ContainerStartError) as err:
@@ -153,14 +155,22 @@ def port_of(url: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def remove_serving_on(client: docker.DockerClient, project: str, port: int) -> str | None:
+def ours(layout: Layout, *labels: str) -> dict[str, list[str]]:
+    """A Docker filter for this home's images or containers with the given labels."""
+    return {"label": [f"{LABEL_HOME}={layout.identity}", *labels]}
+
+
+def remove_serving_on(
+    client: docker.DockerClient, layout: Layout, project: str, port: int
+) -> str | None:
     """Remove the project's container that served on `port`; returns its name. Removing one
     that is gone is a no-op."""
-    for container in client.containers.list(all=True, filters={"label": LABEL_PROJECT}):
-        labels = container.labels
-        if labels.get(LABEL_PROJECT) == project and labels.get(LABEL_PORT) == str(port):
-            remove_container(client, container.name)
-            return str(container.name)
+    found = client.containers.list(
+        all=True, filters=ours(layout, f"{LABEL_PROJECT}={project}", f"{LABEL_PORT}={port}")
+    )
+    for container in found:
+        remove_container(client, container.name)
+        return str(container.name)
     return None
 
 
@@ -172,11 +182,11 @@ def remove_own(client: docker.DockerClient, project: str, deployment_id: str) ->
 def sweep(
     client: docker.DockerClient, layout: Layout, waiting: set[str], check: Callable[[], None]
 ) -> tuple[list[str], list[str]]:
-    """Remove Slipway's containers that neither serve their project's public route nor
+    """Remove this home's containers that neither serve their project's public route nor
     belong to a deployment under way, and images whose release is no longer kept; returns
     the names and tags removed. Idempotent: it only removes."""
     containers: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": LABEL_PROJECT}):
+    for container in client.containers.list(all=True, filters=ours(layout, LABEL_PROJECT)):
         check()
         labels = container.labels
         project = labels[LABEL_PROJECT]
@@ -186,7 +196,7 @@ def sweep(
             remove_container(client, container.name)
             containers.append(str(container.name))
     images: list[str] = []
-    for image in client.images.list(filters={"label": LABEL_PROJECT}):
+    for image in client.images.list(filters=ours(layout, LABEL_PROJECT)):
         check()
         project, deployment = image.labels[LABEL_PROJECT], image.labels.get(LABEL_DEPLOYMENT, "")
         if deployment in waiting or (layout.release(project, deployment) / DESCRIPTOR).is_file():

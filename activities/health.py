@@ -62,3 +62,19 @@ def wait_until_served(
                     non_retryable=True,
                 )
             time.sleep(0.1)
+
+
+def wait_for_route(port: int, host: str, version: str, timeout: float, beat: Beat) -> bool:
+    """Wait until Traefik answers for `host` through route `version` (whatever the answer):
+    before removing what an older route pointed to. False if it did not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=5.0, headers={"Host": host}) as client:
+        while time.monotonic() < deadline:
+            beat.check()
+            try:
+                if client.get(f"http://127.0.0.1:{port}/").headers.get(ROUTE_HEADER) == version:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    return False

@@ -10,7 +10,7 @@ from docker.errors import DockerException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import apps, copying, detect, health, release, routes, source
+from activities import apps, copying, detect, health, probes, release, routes, source
 from activities.containers import UnhealthyError, container_name, wait_healthy
 from activities.failures import bad_input
 from activities.heartbeat import Beat, heartbeating
@@ -25,6 +25,8 @@ from slipway.models import (
     HealthInput,
     HealthResult,
     PhaseInput,
+    ProbeResult,
+    RetireInput,
     RouteResult,
     SourceResult,
     SwitchResult,
@@ -346,20 +348,34 @@ class HostActivities:
                 self.engine, d.deployment_id, Phase.ACTIVE, metadata, round=d.round
             )
             if before is not None and before.url != public.url and not before.slot:
-                switched.removed_container = self._retire(d, before)
+                switched.previous_url = before.url
             return switched
 
         return await heartbeating(promote)
 
-    def _retire(self, d: DeploymentInput, before: routes.Target) -> str | None:
-        """Remove the container that served before the switch; a failure is logged, not
-        raised: the deployment is active, and the reconciler removes leftovers."""
-        port = apps.port_of(before.url)
+    @activity.defn(name="probe_release")
+    async def probe_release(self, inp: PhaseInput) -> ProbeResult:
+        """Look once at the release serving the project (see `probes.probe`); it only reads."""
+        d = inp.deployment
+        _valid(d)
+        return await heartbeating(lambda _: probes.probe(self.settings, self.layout, d.project)[0])
+
+    @activity.defn(name="retire_previous")
+    async def retire_previous(self, inp: RetireInput) -> str | None:
+        """Remove the container that served before the switch, once the new release has
+        baked. A failure is logged, not raised: the deployment is active, and the reconciler
+        removes leftovers. Idempotent: removing a gone container is a no-op."""
+        d = inp.deployment
+        _valid(d)
+        return await heartbeating(lambda _: self._retire(d, inp.url))
+
+    def _retire(self, d: DeploymentInput, url: str) -> str | None:
+        port = apps.port_of(url)
         if port is None:
             return None
         client = apps.engine(self.settings.docker_host)
         try:
-            removed = apps.remove_serving_on(client, d.project, port)
+            removed = apps.remove_serving_on(client, self.layout, d.project, port)
             if removed:
                 records.add_log(
                     self.engine,
@@ -384,14 +400,24 @@ class HostActivities:
     @activity.defn(name="restore_previous")
     async def restore_previous(self, d: DeploymentInput) -> None:
         """Compensation: the route, then `current`, back as they were before this deployment,
-        then its own container (if any) removed. Idempotent: each step acts only on what the
-        deployment recorded before changing it, and removing a gone container is a no-op."""
+        then, once Traefik serves the restored route, its own container (if any) removed.
+        Idempotent: each step acts only on what the deployment recorded before changing it,
+        and removing a gone container is a no-op."""
         _valid(d)
 
-        def put_back(_: Beat) -> None:
+        def put_back(beat: Beat) -> None:
             routes.restore_route(self.layout, d.project, d.deployment_id)
             release.restore(self.layout, d.project, d.release, d.deployment_id)
             if apps.load_release(self.layout, d.project, d.release) is not None:
+                restored = routes.version_of(self.layout, d.project)
+                if restored is not None:
+                    health.wait_for_route(
+                        self.settings.http_port,
+                        self.settings.project_host(d.project),
+                        restored,
+                        PUBLIC_CHECK_SECONDS,
+                        beat,
+                    )
                 client = apps.engine(self.settings.docker_host)
                 try:
                     apps.remove_own(client, d.project, d.deployment_id)
@@ -410,5 +436,7 @@ class HostActivities:
             self.update_routes,
             self.health_check,
             self.activate,
+            self.probe_release,
+            self.retire_previous,
             self.restore_previous,
         ]

@@ -104,6 +104,18 @@ def _target(layout: Layout, project: str, name: str) -> Target | None:
     return Target(url=url, slot=slot)
 
 
+def version_of(layout: Layout, project: str) -> str | None:
+    """The version of the project's route as written, or None without one."""
+    route = layout.route(project)
+    if not route.exists():
+        return None
+    for middleware in yaml.safe_load(route.read_text())["http"]["middlewares"].values():
+        headers = middleware["headers"].get("customResponseHeaders", {})
+        if ROUTE_HEADER in headers:
+            return str(headers[ROUTE_HEADER])
+    return None
+
+
 def write_route(
     layout: Layout, project: str, deployment_id: str, config: str, version: str
 ) -> RouteResult:

@@ -1,6 +1,7 @@
 """Where a server keeps uploads, work dirs, releases and routes; every path derives from a
 validated name, so a retry finds the same place."""
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,12 @@ class Layout:
     """The directory tree under a server's home."""
 
     home: Path
+
+    @property
+    def identity(self) -> str:
+        """A short name for this home, to tell its containers and images from those of
+        other homes sharing the Docker Engine."""
+        return hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
 
     @property
     def uploads(self) -> Path:

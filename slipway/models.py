@@ -57,6 +57,10 @@ class DeploymentInput(BaseModel):
     deployment_type: str | None = Field(
         default=None, description="For a rollback: the type of the release it returns to."
     )
+    bake_seconds: float = Field(
+        default=0.0, description="How long the release is watched after the switch."
+    )
+    restart_limit: int = Field(default=3, description="Container restarts that fail a bake.")
 
     @property
     def release(self) -> str:
@@ -122,10 +126,51 @@ class CopyResult(BaseModel):
 
 
 class SwitchResult(BaseModel):
-    """The release that served before the switch, and for containers the one removed."""
+    """The release that served before the switch, and where the public route sent traffic
+    before it (for an app: the old container, removed once the new release has baked)."""
 
     previous_release: str | None
-    removed_container: str | None = None
+    previous_url: str | None = None
+
+
+class RetireInput(BaseModel):
+    """The target that served before a switch, whose container is now to go."""
+
+    deployment: DeploymentInput
+    url: str
+
+
+class ProbeResult(BaseModel):
+    """One look at a release that serves: does it still answer, how often has it restarted."""
+
+    ok: bool
+    detail: str
+    restarts: int = 0
+
+
+class MonitorInput(BaseModel):
+    """What one monitor pass checks, and what counts as a restart loop or an outage."""
+
+    host_queue: str
+    restart_limit: int = 3
+    restart_window_seconds: float = 600.0
+    down_after_failures: int = 2
+    webhook_url: str | None = None
+
+
+class MonitorReport(BaseModel):
+    """One monitor pass: projects checked, containers restarted, alerts raised."""
+
+    checked: dict[str, str] = Field(default_factory=dict)
+    restarted: list[str] = Field(default_factory=list)
+    alerts: list[int] = Field(default_factory=list)
+
+
+class DeliverInput(BaseModel):
+    """An alert to POST to a webhook."""
+
+    alert_id: int
+    url: str
 
 
 class RouteResult(BaseModel):

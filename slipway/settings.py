@@ -48,6 +48,24 @@ class Settings(BaseSettings):
     orphan_grace_seconds: float = Field(
         default=60.0, description="How long a deployment may look orphaned before it is."
     )
+    monitor_interval_seconds: float = Field(
+        default=30.0, description="How often the health monitor checks active deployments."
+    )
+    bake_seconds: float = Field(
+        default=120.0,
+        description="After the switch, how long a new release is watched; unhealthy in that "
+        "window, it is rolled back automatically. 0 turns the watch off.",
+    )
+    restart_limit: int = Field(
+        default=3, description="Restarts within the window that make a restart loop."
+    )
+    restart_window_seconds: float = 600.0
+    down_after_failures: int = Field(
+        default=2, description="Consecutive failed checks after which a project is down."
+    )
+    alert_webhook_url: str | None = Field(
+        default=None, description="Where alerts are POSTed as JSON (retried)."
+    )
     work_retention_seconds: float = 3600.0
     upload_retention_seconds: float = 7 * 86400.0
 

@@ -69,3 +69,20 @@ deployment_logs = sa.Table(
         postgresql_where=sa.text("event_key IS NOT NULL"),
     ),
 )
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("episode", sa.String(200), nullable=False, unique=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("idx_alerts_project", "project_id", "created_at"),
+)

@@ -14,3 +14,8 @@ def project_workflow_id(project: str) -> str:
 def reconcile_schedule_id(server: str) -> str:
     """The schedule that reconciles one server's deployments and files."""
     return f"slipway-reconcile-{server}"
+
+
+def monitor_schedule_id(server: str) -> str:
+    """The schedule that watches one server's active deployments."""
+    return f"slipway-monitor-{server}"

@@ -50,6 +50,8 @@ def _input(settings: Settings, **fields: Any) -> DeploymentInput:
         host_queue=settings.host_task_queue,
         heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
         phase_deadlines=settings.phase_deadlines,
+        bake_seconds=settings.bake_seconds,
+        restart_limit=settings.restart_limit,
         **fields,
     )
 

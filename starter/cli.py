@@ -11,11 +11,11 @@ import sqlalchemy as sa
 import typer
 from temporalio.client import Client
 
-from slipway import queries
+from slipway import monitoring, queries
 from slipway.database import engine_for, migrate
 from slipway.diagnosis import Diagnosis, diagnose
 from slipway.models import DeploymentView, ReconcileReport
-from slipway.names import InvalidNameError
+from slipway.names import InvalidNameError, validate_project_name
 from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.temporal import connect
@@ -146,6 +146,8 @@ def status(deployment_id: str, json: JsonOption = False) -> None:
         print(render.status_json(view))
     else:
         render.console.print(render.status_table(view))
+        health = monitoring.health_of(_engine(settings), view.project)
+        render.console.print(f"[bold]project health[/] {health.status} {health.detail}")
 
 
 @app.command()
@@ -267,6 +269,40 @@ def _guarded(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(run())
     except (api.DeploymentError, InvalidNameError) as err:
         raise _fail(str(err)) from None
+
+
+@app.command()
+def projects(json: JsonOption = False) -> None:
+    """Every project with its health, as the monitor last saw it."""
+    found = monitoring.project_summaries(_engine(Settings()))
+    if json:
+        print("[" + ",".join(p.model_dump_json(by_alias=True) for p in found) + "]")
+    else:
+        render.console.print(render.projects_table(found))
+
+
+@app.command()
+def alerts(
+    project: Annotated[str | None, typer.Argument(help="Only this project's.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Alerts raised by the monitor, newest first."""
+    found = monitoring.list_alerts(_engine(Settings()), project)
+    if json:
+        print("[" + ",".join(a.model_dump_json() for a in found) + "]")
+    else:
+        render.console.print(render.alerts_table(found))
+
+
+@app.command()
+def heal(project: str) -> None:
+    """Resume healing PROJECT after a restart loop: restarts forgotten, alerts resolved."""
+    try:
+        validate_project_name(project)
+    except InvalidNameError as err:
+        raise _fail(str(err)) from None
+    monitoring.heal(_engine(Settings()), project)
+    render.console.print(f"{project}: healing resumed")
 
 
 @db_app.command("migrate")

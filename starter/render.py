@@ -9,6 +9,7 @@ from rich.table import Table
 
 from slipway.diagnosis import Diagnosis
 from slipway.models import DeploymentView, LogEntry
+from slipway.monitoring import Alert, ProjectSummary
 
 console = Console()
 errors = Console(stderr=True)
@@ -114,3 +115,43 @@ async def show_progress(snapshots: AsyncIterator[DeploymentView | None]) -> Depl
             last = view
             bar.update(task, completed=view.progress, description=view.phase.value)
     return last
+
+
+def projects_table(found: list[ProjectSummary]) -> Table:
+    """Projects with their health."""
+    table = Table(
+        "project", "domain", "serving", "deployments", "health", "last check", "restarts", "detail"
+    )
+    colours = {"healthy": "green", "degraded": "yellow", "down": "red"}
+    for item in found:
+        health = item.health
+        status = f"[{colours.get(health.status, 'dim')}]{health.status}[/]"
+        if health.healing_paused:
+            status += " (healing paused)"
+        table.add_row(
+            item.name,
+            item.domain,
+            item.serving or "-",
+            str(item.deployments),
+            status,
+            health.last_check or "-",
+            str(health.restarts_in_window),
+            health.detail if health.status != "healthy" else "",
+        )
+    return table
+
+
+def alerts_table(found: list[Alert]) -> Table:
+    """Alerts, newest first."""
+    table = Table("id", "project", "kind", "raised", "delivered", "resolved", "message")
+    for alert in found:
+        table.add_row(
+            str(alert.id),
+            alert.project,
+            alert.kind,
+            alert.created_at.isoformat(timespec="seconds"),
+            alert.delivered_at.isoformat(timespec="seconds") if alert.delivered_at else "-",
+            alert.resolved_at.isoformat(timespec="seconds") if alert.resolved_at else "-",
+            alert.message,
+        )
+    return table

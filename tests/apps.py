@@ -13,9 +13,12 @@ APPLETS = (
     "false",
     "httpd",
     "ls",
+    "mkdir",
+    "rm",
     "sh",
     "sleep",
     "test",
+    "touch",
     "true",
     "wget",
 )

@@ -71,6 +71,7 @@ def base_settings(
         traefik_admin_port=free_port(),
         heartbeat_timeout_seconds=2.0,
         sticky_timeout_seconds=1.0,
+        bake_seconds=0.0,
         health_timeout_seconds=20.0,
     )
     migrate(settings.sqlalchemy_url)

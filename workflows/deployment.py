@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         Metadata,
         Mode,
         PhaseInput,
+        RetireInput,
         SkipInput,
     )
     from slipway.names import InvalidNameError, validate_deployment_id, validate_project_name
@@ -35,6 +36,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import HOST_PHASES, deadline, retry_policy
 
 STATIC = "static"
+
+BAKE_PROBE_EVERY = timedelta(seconds=2)
+"""How often a release is looked at during its bake window."""
+
+
+class BakeFailedError(Exception):
+    """The release that now serves turned unhealthy within its bake window."""
+
 
 _TOUCHES_TRAFFIC = frozenset(
     {Phase.CREATING_SYMLINKS, Phase.UPDATING_ROUTES, Phase.HEALTH_CHECK, Phase.ACTIVE}
@@ -96,6 +105,8 @@ class DeploymentWorkflow:
             await self._end(Status.FAILED, message, attempt, _origin_stack(err))
         except asyncio.CancelledError:
             await self._end(Status.CANCELLED, "cancelled by request", attempt=0)
+        except BakeFailedError as err:
+            await self._end(Status.FAILED, str(err), attempt=0)
         return self.progress()
 
     async def _prepare(self) -> None:
@@ -149,9 +160,32 @@ class DeploymentWorkflow:
         self._enter(Phase.ACTIVE)
         switched = await self._run(Phase.ACTIVE, HostActivities.activate, self._input())
         self._metadata["previousRelease"] = switched.previous_release
-        if switched.removed_container:
-            self._metadata["removedContainer"] = switched.removed_container
         self._status = Status.ACTIVE
+        await self._bake()
+        if switched.previous_url:
+            await self._run(
+                Phase.ACTIVE,
+                HostActivities.retire_previous,
+                RetireInput(deployment=self._deployment, url=switched.previous_url),
+            )
+
+    async def _bake(self) -> None:
+        """Watch the release that now serves for its bake window: two failed looks in a row,
+        or a container restarting in a loop, roll it back to the release before it (which,
+        for an app, still runs until the bake is over)."""
+        assert self._deployment is not None
+        if self._deployment.bake_seconds <= 0:
+            return
+        ends = workflow.now() + timedelta(seconds=self._deployment.bake_seconds)
+        failures = 0
+        while workflow.now() < ends:
+            await workflow.sleep(min(BAKE_PROBE_EVERY, ends - workflow.now()))
+            probe = await self._run(Phase.ACTIVE, HostActivities.probe_release, self._input())
+            failures = 0 if probe.ok else failures + 1
+            looping = probe.restarts >= self._deployment.restart_limit
+            if failures >= 2 or looping:
+                why = f"restarted {probe.restarts} times" if looping else probe.detail
+                raise BakeFailedError(f"unhealthy within its bake window ({why}); rolled back")
 
     async def _skip(self, phase: Phase) -> None:
         """Record a phase that does not apply to this deployment as skipped."""

@@ -1,0 +1,80 @@
+"""One look at a release that serves, as visitors and Docker see it: the public route through
+Traefik, and for an app its container's state, health and restart count."""
+
+from typing import Any
+
+import docker
+import httpx
+from docker.errors import DockerException
+
+from activities import apps, routes
+from activities.containers import LABEL_PORT, LABEL_PROJECT
+from activities.release import current_release
+from slipway.layout import RELEASE_MARKER, Layout
+from slipway.models import ProbeResult
+from slipway.settings import Settings
+
+
+def serving_container(client: docker.DockerClient, layout: Layout, project: str) -> Any | None:
+    """The project's container the public route sends traffic to, if it is an app."""
+    public = routes.public_target(layout, project)
+    port = apps.port_of(public.url) if public and not public.slot else None
+    if port is None:
+        return None
+    for container in client.containers.list(
+        all=True, filters=apps.ours(layout, f"{LABEL_PROJECT}={project}", f"{LABEL_PORT}={port}")
+    ):
+        return container
+    return None
+
+
+def probe(settings: Settings, layout: Layout, project: str) -> tuple[ProbeResult, Any | None]:
+    """Look at the project's serving release once; returns the verdict and, for an app, its
+    container (None when it has none or it is gone)."""
+    release = current_release(layout, project)
+    if release is None:
+        return ProbeResult(ok=False, detail="no release is current"), None
+    app = apps.load_release(layout, project, release)
+    problems: list[str] = []
+    container = None
+    restarts = 0
+    if app is not None:
+        client = apps.engine(settings.docker_host)
+        try:
+            container = serving_container(client, layout, project)
+            if container is None:
+                problems.append("its container is gone")
+            else:
+                state = container.attrs["State"]
+                restarts = int(container.attrs.get("RestartCount", 0))
+                health = state.get("Health", {}).get("Status", "none")
+                if state.get("Status") != "running":
+                    problems.append(f"its container is {state.get('Status')}")
+                elif health == "unhealthy":
+                    problems.append("its container is unhealthy")
+        except DockerException as err:
+            problems.append(f"Docker did not answer: {err}")
+        finally:
+            client.close()
+    path = app.config.health.path if app else f"/{RELEASE_MARKER}"
+    problem = _http(settings, project, path, None if app else release)
+    if problem:
+        problems.append(problem)
+    verdict = ProbeResult(ok=not problems, detail="; ".join(problems) or "ok", restarts=restarts)
+    return verdict, container
+
+
+def _http(settings: Settings, project: str, path: str, body: str | None) -> str | None:
+    """What is wrong with the public route's answer, or None."""
+    host = settings.project_host(project)
+    try:
+        answer = httpx.get(
+            f"http://127.0.0.1:{settings.http_port}{path}", headers={"Host": host}, timeout=5.0
+        )
+    except httpx.HTTPError as err:
+        return f"http://{host}{path} did not answer: {type(err).__name__}"
+    if not answer.is_success:
+        return f"http://{host}{path} answered HTTP {answer.status_code}"
+    if body is not None and answer.text.strip() != body:
+        return f"http://{host}{path} does not name release {body}"
+    return None

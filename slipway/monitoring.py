@@ -1,0 +1,214 @@
+"""The health monitor's records: each project's health in `projects.metadata`, and alerts,
+one per episode (a unique key), so a check repeated every interval raises an alert once."""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+
+from slipway.tables import alerts, deployments, projects
+
+
+class ProjectHealth(BaseModel):
+    """What the monitor knows of a project, kept under `projects.metadata.health`."""
+
+    status: str = "unknown"
+    """healthy, degraded (failing, or healing) or down."""
+    last_check: str | None = Field(default=None, alias="lastCheck")
+    consecutive_failures: int = Field(default=0, alias="consecutiveFailures")
+    failing_since: str | None = Field(default=None, alias="failingSince")
+    """When the current run of failed checks began: it names the outage's episode."""
+    restarts: list[str] = Field(default_factory=list)
+    """When the monitor restarted the project's container, within the restart window."""
+    healing_paused: bool = Field(default=False, alias="healingPaused")
+    """Set by a restart loop: no more restarts until a new deployment or `slipway heal`."""
+    release: str | None = None
+    detail: str = ""
+
+    model_config = {"populate_by_name": True}
+
+    @property
+    def restarts_in_window(self) -> int:
+        return len(self.restarts)
+
+
+class Alert(BaseModel):
+    """An alert as people read it."""
+
+    id: int
+    project: str
+    kind: str
+    episode: str
+    message: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    delivered_at: datetime | None
+    resolved_at: datetime | None
+
+
+def health_of(engine: sa.Engine, project: str) -> ProjectHealth:
+    """A project's recorded health (unknown before the first check)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(projects.c.metadata["health"]).where(projects.c.name == project)
+        ).scalar()
+    return ProjectHealth.model_validate(found or {})
+
+
+def save_health(engine: sa.Engine, project: str, health: ProjectHealth) -> None:
+    """Replace the project's health, leaving the rest of its metadata alone."""
+    document = health.model_dump(by_alias=True)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(projects)
+            .where(projects.c.name == project)
+            .values(
+                metadata=sa.func.jsonb_set(
+                    projects.c.metadata,
+                    sa.literal(["health"], ARRAY(sa.Text)),
+                    sa.cast(document, JSONB),
+                    True,
+                )
+            )
+        )
+
+
+def raise_alert(
+    engine: sa.Engine, project: str, kind: str, episode: str, message: str, meta: dict[str, Any]
+) -> int | None:
+    """Record an alert for an episode; None if that episode already has one."""
+    with engine.begin() as conn:
+        project_id = conn.execute(
+            sa.select(projects.c.id).where(projects.c.name == project)
+        ).scalar_one()
+        row = conn.execute(
+            insert(alerts)
+            .values(
+                project_id=project_id, kind=kind, episode=episode, message=message, metadata=meta
+            )
+            .on_conflict_do_nothing(index_elements=["episode"])
+            .returning(alerts.c.id)
+        ).first()
+    return None if row is None else int(row[0])
+
+
+_ALERT_COLUMNS = (
+    alerts.c.id,
+    projects.c.name.label("project"),
+    alerts.c.kind,
+    alerts.c.episode,
+    alerts.c.message,
+    alerts.c.metadata,
+    alerts.c.created_at,
+    alerts.c.delivered_at,
+    alerts.c.resolved_at,
+)
+
+
+def get_alert(engine: sa.Engine, alert_id: int) -> Alert:
+    """One alert."""
+    query = sa.select(*_ALERT_COLUMNS).join(projects).where(alerts.c.id == alert_id)
+    with engine.connect() as conn:
+        return Alert.model_validate(conn.execute(query).one()._asdict())
+
+
+def list_alerts(engine: sa.Engine, project: str | None = None) -> list[Alert]:
+    """Alerts, newest first, of one project or all."""
+    query = sa.select(*_ALERT_COLUMNS).join(projects).order_by(alerts.c.id.desc())
+    if project is not None:
+        query = query.where(projects.c.name == project)
+    with engine.connect() as conn:
+        return [Alert.model_validate(row._asdict()) for row in conn.execute(query)]
+
+
+def mark_delivered(engine: sa.Engine, alert_id: int) -> None:
+    """Note that the alert's webhook accepted it."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(alerts).where(alerts.c.id == alert_id).values(delivered_at=sa.func.now())
+        )
+
+
+def resolve_alerts(engine: sa.Engine, project: str) -> int:
+    """Resolve the project's open alerts (a heal or a new deployment ends their episodes)."""
+    with engine.begin() as conn:
+        project_id = sa.select(projects.c.id).where(projects.c.name == project).scalar_subquery()
+        done = conn.execute(
+            sa.update(alerts)
+            .where(alerts.c.project_id == project_id, alerts.c.resolved_at.is_(None))
+            .values(resolved_at=sa.func.now())
+        )
+    return int(done.rowcount)
+
+
+def project_names(engine: sa.Engine) -> list[str]:
+    """Every project, by name."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(projects.c.name).order_by(projects.c.name)).scalars())
+
+
+def heal(engine: sa.Engine, project: str) -> ProjectHealth:
+    """Resume healing a project: forget its restarts, lift the pause, resolve its alerts."""
+    health = health_of(engine, project)
+    health.restarts, health.healing_paused = [], False
+    save_health(engine, project, health)
+    resolve_alerts(engine, project)
+    return health
+
+
+class ProjectSummary(BaseModel):
+    """A project as the `projects` table shows it."""
+
+    name: str
+    domain: str
+    health: ProjectHealth
+    serving: str | None
+    deployments: int
+
+
+def project_summaries(engine: sa.Engine) -> list[ProjectSummary]:
+    """Every project with its health and the deployment serving it (the newest active)."""
+    active = (
+        sa.select(deployments.c.project_id, sa.func.max(deployments.c.phase_updated_at).label("at"))
+        .where(deployments.c.status == "active")
+        .group_by(deployments.c.project_id)
+        .subquery()
+    )
+    serving = (
+        sa.select(deployments.c.id)
+        .join(
+            active,
+            sa.and_(
+                active.c.project_id == deployments.c.project_id,
+                active.c.at == deployments.c.phase_updated_at,
+            ),
+        )
+        .where(deployments.c.project_id == projects.c.id, deployments.c.status == "active")
+        .limit(1)
+        .scalar_subquery()
+    )
+    count = (
+        sa.select(sa.func.count())
+        .where(deployments.c.project_id == projects.c.id)
+        .scalar_subquery()
+    )
+    query = sa.select(
+        projects.c.name,
+        projects.c.domain,
+        projects.c.metadata,
+        serving.label("serving"),
+        count.label("deployments"),
+    ).order_by(projects.c.name)
+    with engine.connect() as conn:
+        return [
+            ProjectSummary(
+                name=row.name,
+                domain=row.domain,
+                health=ProjectHealth.model_validate(row.metadata.get("health") or {}),
+                serving=str(row.serving) if row.serving else None,
+                deployments=row.deployments,
+            )
+            for row in conn.execute(query)
+        ]

@@ -1,0 +1,58 @@
+"""The FastAPI app and `slipway api`'s server."""
+
+import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from slipway.database import engine_for
+from slipway.settings import Settings
+from starter.http import deployments, errors, events, page, stats
+from starter.http.config import ApiSettings, resolve_token
+from starter.http.schemas import Health
+from starter.http.services import Services
+
+
+def create_app(
+    settings: Settings,
+    api: ApiSettings,
+    *,
+    client: Client | None = None,
+    engine: sa.Engine | None = None,
+) -> FastAPI:
+    """The API and the page for one server's settings; without a client, Temporal is
+    connected on the first request that needs it."""
+    app = FastAPI(
+        title="Slipway",
+        summary="Durable deployments on Temporal.",
+        version="0.1.0",
+        max_body_size=api.max_upload_bytes + deployments.UPLOAD_SLACK,
+    )
+    app.state.services = Services(
+        settings=settings,
+        api=api,
+        token=resolve_token(settings, api),
+        engine=engine or engine_for(settings.sqlalchemy_url),
+        client=client,
+    )
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> Health:
+        """The process answers; needs no token."""
+        return Health()
+
+    for router in (deployments.router, events.router, stats.router, page.router):
+        app.include_router(router)
+    return app
+
+
+def serve(settings: Settings, api: ApiSettings) -> None:
+    """Serve until Ctrl-C or SIGTERM (uvicorn handles both)."""
+    uvicorn.run(
+        create_app(settings, api),
+        host=api.host,
+        port=api.port,
+        log_level="info",
+        timeout_graceful_shutdown=2,
+    )

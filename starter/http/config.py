@@ -1,0 +1,52 @@
+"""Settings of the HTTP API, from `SLIPWAY_API_*` environment variables."""
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from slipway.settings import Settings
+
+
+class ApiSettings(BaseSettings):
+    """Where the API listens and what it accepts; loopback only by default."""
+
+    model_config = SettingsConfigDict(env_prefix="SLIPWAY_API_", extra="ignore")
+
+    token: SecretStr | None = Field(
+        default=None, description="The bearer token; unset means one kept in <home>/api.token."
+    )
+    host: str = "127.0.0.1"
+    port: int = 3001
+    max_upload_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1, description="Largest upload accepted, in bytes."
+    )
+    record_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a new deployment's request waits for its row, so that reading "
+        "it right after works; it is queued either way.",
+    )
+
+
+def token_file(settings: Settings) -> Path:
+    """Where the generated token is kept."""
+    return settings.home / "api.token"
+
+
+def resolve_token(settings: Settings, api: ApiSettings) -> str:
+    """The configured token, else the one kept under the home, made on first use (readable by
+    its owner only) so that a restart keeps the links people hold."""
+    if api.token is not None:
+        return api.token.get_secret_value()
+    path = token_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        made = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(made, "w") as handle:
+        handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()

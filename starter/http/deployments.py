@@ -1,0 +1,257 @@
+"""/api/deployments and /api/projects: start, read, cancel, resume and roll back, each a
+call of `starter.api`."""
+
+import asyncio
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Query,
+    Response,
+    UploadFile,
+)
+from fastapi import Path as PathParam
+from pydantic import AfterValidator
+
+from slipway import analytics, queries
+from slipway.diagnosis import diagnose
+from slipway.models import DeploymentView, LogEntry
+from slipway.names import validate_project_name
+from slipway.phases import Status
+from starter import api
+from starter.http.auth import require_token
+from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
+from starter.http.schemas import Accepted, Deployment, RollbackRequest, Stuck
+from starter.http.services import Shared
+from starter.http.views import DURATION, duration, present, recent
+from starter.uploads import ARCHIVE_SUFFIXES, UploadError
+
+IDEMPOTENCY = uuid.UUID("e419569b-6e7c-4095-981e-ed14591fc19e")
+"""Namespace of the deployment ids derived from Idempotency-Key headers."""
+
+UPLOAD_SLACK = 64 * 1024
+"""Bytes a multipart request carries beyond its file: boundaries, headers, the other fields."""
+
+MAX_ROW_ID = 2**63 - 1
+"""PostgreSQL's bigint: a larger `after` would be refused by the database, not by us."""
+
+router = APIRouter(
+    prefix="/api", dependencies=[Depends(require_token)], responses=COMMON, tags=["deployments"]
+)
+
+
+def _commit(value: str) -> str:
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._/-]{0,199}", value):
+        raise ValueError("use 1-200 letters, digits and . _ / -, e.g. a git commit SHA")
+    return value
+
+
+ProjectName = Annotated[str, AfterValidator(validate_project_name)]
+Commit = Annotated[str, AfterValidator(_commit)]
+
+
+def recorded(deployment_id: uuid.UUID, services: Shared) -> DeploymentView:
+    """The deployment the path names, or 404."""
+    view = queries.get_deployment(services.engine, str(deployment_id))
+    if view is None:
+        raise HTTPException(404, f"no deployment {deployment_id} is recorded")
+    return view
+
+
+Recorded = Annotated[DeploymentView, Depends(recorded)]
+
+
+def upload_name(filename: str | None) -> str:
+    """The uploaded file's name made safe as a file name. It must name an archive: a request
+    carries one file, so a directory arrives packed."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename or "").name)[-100:]
+    if not name.endswith(ARCHIVE_SUFFIXES):
+        raise UploadError(
+            f"file: {filename!r} is not a {', '.join(ARCHIVE_SUFFIXES)} archive; "
+            "pack the site or app as one"
+        )
+    return name
+
+
+def save_upload(source: BinaryIO, folder: Path, name: str, limit: int) -> Path:
+    """Copy the upload into `folder` under the home in chunks, refusing it with 413 once it
+    passes `limit` bytes; the caller removes the folder."""
+    folder.mkdir(parents=True)
+    target = folder / name
+    size = 0
+    with target.open("wb") as out:
+        while chunk := source.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(
+                    413, f"the upload is larger than {limit} bytes (SLIPWAY_API_MAX_UPLOAD_BYTES)"
+                )
+            out.write(chunk)
+    return target
+
+
+async def _row_appears(services: Shared, deployment_id: str) -> None:
+    """Wait briefly for a new deployment's row (its project's workflow records it), so that
+    reading it right after the 202 finds it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + services.api.record_wait_seconds
+    while loop.time() < deadline:
+        if await asyncio.to_thread(queries.get_deployment, services.engine, deployment_id):
+            return
+        await asyncio.sleep(0.05)
+
+
+def _accepted(response: Response, deployment_id: str, message: str) -> Accepted:
+    response.headers["Location"] = f"/api/deployments/{deployment_id}"
+    return Accepted(id=deployment_id, message=message)
+
+
+@router.post(
+    "/deployments",
+    status_code=202,
+    responses={413: {**PROBLEM, "description": "The upload is over the size limit."}},
+)
+async def create_deployment(
+    response: Response,
+    services: Shared,
+    file: Annotated[
+        UploadFile, File(description="The site or app as a .tar.gz, .tgz, .tar or .zip archive.")
+    ],
+    project: Annotated[ProjectName, Form(description="Project name, a DNS label.")],
+    commit: Annotated[Commit | None, Form(description="Source commit, recorded.")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="The same key again starts no second deployment: it answers with the "
+            "first one's id.",
+        ),
+    ] = None,
+) -> Accepted:
+    """Upload an archive and queue its deployment; its progress is at the returned id."""
+    name = upload_name(file.filename)
+    deployment_id = str(
+        uuid.uuid5(IDEMPOTENCY, idempotency_key) if idempotency_key else uuid.uuid4()
+    )
+    if idempotency_key:
+        earlier = await asyncio.to_thread(queries.get_deployment, services.engine, deployment_id)
+        if earlier is not None and earlier.project != project:
+            raise HTTPException(
+                422,
+                f"Idempotency-Key {idempotency_key!r} already started deployment {earlier.id} "
+                f"of {earlier.project}; use a new key for {project}",
+            )
+        if earlier is not None:
+            return _accepted(response, earlier.id, "already started with this Idempotency-Key")
+    client = await services.temporal()
+    folder = services.settings.home / "api-uploads" / uuid.uuid4().hex
+    limit = services.api.max_upload_bytes
+    try:
+        path = await asyncio.to_thread(save_upload, file.file, folder, name, limit)
+        await api.start_deployment(
+            client,
+            services.settings,
+            path,
+            project,
+            source_commit=commit,
+            deployment_id=deployment_id,
+            engine=services.engine,
+        )
+    finally:
+        await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+    await _row_appears(services, deployment_id)
+    return _accepted(response, deployment_id, "queued")
+
+
+@router.get("/deployments")
+def list_deployments(
+    services: Shared,
+    project: Annotated[ProjectName | None, Query(description="Only this project's.")] = None,
+    status: Annotated[Status | None, Query(description="Only those in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[Deployment]:
+    """The newest deployments first."""
+    return [present(services, view) for view in recent(services.engine, project, status, limit)]
+
+
+@router.get("/deployments/stuck")
+async def stuck_deployments(
+    services: Shared,
+    older_than: Annotated[
+        str,
+        Query(
+            alias="olderThan",
+            pattern=DURATION,
+            description="How long in one phase counts as stuck: a number and s, m, h or d.",
+        ),
+    ] = "5m",
+) -> list[Stuck]:
+    """Deployments queued or in progress whose phase has not moved for that long, each
+    classified against Temporal: slow, orphaned or no-worker."""
+    views = await asyncio.to_thread(
+        queries.find_stuck, services.engine, duration(older_than), queries.WAITING
+    )
+    client = await services.temporal()
+    return [Stuck.of(await diagnose(client, view)) for view in views]
+
+
+@router.get("/deployments/{deployment_id}", responses=NOT_FOUND)
+def get_deployment(view: Recorded, services: Shared) -> Deployment:
+    """Phase, progress, metadata, updatedAt and status; while it runs, an ETA."""
+    return present(services, view)
+
+
+@router.get("/deployments/{deployment_id}/logs", responses=NOT_FOUND)
+def deployment_logs(
+    view: Recorded,
+    services: Shared,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="Only rows after this id.")] = 0,
+) -> list[LogEntry]:
+    """The deployment's log, oldest first: every phase transition, message and build line."""
+    return queries.get_logs(services.engine, view.id, after)
+
+
+@router.get("/deployments/{deployment_id}/timeline", responses=NOT_FOUND)
+def deployment_timeline(view: Recorded, services: Shared) -> list[analytics.PhaseSpan]:
+    """Each phase the deployment went through with its start, end and duration."""
+    return analytics.timeline(services.engine, view.id)
+
+
+@router.post("/deployments/{deployment_id}/cancel", status_code=202, responses=NOT_FOUND | CONFLICT)
+async def cancel_deployment(view: Recorded, services: Shared, response: Response) -> Accepted:
+    """Cancel at any phase; the previous release keeps serving."""
+    message = await api.cancel(await services.temporal(), services.engine, view.id)
+    return _accepted(response, view.id, message)
+
+
+@router.post("/deployments/{deployment_id}/resume", status_code=202, responses=NOT_FOUND | CONFLICT)
+async def resume_deployment(view: Recorded, services: Shared, response: Response) -> Accepted:
+    """Continue a failed, cancelled or orphaned deployment from its first unfinished phase."""
+    client = await services.temporal()
+    await api.resume(client, services.settings, services.engine, view.id)
+    return _accepted(response, view.id, "resuming")
+
+
+@router.post("/projects/{name}/rollback", status_code=202, responses=CONFLICT)
+async def rollback_project(
+    name: Annotated[ProjectName, PathParam(description="Project name.")],
+    services: Shared,
+    response: Response,
+    body: RollbackRequest | None = None,
+) -> Accepted:
+    """Switch the project to a kept earlier release without rebuilding, as a deployment of
+    its own (its id is returned)."""
+    to = str(body.to) if body is not None and body.to is not None else None
+    client = await services.temporal()
+    deployment_id = await api.rollback(client, services.settings, services.engine, name, to)
+    return _accepted(response, deployment_id, f"rolling back {name}")

@@ -1,0 +1,232 @@
+"""Health monitoring and auto-heal on the real Docker Engine and Traefik: restarts within an
+interval, one alert per restart loop (delivered to a webhook), an alert for a site whose
+files vanish, and a release rolled back when it fails inside its bake window."""
+
+import asyncio
+import json
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import docker
+import pytest
+import sqlalchemy as sa
+from temporalio.client import Client
+
+from slipway import monitoring, queries
+from slipway.layout import Layout
+from slipway.models import MonitorReport
+from slipway.phases import Status
+from slipway.schedules import ensure_monitor_schedule, monitor_input
+from slipway.settings import Settings
+from slipway.workflow_ids import monitor_schedule_id
+from tests.apps import write_busybox_app
+from tests.components import free_port
+from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, row, wait_for
+from tests.running import RunningWorker
+from tests.test_container_deployments import _ours, containers  # noqa: F401
+from workflows.monitor import MonitorWorkflow
+
+HEALTH = (
+    '[health]\ninterval = 0.5\nretries = 2\nstart_period = 0\ncommand = "test -f /tmp/healthy"\n'
+)
+SERVE = "exec /bin/httpd -f -p 127.0.0.1:$PORT -h /www"
+
+
+def app(root: Path, version: str, before: str) -> Path:
+    """A busybox app that is healthy while /tmp/healthy exists; `before` (ending with `;` or
+    `&`) runs first."""
+    return write_busybox_app(
+        root,
+        version=version,
+        config=HEALTH,
+        run=["mkdir -p /tmp"],
+        command=f'sh -c "{before} {SERVE}"',
+    )
+
+
+class Receiver:
+    """A webhook receiver on loopback that keeps every POST body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, object]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = HTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.server.shutdown()
+
+
+def _started_at(docker_client: docker.DockerClient, container_id: str) -> str:
+    return str(docker_client.containers.get(container_id).attrs["State"]["StartedAt"])
+
+
+def _health(docker_client: docker.DockerClient, container_id: str) -> str:
+    state = docker_client.containers.get(container_id).attrs["State"]
+    return str(state.get("Health", {}).get("Status"))
+
+
+async def _pass(client: Client, settings: Settings) -> MonitorReport:
+    return await client.execute_workflow(
+        MonitorWorkflow.run,
+        monitor_input(settings),
+        id=f"monitor-{uuid.uuid4()}",
+        task_queue=settings.task_queue,
+    )
+
+
+async def test_unhealthy_container_is_restarted_within_one_interval(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,  # noqa: F811
+    docker_client: docker.DockerClient,
+) -> None:
+    deployment_id, failure = await deploy_and_wait(
+        client, settings, app(tmp_path / "v1", "v1", "touch /tmp/healthy;"), project
+    )
+    assert failure is None
+    container_id = str(row(engine, deployment_id).metadata["containerId"])
+    before = _started_at(docker_client, container_id)
+    docker_client.containers.get(container_id).exec_run(["rm", "/tmp/healthy"])
+    await wait_for("unhealthy", lambda: _health(docker_client, container_id) == "unhealthy")
+
+    watcher = settings.model_copy(
+        update={"server": f"m{uuid.uuid4().hex[:8]}", "monitor_interval_seconds": 2.0}
+    )
+    async with RunningWorker(client, watcher, host_only=True):
+        await ensure_monitor_schedule(client, watcher)
+        try:
+            await wait_for(
+                "a restart", lambda: _started_at(docker_client, container_id) != before, 15
+            )
+        finally:
+            await client.get_schedule_handle(monitor_schedule_id(watcher.server)).delete()
+    health = monitoring.health_of(engine, project)
+    assert health.restarts_in_window == 1
+    messages = [e.message for e in queries.get_logs(engine, deployment_id)]
+    assert any(m.startswith("Monitor restarted the unhealthy container") for m in messages)
+
+
+async def test_restart_loop_raises_one_alert_and_the_webhook_gets_it(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    receiver: Receiver,
+    containers: None,  # noqa: F811
+    docker_client: docker.DockerClient,
+) -> None:
+    first_start_only = "[ -f /tmp/started ] || touch /tmp/healthy; touch /tmp/started;"
+    deployment_id, failure = await deploy_and_wait(
+        client, settings, app(tmp_path / "v1", "v1", first_start_only), project
+    )
+    assert failure is None
+    container_id = str(row(engine, deployment_id).metadata["containerId"])
+    docker_client.containers.get(container_id).exec_run(["rm", "/tmp/healthy"])
+    alerting = settings.model_copy(update={"alert_webhook_url": receiver.url})
+    for _ in range(30):
+        await wait_for("unhealthy", lambda: _health(docker_client, container_id) == "unhealthy")
+        await _pass(client, alerting)
+        if monitoring.health_of(engine, project).healing_paused:
+            break
+    paused_at = _started_at(docker_client, container_id)
+    for _ in range(3):
+        await _pass(client, alerting)
+        await asyncio.sleep(1.0)
+    found = monitoring.list_alerts(engine, project)
+    assert [a.kind for a in found] == ["restart-loop"]
+    ours = [body["id"] for body in receiver.bodies if body["project"] == project]
+    assert ours == [found[0].id]
+    assert found[0].delivered_at is not None
+    health = monitoring.health_of(engine, project)
+    assert health.healing_paused and health.status == "down"
+    assert health.restarts_in_window == settings.restart_limit
+    assert _started_at(docker_client, container_id) == paused_at, "restarted while paused"
+
+    monitoring.heal(engine, project)
+    assert not monitoring.health_of(engine, project).healing_paused
+    assert monitoring.list_alerts(engine, project)[0].resolved_at is not None
+
+
+async def test_static_site_whose_files_vanish_raises_one_alert(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    deployment_id, failure = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "s", "here today"), project
+    )
+    assert failure is None
+    assert (await _pass(client, settings)).checked[project] == "healthy"
+    release = Layout(settings.home).release(project, deployment_id)
+    for child in release.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for _ in range(4):
+        await _pass(client, settings)
+    found = monitoring.list_alerts(engine, project)
+    assert [a.kind for a in found] == ["down"]
+    assert "is down" in found[0].message
+    assert monitoring.health_of(engine, project).status == "down"
+
+
+async def test_release_failing_in_its_bake_window_is_rolled_back(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,  # noqa: F811
+    docker_client: docker.DockerClient,
+) -> None:
+    old, failure = await deploy_and_wait(
+        client, settings, app(tmp_path / "v1", "v1", "touch /tmp/healthy;"), project
+    )
+    assert failure is None
+    baking = settings.model_copy(update={"bake_seconds": 20.0})
+    sours = "touch /tmp/healthy; (sleep 3; rm /tmp/healthy) &"
+    async with Watcher(settings, project) as watcher:
+        new, failure = await deploy_and_wait(
+            client, baking, app(tmp_path / "v2", "v2", sours), project
+        )
+        await asyncio.sleep(1.0)
+    assert failure is not None and "bake window" in failure
+    view = row(engine, new)
+    assert view.status is Status.FAILED
+    assert view.metadata["failedPhase"] == "active"
+    assert "rolled back" in str(view.metadata["error"])
+    failed = [(s, b[:60]) for s, b in watcher.answers if s != 200]
+    assert not failed, failed[:5]
+    assert "busybox app v1" in watcher.answers[-1][1]
+    assert "busybox app v1" in fetch(settings, project).text
+    assert _ours(docker_client, new)[0] == 0
+    assert _ours(docker_client, old)[0] == 1
