@@ -9,6 +9,7 @@ from slipway.database import engine_for
 from slipway.settings import Settings
 from starter.http import deployments, errors, events, page, stats
 from starter.http.config import ApiSettings, resolve_token
+from starter.http.limits import BodyLimit
 from starter.http.schemas import Health
 from starter.http.services import Services
 
@@ -26,7 +27,11 @@ def create_app(
         title="Slipway",
         summary="Durable deployments on Temporal.",
         version="0.1.0",
-        max_body_size=api.max_upload_bytes + deployments.UPLOAD_SLACK,
+    )
+    app.add_middleware(
+        BodyLimit,
+        limit=api.max_upload_bytes + deployments.UPLOAD_SLACK,
+        upload_limit=api.max_upload_bytes,
     )
     app.state.services = Services(
         settings=settings,

@@ -30,6 +30,7 @@ from slipway.phases import Status
 from starter import api
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
+from starter.http.limits import too_large
 from starter.http.schemas import Accepted, Deployment, RollbackRequest, Stuck
 from starter.http.services import Shared
 from starter.http.views import DURATION, duration, present, recent
@@ -92,9 +93,7 @@ def save_upload(source: BinaryIO, folder: Path, name: str, limit: int) -> Path:
         while chunk := source.read(1 << 20):
             size += len(chunk)
             if size > limit:
-                raise HTTPException(
-                    413, f"the upload is larger than {limit} bytes (SLIPWAY_API_MAX_UPLOAD_BYTES)"
-                )
+                raise HTTPException(413, too_large(limit))
             out.write(chunk)
     return target
 
