@@ -16,7 +16,7 @@ from activities.failures import bad_input
 from activities.heartbeat import Beat, heartbeating
 from activities.manifest import load
 from slipway import records
-from slipway.layout import RELEASE_MARKER, Layout
+from slipway.layout import RELEASE_MARKER
 from slipway.models import (
     BuildResult,
     CopyInput,
@@ -64,7 +64,7 @@ class HostActivities:
     def __init__(self, settings: Settings, engine: sa.Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.layout = Layout(settings.home)
+        self.layout = settings.layout
 
     async def _phase(
         self,

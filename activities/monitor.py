@@ -13,7 +13,6 @@ from activities import probes, routes
 from activities.heartbeat import Beat, heartbeating
 from activities.release import current_release
 from slipway import monitoring, queries, records
-from slipway.layout import Layout
 from slipway.models import DeliverInput, MonitorInput, MonitorReport
 from slipway.monitoring import ProjectHealth
 from slipway.phases import Phase, Status
@@ -28,7 +27,7 @@ class MonitorActivities:
     def __init__(self, settings: Settings, engine: sa.Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.layout = Layout(settings.home)
+        self.layout = settings.layout
 
     @activity.defn(name="check_server")
     async def check_server(self, inp: MonitorInput) -> MonitorReport:

@@ -15,7 +15,6 @@ from activities import apps, cleanup
 from activities.heartbeat import Beat, heartbeating
 from slipway import queries
 from slipway.diagnosis import Kind, diagnose
-from slipway.layout import Layout
 from slipway.locks import advisory_lock, try_lock, unlock
 from slipway.models import (
     CleanupReport,
@@ -94,7 +93,7 @@ class CleanupActivities:
     def __init__(self, engine: sa.Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.layout = Layout(settings.home)
+        self.layout = settings.layout
 
     @activity.defn(name="cleanup_host")
     async def cleanup_host(self, inp: ReconcileInput) -> CleanupReport:

@@ -13,6 +13,10 @@ from slipway.phases import Status
 from slipway.temporal import has_pollers
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 
+UNTAKEN = timedelta(seconds=5)
+"""A live worker takes a scheduled activity at once; one left waiting longer has nobody.
+(Temporal lists a dead worker among a queue's pollers for minutes after it died.)"""
+
 
 class Kind(StrEnum):
     """What a deployment that has not moved for a while is doing."""
@@ -66,10 +70,18 @@ async def diagnose(client: Client, view: DeploymentView) -> Diagnosis:
         return Diagnosis(view, Kind.SLOW, "between two phases")
     activity = pending[0]
     queue = activity.activity_options.task_queue.name or described.task_queue
+    name = activity.activity_type.name
     if not await has_pollers(client, queue, activities=True):
-        return Diagnosis(
-            view, Kind.NO_WORKER, f"{activity.activity_type.name} waits; no worker polls {queue}"
-        )
+        return Diagnosis(view, Kind.NO_WORKER, f"{name} waits; no worker polls {queue}")
+    if activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
+        waited = datetime.now(UTC) - activity.scheduled_time.ToDatetime(tzinfo=UTC)
+        if waited > UNTAKEN:
+            return Diagnosis(
+                view,
+                Kind.NO_WORKER,
+                f"{name} waited {waited // timedelta(seconds=1)}s on {queue}; no live worker "
+                "took it (the last pollers seen there are gone)",
+            )
     detail = f"{activity.activity_type.name}, attempt {activity.attempt}"
     if activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED and (
         activity.HasField("last_heartbeat_time")

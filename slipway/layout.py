@@ -16,6 +16,9 @@ class Layout:
     """The directory tree under a server's home."""
 
     home: Path
+    upload_store: Path | None = None
+    """Where uploads are kept when not under home: a store every server reads (several
+    servers deploying from one API need one they share)."""
 
     @property
     def identity(self) -> str:
@@ -25,7 +28,7 @@ class Layout:
 
     @property
     def uploads(self) -> Path:
-        return self.home / "uploads"
+        return self.upload_store or self.home / "uploads"
 
     @property
     def sites(self) -> Path:

@@ -32,6 +32,7 @@ class DeploymentInput(BaseModel):
     project: str
     upload_id: str = Field(default="", description="Empty for a rollback.")
     host_queue: str = Field(description="The task queue of the server that hosts the project.")
+    server: str = Field(default="local", description="That server's name.")
     mode: Mode = Mode.DEPLOY
     release_id: str | None = Field(
         default=None, description="The release to switch to, when it is not this deployment's."

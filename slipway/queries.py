@@ -119,3 +119,9 @@ def sealed_env(engine: sa.Engine, deployment_id: str) -> dict[str, str]:
             sa.select(deployments.c.sealed_env).where(deployments.c.id == deployment_id)
         ).scalar()
     return dict(found or {})
+
+
+def project_server(engine: sa.Engine, project: str) -> str | None:
+    """The server a project is pinned to, if it is recorded."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(projects.c.server).where(projects.c.name == project)).scalar()

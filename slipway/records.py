@@ -55,7 +55,7 @@ def register(
     with engine.begin() as conn:
         conn.execute(
             insert(projects)
-            .values(name=deployment.project, domain=domain)
+            .values(name=deployment.project, domain=domain, server=deployment.server)
             .on_conflict_do_nothing(index_elements=["name"])
         )
         project_id = conn.execute(
@@ -204,3 +204,13 @@ def add_log(
             )
         else:
             _insert_event(conn, deployment_id, phase, message, metadata or {}, event_key, level)
+
+
+def pin(engine: sa.Engine, project: str, server: str, domain: str) -> None:
+    """Pin a project to a server: its next deployments run their host-bound work there."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(projects)
+            .values(name=project, domain=domain, server=server)
+            .on_conflict_do_update(index_elements=["name"], set_={"server": server})
+        )

@@ -6,6 +6,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slipway.layout import Layout
 from slipway.names import validate_project_name
 
 
@@ -15,6 +16,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore")
 
     home: Path = Field(default=Path(".slipway"), description="All data of the embedded stack.")
+    upload_store: Path | None = Field(
+        default=None,
+        description="Uploads dir shared by every server; default: <home>/uploads (one server).",
+    )
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset means the embedded server."
     )
@@ -74,10 +79,20 @@ class Settings(BaseSettings):
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
+    @field_validator("upload_store")
+    @classmethod
+    def _absolute_store(cls, value: Path | None) -> Path | None:
+        return value.expanduser().absolute() if value else None
+
     @field_validator("server")
     @classmethod
     def _server_is_a_name(cls, value: str) -> str:
         return validate_project_name(value)
+
+    @property
+    def layout(self) -> Layout:
+        """This server's directory tree."""
+        return Layout(self.home, self.upload_store)
 
     @property
     def host_task_queue(self) -> str:

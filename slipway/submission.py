@@ -51,6 +51,7 @@ def continuation(
             "source": view.source,
             "reason": reason,
             "host_queue": str(meta.get("hostQueue") or template.host_queue),
+            "server": str(meta.get("server") or template.server),
             "orphaned_in": view.phase if mode is Mode.ABANDON else None,
         }
     )

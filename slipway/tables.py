@@ -15,6 +15,7 @@ projects = sa.Table(
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    sa.Column("server", sa.String(63), nullable=True),
 )
 
 deployments = sa.Table(

@@ -17,13 +17,13 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from slipway import queries, submission
-from slipway.layout import Layout
+from slipway.database import engine_for
 from slipway.models import DeploymentInput, DeploymentView, LogEntry, Mode, ReconcileReport
 from slipway.names import validate_deployment_id, validate_project_name
 from slipway.phases import Status
 from slipway.schedules import reconcile_input
 from slipway.secrets import load_key, seal
-from slipway.settings import Settings
+from slipway.settings import Settings, host_task_queue
 from slipway.workflow_ids import (
     deployment_workflow_id,
     project_workflow_id,
@@ -45,9 +45,14 @@ async def submit(client: Client, settings: Settings, deployment: DeploymentInput
     return await submission.submit(client, settings.task_queue, deployment)
 
 
-def _input(settings: Settings, **fields: Any) -> DeploymentInput:
+def _input(settings: Settings, engine: sa.Engine, project: str, **fields: Any) -> DeploymentInput:
+    """A deployment of `project` on the server it is pinned to (on a first deployment: this
+    one's), with this side's timeouts."""
+    server = queries.project_server(engine, project) or settings.server
     return DeploymentInput(
-        host_queue=settings.host_task_queue,
+        project=project,
+        server=server,
+        host_queue=host_task_queue(settings.task_queue, server),
         heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
         phase_deadlines=settings.phase_deadlines,
         bake_seconds=settings.bake_seconds,
@@ -68,20 +73,22 @@ async def start_deployment(
     env: Mapping[str, str] | None = None,
 ) -> str:
     """Store the upload and queue its deployment; return the deployment id. With a
-    deployment id that is already recorded (and an engine to look it up), nothing new starts.
+    deployment id that is already recorded, nothing new starts.
     `env` reaches an app's container; its values are sealed here, before anything records
     them."""
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
-    if engine is not None:
-        existing = await asyncio.to_thread(status, engine, deployment_id)
-        if existing is not None:
-            return deployment_id
-    upload_id = await asyncio.to_thread(store_upload, Layout(settings.home), path)
-    deployment = _input(
+    engine = engine or engine_for(settings.sqlalchemy_url)
+    existing = await asyncio.to_thread(status, engine, deployment_id)
+    if existing is not None:
+        return deployment_id
+    upload_id = await asyncio.to_thread(store_upload, settings.layout, path)
+    deployment = await asyncio.to_thread(
+        _input,
         settings,
+        engine,
+        project,
         deployment_id=deployment_id,
-        project=project,
         upload_id=upload_id,
         source_commit=source_commit,
         source=f"upload {path.name}",
@@ -128,7 +135,7 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
     handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
     if await _exists(handle) and not await workflow_closed(client, deployment_id):
         raise DeploymentError(f"deployment {deployment_id} is still running")
-    template = _input(settings, deployment_id=deployment_id, project=view.project)
+    template = _input(settings, engine, view.project, deployment_id=deployment_id)
     deployment = submission.continuation(
         view, template, Mode.DEPLOY, f"resumed after {view.status.value}", next_round=True
     ).model_copy(update={"env": queries.sealed_env(engine, deployment_id)})
@@ -169,8 +176,9 @@ async def rollback(
     built = await asyncio.to_thread(queries.get_deployment, engine, target)
     deployment = _input(
         settings,
+        engine,
+        project,
         deployment_id=str(uuid.uuid4()),
-        project=project,
         mode=Mode.ROLLBACK,
         release_id=target,
         reason=f"rollback to release {target}",

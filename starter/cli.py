@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import typer
 from temporalio.client import Client
 
-from slipway import monitoring, queries
+from slipway import monitoring, queries, records
 from slipway.database import engine_for, migrate
 from slipway.diagnosis import Diagnosis, diagnose
 from slipway.models import DeploymentView, ReconcileReport
@@ -303,6 +303,20 @@ def heal(project: str) -> None:
         raise _fail(str(err)) from None
     monitoring.heal(_engine(Settings()), project)
     render.console.print(f"{project}: healing resumed")
+
+
+@app.command()
+def pin(project: str, server: str) -> None:
+    """Pin PROJECT to SERVER: its next deployments run their host-bound work there (files
+    already on the old server stay there)."""
+    settings = Settings()
+    try:
+        validate_project_name(project)
+        validate_project_name(server)
+    except InvalidNameError as err:
+        raise _fail(str(err)) from None
+    records.pin(_engine(settings), project, server, settings.project_host(project))
+    render.console.print(f"{project} is pinned to {server}")
 
 
 @db_app.command("migrate")

@@ -77,6 +77,7 @@ class DeploymentWorkflow:
             "release": deployment.release,
             "mode": deployment.mode.value,
             "hostQueue": deployment.host_queue,
+            "server": deployment.server,
         }
         if deployment.round:
             self._metadata["round"] = deployment.round
