@@ -138,10 +138,19 @@ def start(
     network_mode: str,
 ) -> tuple[str, int]:
     """Start (or adopt) the deployment's container from the release's image; returns its
-    id and port. Idempotent: the container's name derives from the deployment id."""
+    id and port. The app listens on $HOST:$PORT: loopback on host networking, every address
+    of its own namespace on a shared network. Idempotent: the container's name derives from
+    the deployment id."""
     port = _port(client, layout, deployment_id)
+    listen = {"HOST": "127.0.0.1" if network_mode == "host" else "0.0.0.0"}  # noqa: S104
     spec = spec_for(
-        project, deployment_id, port, release.config, release.detected_type, env, network_mode
+        project,
+        deployment_id,
+        port,
+        release.config,
+        release.detected_type,
+        {**env, **listen},
+        network_mode,
     ).model_copy(update={"image": release.image, "labels": {LABEL_HOME: layout.identity}})
     try:
         return start_container(client, spec), port

@@ -13,7 +13,7 @@ from slipway.models import HealthResult
 
 
 def wait_until_served(
-    port: int,
+    proxy: str,
     host: str,
     path: str,
     route_version: str,
@@ -23,14 +23,15 @@ def wait_until_served(
     body: str | None = None,
     candidate: str | None = None,
 ) -> HealthResult:
-    """Poll `path` until it answers 2xx through `route_version` (and, with `body`, with that
-    body: a static release's marker names its release), or fail after `timeout`. With
+    """Poll `path` through Traefik at `proxy` until it answers 2xx through `route_version`
+    (and, with `body`, with that body: a static release's marker names its release), or fail
+    after `timeout`. With
     `candidate` (a deployment id) the request asks for the release being proven rather than
     the one serving.
 
     Idempotent: it only reads.
     """
-    url = f"http://127.0.0.1:{port}{path}"
+    url = f"{proxy}{path}"
     headers = {"Host": host}
     if candidate:
         headers[CANDIDATE_HEADER] = candidate
@@ -50,21 +51,22 @@ def wait_until_served(
                     and route == route_version
                     and (body is None or served == body)
                 ):
-                    return HealthResult(url=f"http://{host}:{port}/", attempts=attempts)
+                    public = f"http://{host}:{proxy.rsplit(':', 1)[-1]}/"
+                    return HealthResult(url=public, attempts=attempts)
                 last = f"HTTP {answer.status_code} from route {route}: {served[:80]!r}"
             except httpx.HTTPError as err:
                 last = f"{type(err).__name__}: {err}"
             if time.monotonic() >= deadline:
                 raise ApplicationError(
-                    f"{'candidate ' if candidate else ''}{path} was not served as expected at "
-                    f"http://{host}:{port}{path} within {timeout:g}s; last answer: {last}",
+                    f"{'candidate ' if candidate else ''}{path} was not served as expected for "
+                    f"{host} at {url} within {timeout:g}s; last answer: {last}",
                     type="Unhealthy",
                     non_retryable=True,
                 )
             time.sleep(0.1)
 
 
-def wait_for_route(port: int, host: str, version: str, timeout: float, beat: Beat) -> bool:
+def wait_for_route(proxy: str, host: str, version: str, timeout: float, beat: Beat) -> bool:
     """Wait until Traefik answers for `host` through route `version` (whatever the answer):
     before removing what an older route pointed to. False if it did not within `timeout`."""
     deadline = time.monotonic() + timeout
@@ -72,7 +74,7 @@ def wait_for_route(port: int, host: str, version: str, timeout: float, beat: Bea
         while time.monotonic() < deadline:
             beat.check()
             try:
-                if client.get(f"http://127.0.0.1:{port}/").headers.get(ROUTE_HEADER) == version:
+                if client.get(f"{proxy}/").headers.get(ROUTE_HEADER) == version:
                     return True
             except httpx.HTTPError:
                 pass

@@ -54,10 +54,6 @@ def _valid(deployment: DeploymentInput) -> None:
         bad_input(str(err))
 
 
-def _loopback(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
-
-
 class HostActivities:
     """Activities of one server, configured by its settings."""
 
@@ -231,7 +227,14 @@ class HostActivities:
         )
 
     def _static(self, slot: str) -> routes.Target:
-        return routes.static_target(self.settings.static_port, slot)
+        return routes.static_target(self.settings.static_address, self.settings.static_port, slot)
+
+    def _app(self, d: DeploymentInput, port: int) -> routes.Target:
+        """Where Traefik reaches a deployment's container: a loopback port on host
+        networking, else the container's name on the network they share."""
+        if self.settings.container_network == "host":
+            return routes.Target(url=f"http://127.0.0.1:{port}")
+        return routes.Target(url=f"http://{container_name(d.project, d.deployment_id)}:{port}")
 
     @activity.defn(name="update_routes")
     async def update_routes(self, inp: PhaseInput) -> RouteResult:
@@ -247,7 +250,7 @@ class HostActivities:
                 config, version = self._route(d, public, self._static("next"))
                 return routes.write_route(self.layout, d.project, d.deployment_id, config, version)
             container_id, port = self._start(d, container)
-            config, version = self._route(d, public, routes.Target(url=_loopback(port)))
+            config, version = self._route(d, public, self._app(d, port))
             routed = routes.write_route(self.layout, d.project, d.deployment_id, config, version)
             return routed.model_copy(update={"container_id": container_id, "port": port})
 
@@ -261,7 +264,13 @@ class HostActivities:
         client = apps.engine(self.settings.docker_host)
         try:
             return apps.start(
-                client, self.layout, d.project, d.deployment_id, container, env, "host"
+                client,
+                self.layout,
+                d.project,
+                d.deployment_id,
+                container,
+                env,
+                self.settings.container_network,
             )
         finally:
             client.close()
@@ -306,7 +315,7 @@ class HostActivities:
         """The release answers through Traefik: a static one with its own marker, an app on
         its health path."""
         return health.wait_until_served(
-            self.settings.http_port,
+            self.settings.proxy_url,
             self.settings.project_host(d.project),
             container.config.health.path if container else f"/{RELEASE_MARKER}",
             route_version,
@@ -333,7 +342,7 @@ class HostActivities:
                 candidate = self._static("next")
             else:
                 port = apps.port_of(routes.candidate_target(self.layout, d.project).url)
-                public = candidate = routes.Target(url=_loopback(port or 0))
+                public = candidate = self._app(d, port or 0)
             config, version = self._route(d, public, candidate)
             routes.write_route(self.layout, d.project, d.deployment_id, config, version)
             switched = release.promote(self.layout, d.project, d.release, d.deployment_id)
@@ -412,7 +421,7 @@ class HostActivities:
                 restored = routes.version_of(self.layout, d.project)
                 if restored is not None:
                     health.wait_for_route(
-                        self.settings.http_port,
+                        self.settings.proxy_url,
                         self.settings.project_host(d.project),
                         restored,
                         PUBLIC_CHECK_SECONDS,

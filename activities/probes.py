@@ -68,9 +68,7 @@ def _http(settings: Settings, project: str, path: str, body: str | None) -> str 
     """What is wrong with the public route's answer, or None."""
     host = settings.project_host(project)
     try:
-        answer = httpx.get(
-            f"http://127.0.0.1:{settings.http_port}{path}", headers={"Host": host}, timeout=5.0
-        )
+        answer = httpx.get(f"{settings.proxy_url}{path}", headers={"Host": host}, timeout=5.0)
     except httpx.HTTPError as err:
         return f"http://{host}{path} did not answer: {type(err).__name__}"
     if not answer.is_success:

@@ -37,9 +37,9 @@ class Target(BaseModel):
     slot: str = ""
 
 
-def static_target(static_port: int, slot: str) -> Target:
+def static_target(address: str, port: int, slot: str) -> Target:
     """A static release slot behind Caddy."""
-    return Target(url=f"http://127.0.0.1:{static_port}", slot=slot)
+    return Target(url=f"http://{address}:{port}", slot=slot)
 
 
 def _middleware(project: str, target: Target) -> dict[str, Any]:

@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     traefik_admin_port: int = Field(default=8090, description="Traefik's ping and API.")
     static_port: int = Field(default=8081, description="Caddy, serving static releases.")
     base_domain: str = "localhost"
+    proxy_address: str = Field(
+        default="127.0.0.1", description="Where this server's workers reach Traefik's entry point."
+    )
+    static_address: str = Field(default="127.0.0.1", description="Where Traefik reaches Caddy.")
+    container_network: str = Field(
+        default="host",
+        description="Docker network apps run on: host (a loopback port each), or a network "
+        "Traefik shares (the production stack), where Traefik reaches them by name.",
+    )
     task_queue: str = Field(default="slipway", description="Queue for workflows and database work.")
     server: str = Field(default="local", description="This deployment server's name.")
     secret_key: SecretStr | None = Field(
@@ -119,6 +128,11 @@ class Settings(BaseSettings):
             for name, value in values.items()
             if value is not None
         }
+
+    @property
+    def proxy_url(self) -> str:
+        """Traefik's entry point, as this server's workers reach it."""
+        return f"http://{self.proxy_address}:{self.http_port}"
 
     def project_host(self, project: str) -> str:
         """The Host a project answers at."""
