@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from slipway.phases import Phase
+from slipway.phases import WORK_PHASES, Phase
 
 PHASE_DEADLINES: dict[Phase, timedelta] = {
     Phase.QUEUED: timedelta(minutes=10),
@@ -20,17 +20,7 @@ PHASE_DEADLINES: dict[Phase, timedelta] = {
 """A phase's activity, retries included, must finish within this, or the deployment fails
 with `phase deadline exceeded`; queued and failed bound the database writes."""
 
-HOST_PHASES = frozenset(
-    {
-        Phase.PULLING_SOURCE,
-        Phase.BUILDING,
-        Phase.COPYING_FILES,
-        Phase.CREATING_SYMLINKS,
-        Phase.UPDATING_ROUTES,
-        Phase.HEALTH_CHECK,
-        Phase.ACTIVE,
-    }
-)
+HOST_PHASES = frozenset({*WORK_PHASES, Phase.ACTIVE})
 """Phases whose activity runs on the project's server (its own task queue)."""
 
 
