@@ -206,8 +206,11 @@ def failing_phases(phases: list[PhaseStats]) -> list[FailingPhase]:
 
 
 def stats(engine: sa.Engine, window: timedelta) -> Stats:
-    """The whole report for the last `window`."""
-    since = datetime.now(UTC) - window
+    """The whole report for the last `window`; one longer than the calendar covers all."""
+    try:
+        since = datetime.now(UTC) - window
+    except OverflowError:
+        since = datetime.min.replace(tzinfo=UTC)
     phases = phase_stats(engine, since)
     return Stats(
         since=since, phases=phases, days=daily(engine, since), failing=failing_phases(phases)

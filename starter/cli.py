@@ -12,6 +12,7 @@ import typer
 from temporalio.client import Client
 
 from slipway import monitoring, queries, records
+from slipway.analytics import stats as deployment_stats
 from slipway.database import engine_for, migrate
 from slipway.diagnosis import Diagnosis, diagnose
 from slipway.models import DeploymentView, ReconcileReport
@@ -22,6 +23,8 @@ from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
 from starter import api, render
 from starter.devstack import EXAMPLE_SITE, run_stack, ui_url
+from starter.http.app import serve
+from starter.http.config import ApiSettings, resolve_token, token_file
 from starter.uploads import UploadError
 
 T = TypeVar("T")
@@ -317,6 +320,37 @@ def pin(project: str, server: str) -> None:
         raise _fail(str(err)) from None
     records.pin(_engine(settings), project, server, settings.project_host(project))
     render.console.print(f"{project} is pinned to {server}")
+
+
+@app.command()
+def stats(
+    since: Annotated[str, typer.Option(help="The window: a number and s, m, h or d.")] = "7d",
+    json: JsonOption = False,
+) -> None:
+    """Which phases take longest and where deployments fail, over the window."""
+    report = deployment_stats(_engine(Settings()), _parse_duration(since))
+    if json:
+        print(report.model_dump_json(by_alias=True, indent=2))
+    else:
+        for table in render.stats_tables(report):
+            render.console.print(table)
+
+
+@app.command("api")
+def api_server(
+    host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 3001).")] = None,
+) -> None:
+    """Serve the HTTP API and the deployments page until Ctrl-C."""
+    settings = Settings()
+    given = {"host": host, "port": port}
+    config = ApiSettings().model_copy(update={k: v for k, v in given.items() if v is not None})
+    token = resolve_token(settings, config)
+    where = f"http://{config.host}:{config.port}"
+    source = "SLIPWAY_API_TOKEN" if config.token else token_file(settings)
+    render.console.print(f"[bold]API[/]   {where}/openapi.json (bearer token: {source})")
+    render.console.print(f"[bold]Page[/]  {where}/?token={token}", soft_wrap=True)
+    serve(settings, config)
 
 
 @db_app.command("migrate")

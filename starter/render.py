@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from slipway.analytics import Stats
 from slipway.diagnosis import Diagnosis
 from slipway.models import DeploymentView, LogEntry
 from slipway.monitoring import Alert, ProjectSummary
@@ -155,3 +156,42 @@ def alerts_table(found: list[Alert]) -> Table:
             alert.message,
         )
     return table
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f}s" if value < 120 else f"{value / 60:.1f}m"
+
+
+def stats_tables(report: Stats) -> list[Table]:
+    """`slipway stats`: per phase, per day, and the phases deployments fail in most."""
+    since = report.since.isoformat(timespec="minutes")
+    phases = Table(
+        "phase", "runs", "p50", "p95", "max", "failed", "cancelled", title=f"Phases since {since}"
+    )
+    for p in report.phases:
+        phases.add_row(
+            p.phase.value,
+            str(p.count),
+            _seconds(p.p50_seconds),
+            _seconds(p.p95_seconds),
+            _seconds(p.max_seconds),
+            str(p.failures),
+            str(p.cancellations),
+        )
+    days = Table(
+        "day", "deployments", "active", "failed", "cancelled", "success", title="Per day (UTC)"
+    )
+    for d in report.days:
+        rate = f"{d.success_rate:.0%}" if d.success_rate is not None else "-"
+        days.add_row(
+            d.day.isoformat(),
+            str(d.deployments),
+            str(d.active),
+            str(d.failed),
+            str(d.cancelled),
+            rate,
+        )
+    failing = Table("phase", "failures", "share", "per run", title="Where deployments fail")
+    for f in report.failing:
+        failing.add_row(f.phase.value, str(f.failures), f"{f.share:.0%}", f"{f.failure_rate:.0%}")
+    return [phases, days, failing]

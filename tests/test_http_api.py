@@ -173,6 +173,7 @@ async def test_every_endpoint_but_healthz_wants_the_token(
             ("GET", "/api/deployments/stuck"),
             ("GET", "/api/analytics/phases"),
             ("GET", "/api/events"),
+            ("GET", "/openapi.json"),
         ):
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
                 answer = await anonymous.request(method, path, headers=headers)
@@ -348,7 +349,11 @@ async def test_cancel_resume_rollback_and_stuck_over_http(
     assert answer.status_code == 202, answer.text
     assert (await until_ended(http, running))["status"] == "cancelled"
 
+    # Its row says cancelled a moment before its workflow has closed: until then, 409.
     answer = await http.post(f"/api/deployments/{running}/resume")
+    while answer.status_code == 409 and "still running" in answer.json()["detail"]:
+        await asyncio.sleep(0.1)
+        answer = await http.post(f"/api/deployments/{running}/resume")
     assert answer.status_code == 202 and answer.json()["message"] == "resuming"
     await until(http, running, lambda d: d["status"] != "cancelled")
     assert (await until_ended(http, running, timeout=180))["status"] == "active"
@@ -405,7 +410,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         response_schema_conformance,
     ]
     async with serving(http_app) as base:
-        async with httpx.AsyncClient(base_url=base) as http:
+        async with httpx.AsyncClient(base_url=base, headers=AUTH) as http:
             document = (await http.get("/openapi.json")).json()
         # The event streams never end by themselves; test_events covers them.
         schema = schemathesis.openapi.from_dict(document).exclude(path_regex="/events$")
@@ -434,7 +439,11 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
                             base_url=base, headers=AUTH, checks=checks, timeout=60
                         )
 
-                    check()
+                    try:
+                        check()
+                    except hypothesis.errors.Unsatisfiable:
+                        # Nothing to get wrong in a request without parameters.
+                        assert mode is schemathesis.GenerationMode.NEGATIVE
             return calls
 
         assert await asyncio.to_thread(run) > 100

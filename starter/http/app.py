@@ -1,13 +1,16 @@
 """The FastAPI app and `slipway api`'s server."""
 
+from typing import Any
+
 import sqlalchemy as sa
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from slipway.database import engine_for
 from slipway.settings import Settings
 from starter.http import deployments, errors, events, page, stats
+from starter.http.auth import require_token
 from starter.http.config import ApiSettings, resolve_token
 from starter.http.limits import BodyLimit
 from starter.http.schemas import Health
@@ -27,6 +30,9 @@ def create_app(
         title="Slipway",
         summary="Durable deployments on Temporal.",
         version="0.1.0",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(
         BodyLimit,
@@ -46,6 +52,11 @@ def create_app(
     def healthz() -> Health:
         """The process answers; needs no token."""
         return Health()
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document, behind the token like everything but /healthz."""
+        return app.openapi()
 
     for router in (deployments.router, events.router, stats.router, page.router):
         app.include_router(router)

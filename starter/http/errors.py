@@ -3,9 +3,11 @@
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
 from slipway.names import InvalidNameError
@@ -57,6 +59,12 @@ def install(app: FastAPI) -> None:
         assert isinstance(err, RequestValidationError)
         return _problem(422, validation_message(err))
 
+    async def http_error(request: Request, err: Exception) -> Response:
+        assert isinstance(err, HTTPException)
+        if err.status_code == 400:  # FastAPI's answer to a body it cannot parse
+            return _problem(422, "body: cannot be parsed; send JSON, or multipart form data")
+        return await http_exception_handler(request, err)
+
     async def invalid_input(_: Request, err: Exception) -> JSONResponse:
         return _problem(422, str(err))
 
@@ -73,6 +81,7 @@ def install(app: FastAPI) -> None:
         assert isinstance(err, RPCError)
         return _problem(503, f"Temporal refused the request: {err.message}")
 
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(InvalidNameError, invalid_input)
     app.add_exception_handler(UploadError, invalid_input)
