@@ -1,0 +1,139 @@
+"""The deployments page in real headless Chromium (Debian's, driven by Playwright), against a
+real server: live progress on the list, a deployment's timeline, log and Temporal link."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from playwright.async_api import Browser, Page, async_playwright
+from pydantic import SecretStr
+from temporalio.client import Client
+
+from slipway.settings import Settings
+from starter.devstack import ui_url
+from starter.http.app import create_app
+from starter.http.config import ApiSettings
+from tests.components import require
+from tests.helpers import make_site
+from tests.running import RunningWorker
+from tests.test_http_api import AUTH, TOKEN, pack, serving, upload
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WORK_PHASES = [
+    "pulling_source",
+    "building",
+    "copying_files",
+    "creating_symlinks",
+    "updating_routes",
+    "health_check",
+]
+
+
+@pytest.fixture
+def http_app(settings: Settings, client: Client, engine: sa.Engine) -> FastAPI:
+    return create_app(settings, ApiSettings(token=SecretStr(TOKEN)), client=client, engine=engine)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    require(CHROMIUM.exists(), f"no {CHROMIUM} (scripts/chromium installs Debian's chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+def assert_screenshot(path: Path) -> None:
+    """A PNG with something on it, not a blank page."""
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(data) > 20_000, f"{path} is only {len(data)} bytes"
+
+
+async def progress_of(page: Page, deployment_id: str) -> tuple[str, str] | None:
+    """The (status, progress) the list shows for a deployment, if it shows it."""
+    row = page.locator(f'tr[data-id="{deployment_id}"]')
+    if not await row.count():
+        return None
+    return (await row.get_attribute("data-status") or "", await row.locator(".pct").inner_text())
+
+
+async def test_list_and_deployment_pages_follow_deployments_live(
+    http_app: FastAPI,
+    browser: Browser,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    errors: list[str] = []
+    async with (
+        serving(http_app) as base,
+        httpx.AsyncClient(base_url=base, headers=AUTH, timeout=60) as http,
+    ):
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        await page.goto(f"{base}/?token={TOKEN}")
+        assert page.url == f"{base}/", "the token leaves the address once it is a cookie"
+        await page.wait_for_selector("#connection:text('live')")
+
+        # Queued after the page opened: it appears and moves without a reload.
+        site = make_site(tmp_path / "site", "on the page", extra_files=1500)
+        deployment_id = (await upload(http, pack(site), project)).json()["id"]
+        seen: list[tuple[str, str]] = []
+        async with asyncio.timeout(120):
+            while not seen or seen[-1][0] != "active":
+                shown = await progress_of(page, deployment_id)
+                if shown is not None and (not seen or seen[-1] != shown):
+                    seen.append(shown)
+                await asyncio.sleep(0.05)
+        assert seen[-1] == ("active", "100%")
+        assert len(seen) >= 2, f"the bar never moved: {seen}"
+        await page.screenshot(path=tmp_path / "deployments.png", full_page=True)
+        assert_screenshot(tmp_path / "deployments.png")
+
+        await page.click(f'tr[data-id="{deployment_id}"] a')
+        await page.wait_for_url(f"{base}/deployments/{deployment_id}")
+        await page.wait_for_selector("body[data-ended='true']")
+        phases = await page.locator("#timeline tbody tr").evaluate_all(
+            "rows => rows.map(r => [r.dataset.phase, r.cells[3].textContent])"
+        )
+        assert [p for p, _ in phases] == ["queued", *WORK_PHASES, "active"]
+        assert all(duration for _, duration in phases[:-1]), phases
+        log = await page.locator("#log").inner_text()
+        assert "Phase transition: pulling_source (10%)" in log
+        assert "Phase transition: active (100%)" in log
+        link = await page.locator("#temporal").get_attribute("href")
+        assert link == ui_url(settings, f"deploy-{deployment_id}")
+        assert await page.locator("#status").inner_text() == "active"
+
+        # A deployment's page opened while it runs fills in as it goes.
+        second = (await upload(http, pack(make_site(tmp_path / "v2", "v2", 1500)), project)).json()
+        await page.goto(f"{base}/deployments/{second['id']}")
+        await page.wait_for_selector("body[data-ended='true']", timeout=120_000)
+        log = await page.locator("#log").inner_text()
+        assert log.count("Phase transition") == 8
+        assert await page.locator("#timeline tbody tr").count() == 8
+        await page.screenshot(path=tmp_path / "deployment.png", full_page=True)
+        assert_screenshot(tmp_path / "deployment.png")
+
+        await page.goto(f"{base}/deployments/{uuid.uuid4()}")
+        await page.wait_for_selector("#title:text('is recorded')")
+    assert errors == []
