@@ -60,11 +60,11 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-def assert_screenshot(path: Path) -> None:
-    """A PNG with something on it, not a blank page."""
+def assert_screenshot(path: Path, minimum: int) -> None:
+    """A PNG with something on it: a page holding only a heading makes about 8 kB."""
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    assert len(data) > 20_000, f"{path} is only {len(data)} bytes"
+    assert len(data) > minimum, f"{path} is only {len(data)} bytes"
 
 
 async def progress_of(page: Page, deployment_id: str) -> tuple[str, str] | None:
@@ -107,7 +107,7 @@ async def test_list_and_deployment_pages_follow_deployments_live(
         assert seen[-1] == ("active", "100%")
         assert len(seen) >= 2, f"the bar never moved: {seen}"
         await page.screenshot(path=tmp_path / "deployments.png", full_page=True)
-        assert_screenshot(tmp_path / "deployments.png")
+        assert_screenshot(tmp_path / "deployments.png", 12_000)
 
         await page.click(f'tr[data-id="{deployment_id}"] a')
         await page.wait_for_url(f"{base}/deployments/{deployment_id}")
@@ -132,7 +132,7 @@ async def test_list_and_deployment_pages_follow_deployments_live(
         assert log.count("Phase transition") == 8
         assert await page.locator("#timeline tbody tr").count() == 8
         await page.screenshot(path=tmp_path / "deployment.png", full_page=True)
-        assert_screenshot(tmp_path / "deployment.png")
+        assert_screenshot(tmp_path / "deployment.png", 40_000)
 
         await page.goto(f"{base}/deployments/{uuid.uuid4()}")
         await page.wait_for_selector("#title:text('is recorded')")
