@@ -1,0 +1,79 @@
+"""When a workflow ended and where its time went, read from Temporal itself, so every
+end-to-end figure ends at the server's close time rather than when a poll noticed it."""
+
+import asyncio
+import statistics
+from collections import Counter, defaultdict
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+START_WITHIN = 600.0
+"""Seconds a workflow may take to appear (a project's serializer starts it when its turn
+comes) before the benchmark gives up on it."""
+
+
+async def finished(client: Client, workflow_id: str) -> tuple[float, str]:
+    """Wait for the workflow, which may not have started yet, to close; its close time (epoch
+    seconds) and its failure message ("" when it succeeded)."""
+    handle = client.get_workflow_handle(workflow_id)
+    deadline = asyncio.get_running_loop().time() + START_WITHIN
+    failure = ""
+    while True:
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            failure = str(err.cause)
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{workflow_id} never started") from None
+            await asyncio.sleep(0.02)
+            continue
+        break
+    described = await handle.describe()
+    assert described.close_time is not None
+    return described.close_time.timestamp(), failure
+
+
+async def started_at(client: Client, workflow_id: str) -> float:
+    """The workflow's start time, epoch seconds."""
+    return (await client.get_workflow_handle(workflow_id).describe()).start_time.timestamp()
+
+
+async def activity_seconds(client: Client, workflow_id: str) -> dict[str, float]:
+    """Seconds from each activity's scheduling to its completion, by activity type (summed
+    over attempts and repeats)."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    scheduled: dict[int, tuple[str, float]] = {}
+    spent: dict[str, float] = defaultdict(float)
+    for event in history.events:
+        at = event.event_time.ToNanoseconds() / 1e9
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (name, at)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            name, since = scheduled[
+                event.activity_task_completed_event_attributes.scheduled_event_id
+            ]
+            spent[name] += at - since
+    return dict(spent)
+
+
+async def median_activity_seconds(client: Client, workflow_ids: list[str]) -> dict[str, float]:
+    """Each activity type's median seconds over the workflows, to say where time went."""
+    spent = await asyncio.gather(*(activity_seconds(client, w) for w in workflow_ids))
+    names = sorted({name for one in spent for name in one})
+    return {name: statistics.median(one.get(name, 0.0) for one in spent) for name in names}
+
+
+async def event_counts(client: Client, workflow_id: str) -> dict[str, int]:
+    """How many events of each type the workflow's history holds: each is work and storage
+    for the Temporal server."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    counts = Counter(
+        EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events
+    )
+    return dict(counts)
