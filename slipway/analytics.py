@@ -249,6 +249,11 @@ def medians(phases: list[PhaseStats]) -> dict[Phase, float]:
     return {s.phase: s.p50_seconds for s in phases}
 
 
+def recent_medians(engine: sa.Engine, window: timedelta = timedelta(days=7)) -> dict[Phase, float]:
+    """The medians an ETA is based on: those of the last week."""
+    return medians(phase_stats(engine, datetime.now(UTC) - window))
+
+
 def _ahead(view: DeploymentView) -> list[Phase]:
     """The phases a deployment has still to run after its current one: a rollback skips
     the source phases, an app (known once built) skips copying and linking."""

@@ -3,7 +3,7 @@
 import asyncio
 import re
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -12,6 +12,8 @@ import typer
 from temporalio.client import Client
 
 from slipway import monitoring, queries, records
+from slipway.analytics import eta as estimate
+from slipway.analytics import recent_medians
 from slipway.analytics import stats as deployment_stats
 from slipway.database import engine_for, migrate
 from slipway.diagnosis import Diagnosis, diagnose
@@ -96,7 +98,12 @@ def _environment(pairs: list[str], env_file: Path | None) -> dict[str, str]:
 
 async def _wait(settings: Settings, deployment_id: str) -> DeploymentView | None:
     client = await _client(settings)
-    return await render.show_progress(api.follow(client, _engine(settings), deployment_id))
+    engine = _engine(settings)
+    typical = await asyncio.to_thread(recent_medians, engine)
+    return await render.show_progress(
+        api.follow(client, engine, deployment_id),
+        lambda view: estimate(view, typical, datetime.now(UTC)),
+    )
 
 
 def _report(settings: Settings, view: DeploymentView | None) -> int:

@@ -1,13 +1,13 @@
 """How deployments look on a terminal: tables, logs and a live progress bar."""
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from slipway.analytics import Stats
+from slipway.analytics import Eta, Stats
 from slipway.diagnosis import Diagnosis
 from slipway.models import DeploymentView, LogEntry
 from slipway.monitoring import Alert, ProjectSummary
@@ -99,22 +99,33 @@ def stuck_json(found: list[Diagnosis]) -> str:
     )
 
 
-async def show_progress(snapshots: AsyncIterator[DeploymentView | None]) -> DeploymentView | None:
-    """Draw a live bar from the deployment's snapshots; return the last one."""
+async def show_progress(
+    snapshots: AsyncIterator[DeploymentView | None],
+    eta: Callable[[DeploymentView], Eta | None] = lambda _: None,
+) -> DeploymentView | None:
+    """Draw a live bar from the deployment's snapshots, with `eta`'s estimate of the time
+    left when it has one; return the last snapshot."""
     last: DeploymentView | None = None
     columns = (
         TextColumn("[bold]{task.description:<20}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
     )
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task("queued", total=100)
+        task = bar.add_task("queued", total=100, eta="")
         async for view in snapshots:
             if view is None:
                 continue
             last = view
-            bar.update(task, completed=view.progress, description=view.phase.value)
+            left = eta(view)
+            bar.update(
+                task,
+                completed=view.progress,
+                description=view.phase.value,
+                eta=f"about {left.remaining_seconds:.0f}s left" if left else "",
+            )
     return last
 
 

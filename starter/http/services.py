@@ -3,7 +3,6 @@
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, cast
 
 import sqlalchemy as sa
@@ -15,9 +14,6 @@ from slipway.phases import Phase
 from slipway.settings import Settings
 from slipway.temporal import connect
 from starter.http.config import ApiSettings
-
-MEDIANS_WINDOW = timedelta(days=7)
-"""How far back the per-phase medians behind an ETA look."""
 
 MEDIANS_TTL_SECONDS = 30.0
 """How long those medians are reused: every listed deployment that runs needs them."""
@@ -56,8 +52,7 @@ class Services:
         """Per-phase median durations of the last week, cached briefly."""
         made, found = self._medians
         if time.monotonic() - made > MEDIANS_TTL_SECONDS:
-            since = datetime.now(UTC) - MEDIANS_WINDOW
-            found = analytics.medians(analytics.phase_stats(self.engine, since))
+            found = analytics.recent_medians(self.engine)
             self._medians = (time.monotonic(), found)
         return found
 
