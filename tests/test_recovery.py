@@ -90,18 +90,16 @@ async def test_worker_killed_during_copying_files(
     project: str,
     tmp_path: Path,
 ) -> None:
-    site = make_site(tmp_path / "site", "survived", extra_files=6000)
+    site = make_site(tmp_path / "site", "survived", extra_files=20000)
     first = worker_process(settings, "first-worker")
     try:
         deployment_id = await deploy(client, settings, site, project)
 
-        def copying_underway() -> bool:
+        def copying() -> bool:
             view = queries.get_deployment(engine, deployment_id)
-            return bool(
-                view and view.phase is Phase.COPYING_FILES and view.metadata.get("filesCopied")
-            )
+            return view is not None and view.phase is Phase.COPYING_FILES
 
-        await wait_for("files to be copying", copying_underway, timeout=120)
+        await wait_for("copying_files to begin", copying, timeout=120)
     finally:
         first.kill()
     killed_at = _progress(engine, deployment_id)
@@ -115,7 +113,7 @@ async def test_worker_killed_during_copying_files(
     assert transitions(engine, deployment_id) == SUCCESS_TRANSITIONS
     view = row(engine, deployment_id)
     assert view.status is Status.ACTIVE
-    assert view.metadata["filesCopied"] == view.metadata["totalFiles"] == 6001
+    assert view.metadata["filesCopied"] == view.metadata["totalFiles"] == 20001
     with engine.connect() as conn:
         resumed = (
             conn.execute(
@@ -131,4 +129,4 @@ async def test_worker_killed_during_copying_files(
     layout = Layout(settings.home)
     assert sorted(p.name for p in layout.releases(project).iterdir()) == [deployment_id]
     assert "survived" in fetch(settings, project).text
-    assert fetch(settings, project, "/assets/d11/f5999.txt").text == "survived file 5999\n"
+    assert fetch(settings, project, "/assets/d39/f19999.txt").text == "survived file 19999\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from temporalio.client import Client
 
-from slipway import queries
+from slipway import queries, records
 from slipway.diagnosis import Kind, diagnose
 from slipway.layout import Layout
 from slipway.phases import Phase, Status
@@ -79,6 +79,7 @@ async def test_phase_past_its_deadline_fails_and_keeps_serving(
     )
     assert failure is None
     late = _ghost(settings, phase_deadlines={"pulling_source": 3.0})
+    records.pin(engine, project, late.server, late.project_host(project))
     new, failure = await deploy_and_wait(client, late, make_site(tmp_path / "b", "new"), project)
     assert failure is not None and "phase deadline exceeded: pulling_source" in failure
     view = row(engine, new)
