@@ -100,7 +100,7 @@ async def start_deployment(
 async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
     """Cancel a deployment: a running one through Temporal cancellation (its compensation
     puts the previous release back), a queued one by taking it off its project's queue."""
-    view = status(engine, deployment_id)
+    view = await asyncio.to_thread(status, engine, deployment_id)
     if view is None or view.status in TERMINAL:
         state = view.status.value if view else "not recorded"
         raise DeploymentError(f"deployment {deployment_id} is {state}: nothing to cancel")
@@ -125,7 +125,7 @@ async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
 async def resume(client: Client, settings: Settings, engine: sa.Engine, deployment_id: str) -> str:
     """Continue a failed, cancelled or orphaned deployment from its first unfinished phase:
     finished phases are verified and skipped, not redone."""
-    view = status(engine, deployment_id)
+    view = await asyncio.to_thread(status, engine, deployment_id)
     if view is None:
         raise DeploymentError(f"no deployment {deployment_id} is recorded")
     if view.status in (Status.ACTIVE, Status.SUPERSEDED):

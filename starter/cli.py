@@ -62,7 +62,10 @@ def _parse_duration(text: str) -> timedelta:
     if not found:
         raise _fail(f"invalid duration {text!r}: use a number and s, m, h or d, e.g. 5m")
     unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[found.group(2)]
-    return timedelta(**{unit: int(found.group(1))})
+    try:
+        return timedelta(**{unit: int(found.group(1))})
+    except OverflowError:
+        raise _fail(f"invalid duration {text!r}: too long") from None
 
 
 async def _deploy(
