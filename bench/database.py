@@ -1,6 +1,6 @@
 """What Slipway costs PostgreSQL: statements, transactions and WAL per deployment against plain
-SQL writing the same rows, and the stuck and analytics queries at scale against plain queries
-on the same tables."""
+SQL writing the same rows, and the stuck query and the `slipway stats` report at scale against
+plain queries on the same tables."""
 
 import asyncio
 import statistics
@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -20,9 +20,10 @@ from bench import sites
 from bench.report import Figure, Raw, Section
 from bench.stack import Stack, in_process_workers
 from bench.workflows import finished
+from slipway import analytics
 from slipway.database import engine_for, migrate
 from slipway.phases import PROGRESS, Phase
-from slipway.queries import stuck_query
+from slipway.queries import find_stuck, stuck_query
 from slipway.records import transition_message
 from slipway.settings import Settings
 from slipway.workflow_ids import deployment_workflow_id
@@ -34,25 +35,14 @@ SUCCESS = [p for p in Phase if p is not Phase.FAILED]
 STUCK_ROWS = 50
 """Deployments stuck for an hour or more, the same few at every size: stuck ones are rare."""
 
+STUCK_AFTER = timedelta(minutes=5)
+"""The stuck query's threshold, as `slipway stuck` defaults it."""
+
 REPEATS = 30
 """Runs of each fast query; the median is its figure."""
 
-ANALYTICS = sa.text(
-    """
-    WITH steps AS (
-        SELECT phase,
-               lead(timestamp) OVER (PARTITION BY deployment_id ORDER BY id) - timestamp AS took
-        FROM deployment_logs
-        WHERE event_key LIKE 'transition:%'
-    )
-    SELECT phase, count(*) AS deployments,
-           avg(extract(epoch FROM took)) AS mean_seconds,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM took)) AS p95_seconds
-    FROM steps WHERE took IS NOT NULL GROUP BY phase ORDER BY phase
-    """
-)
-"""How long each phase takes, mean and 95th percentile, from the transition log: the
-analytics the log exists for (Slipway has no such query yet, so the benchmark brings one)."""
+ANALYTICS_WINDOW = timedelta(days=30)
+"""The window of the `slipway stats` report the benchmark times."""
 
 
 @dataclass
@@ -254,19 +244,34 @@ def _plan_nodes(plan: dict[str, Any]) -> list[str]:
     return found
 
 
-def _explain(conn: sa.Connection, query: sa.Executable) -> list[str]:
-    """The scans of the query's plan as it ran."""
-    compiled = query.compile(conn, compile_kwargs={"literal_binds": True})  # type: ignore[attr-defined]
-    plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}")).scalar_one()
-    return _plan_nodes(plan[0]["Plan"])
+def _plans(engine: sa.Engine, call: Callable[[], object]) -> list[str]:
+    """The scans of every query `call` runs, each explained as it ran."""
+    ran: list[tuple[str, Any]] = []
+
+    def on_statement(
+        conn: sa.Connection, cursor: object, statement: str, params: Any, *rest: object
+    ) -> None:
+        ran.append((statement, params))
+
+    sa.event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        call()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_statement)
+    scans = []
+    with engine.connect() as conn:
+        for statement, params in ran:
+            explained = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params)
+            scans += _plan_nodes(explained.scalar_one()[0]["Plan"])
+    return scans
 
 
-def _timed(conn: sa.Connection, query: sa.Executable, repeats: int, **params: object) -> float:
-    """Median seconds to run `query` and fetch every row, over `repeats` runs."""
+def _median_seconds(call: Callable[[], object], repeats: int) -> float:
+    """Median seconds of `call` over `repeats` runs."""
     seconds = []
     for _ in range(repeats):
         began = time.perf_counter()
-        conn.execute(query, params).all()
+        call()
         seconds.append(time.perf_counter() - began)
     return statistics.median(seconds)
 
@@ -367,17 +372,19 @@ class AtSize:
 
 
 def _at_size(engine: sa.Engine, size: int) -> AtSize:
-    stuck = stuck_query(timedelta(minutes=5))
+    stuck = stuck_query(STUCK_AFTER)
     lookup = sa.text("SELECT * FROM deployments WHERE id = :id")
     with engine.connect() as conn:
         some_id = conn.execute(
             sa.text("SELECT id FROM deployments OFFSET :n LIMIT 1"), {"n": size // 2}
         ).scalar_one()
         return AtSize(
-            stuck_seconds=_timed(conn, stuck, REPEATS),
+            stuck_seconds=_median_seconds(lambda: conn.execute(stuck).all(), REPEATS),
             stuck_rows=len(conn.execute(stuck).all()),
-            primary_key_seconds=_timed(conn, lookup, REPEATS, id=some_id),
-            plan=_explain(conn, stuck),
+            primary_key_seconds=_median_seconds(
+                lambda: conn.execute(lookup, {"id": some_id}).all(), REPEATS
+            ),
+            plan=_plans(engine, lambda: find_stuck(engine, STUCK_AFTER)),
         )
 
 
@@ -385,7 +392,8 @@ def at_scale(
     stack: Stack, sizes: tuple[int, ...], log_rows: int, metadata: str
 ) -> tuple[list[Figure], Raw]:
     """The stuck query at each size against a primary-key lookup, its growth from the
-    smallest size to the largest, and the analytics query against `count(*)`."""
+    smallest size to the largest, and the `slipway stats` report (phase durations from the
+    transition log, deployments per day) against `count(*)` of the log."""
     engine = _scale_engine(stack)
     _seed(engine)
     by_size: dict[int, AtSize] = {}
@@ -395,10 +403,12 @@ def at_scale(
         grown = size
         by_size[size] = _at_size(engine, size)
     _add_logs(engine, log_rows)
+    report = _median_seconds(lambda: analytics.stats(engine, ANALYTICS_WINDOW), 3)
     with engine.connect() as conn:
-        analytics = _timed(conn, ANALYTICS, 3)
-        count = _timed(conn, sa.text("SELECT count(*) FROM deployment_logs"), 3)
-        analytics_plan = _explain(conn, ANALYTICS)
+        count = _median_seconds(
+            lambda: conn.execute(sa.text("SELECT count(*) FROM deployment_logs")).all(), 3
+        )
+    report_plan = _plans(engine, lambda: analytics.stats(engine, ANALYTICS_WINDOW))
     engine.dispose()
     smallest, largest = by_size[sizes[0]], by_size[sizes[-1]]
     figures = [
@@ -422,19 +432,19 @@ def at_scale(
         ),
         Figure(
             "database",
-            f"analytics (phase durations), {log_rows:,} log rows",
-            analytics,
+            f"`slipway stats` report, {log_rows:,} log rows",
+            report,
             count,
             "SELECT count(*)",
             "s",
-            note="; ".join(analytics_plan),
+            note="; ".join(report_plan),
         ),
     ]
     raw: Raw = {
         "stuck_by_size": {size: asdict(found) for size, found in by_size.items()},
-        "analytics_seconds": analytics,
+        "stats_report_seconds": report,
         "count_seconds": count,
-        "analytics_plan": analytics_plan,
+        "stats_report_plan": report_plan,
     }
     return figures, raw
 

@@ -92,7 +92,10 @@ class Stack:
 
 @asynccontextmanager
 async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[Stack]:
-    """Start every component, migrate the schema, connect; stop them all at the end."""
+    """Start every component, migrate the schema, connect; stop them all at the end. The
+    bake window is off: it watches a release after traffic has moved to it, which is no
+    part of the deployment the floors are held against, and would keep every workflow open
+    for minutes."""
     pg_port, temporal_port = free_port(), free_port()
     settings = Settings(
         home=root / "home",
@@ -104,6 +107,7 @@ async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[S
         traefik_admin_port=free_port(),
         task_queue="bench",
         heartbeat_timeout_seconds=heartbeat_timeout,
+        bake_seconds=0.0,
     )
     services = [
         postgres.postgres_service(root / "postgres", pg_port, root / "logs" / "postgres.log"),
