@@ -68,7 +68,10 @@ def traefik(settings: Settings) -> Service:
         },
         "ping": {"entryPoint": "traefik"},
         "api": {"dashboard": True, "insecure": True},
-        "providers": {"file": {"directory": str(dynamic), "watch": True}},
+        "providers": {
+            "providersThrottleDuration": "100ms",
+            "file": {"directory": str(dynamic), "watch": True},
+        },
         "log": {"level": "WARN"},
     }
     config.write_text(yaml.safe_dump(static, sort_keys=False))
