@@ -125,3 +125,21 @@ def project_server(engine: sa.Engine, project: str) -> str | None:
     """The server a project is pinned to, if it is recorded."""
     with engine.connect() as conn:
         return conn.execute(sa.select(projects.c.server).where(projects.c.name == project)).scalar()
+
+
+def recent(
+    engine: sa.Engine, project: str | None, status: Status | None, limit: int
+) -> list[DeploymentView]:
+    """The newest deployments, of one project and in one status when asked."""
+    query = (
+        sa.select(*_VIEW_COLUMNS)
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .order_by(deployments.c.created_at.desc(), deployments.c.id)
+        .limit(limit)
+    )
+    if project is not None:
+        query = query.where(projects.c.name == project)
+    if status is not None:
+        query = query.where(deployments.c.status == status.value)
+    with engine.connect() as conn:
+        return _views(conn.execute(query).all())

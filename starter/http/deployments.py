@@ -33,7 +33,7 @@ from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
 from starter.http.limits import too_large
 from starter.http.schemas import Accepted, Deployment, RollbackRequest, Stuck
 from starter.http.services import Shared
-from starter.http.views import DURATION, duration, present, recent
+from starter.http.views import DURATION, duration, present
 from starter.uploads import ARCHIVE_SUFFIXES, UploadError
 
 IDEMPOTENCY = uuid.UUID("e419569b-6e7c-4095-981e-ed14591fc19e")
@@ -180,7 +180,9 @@ def list_deployments(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[Deployment]:
     """The newest deployments first."""
-    return [present(services, view) for view in recent(services.engine, project, status, limit)]
+    return [
+        present(services, view) for view in queries.recent(services.engine, project, status, limit)
+    ]
 
 
 @router.get("/deployments/stuck")

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
+from slipway import queries
 from slipway.models import DeploymentView
 from starter import api
 from starter.http.auth import require_token
 from starter.http.deployments import MAX_ROW_ID, ProjectName, Recorded
 from starter.http.errors import COMMON, NOT_FOUND
 from starter.http.services import Services, Shared
-from starter.http.views import present, recent
+from starter.http.views import present
 
 RETRY_MS = 2000
 """How long a disconnected EventSource waits before it reconnects."""
@@ -119,7 +120,7 @@ async def list_events(
     yield ServerSentEvent(comment="recent deployments", retry=RETRY_MS)
     seen: dict[str, tuple[object, ...]] = {}
     while True:
-        views = await asyncio.to_thread(recent, services.engine, project, None, LIST_SIZE)
+        views = await asyncio.to_thread(queries.recent, services.engine, project, None, LIST_SIZE)
         current: dict[str, tuple[object, ...]] = {
             view.id: (view.status, view.phase, view.progress, view.updated_at) for view in views
         }

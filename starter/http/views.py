@@ -3,12 +3,8 @@ UI link and, while it runs, its ETA."""
 
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
-from slipway import analytics, queries
+from slipway import analytics
 from slipway.models import DeploymentView
-from slipway.phases import Status
-from slipway.tables import deployments, projects
 from starter.devstack import ui_url
 from starter.http.schemas import Deployment
 from starter.http.services import Services
@@ -21,24 +17,6 @@ def duration(text: str) -> timedelta:
     """A duration that matched `DURATION` (the endpoint checks it) as a timedelta."""
     unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[text[-1]]
     return timedelta(**{unit: int(text[:-1])})
-
-
-def recent(
-    engine: sa.Engine, project: str | None, status: Status | None, limit: int
-) -> list[DeploymentView]:
-    """The newest deployments, of one project and in one status when asked."""
-    query = (
-        sa.select(*queries._VIEW_COLUMNS)
-        .join(projects, projects.c.id == deployments.c.project_id)
-        .order_by(deployments.c.created_at.desc(), deployments.c.id)
-        .limit(limit)
-    )
-    if project is not None:
-        query = query.where(projects.c.name == project)
-    if status is not None:
-        query = query.where(deployments.c.status == status.value)
-    with engine.connect() as conn:
-        return [DeploymentView.model_validate(row._asdict()) for row in conn.execute(query)]
 
 
 def present(services: Services, view: DeploymentView) -> Deployment:
