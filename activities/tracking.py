@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
-from slipway import records
+from slipway import queries, records
 from slipway.models import FailInput, PhaseInput, SkipInput, SupersedeInput
 from slipway.phases import Phase, Status
 
@@ -23,10 +23,16 @@ class TrackingActivities:
         return records.register(self.engine, d, f"{d.project}.{self.base_domain}", inp.metadata)
 
     @activity.defn(name="register_deployment")
-    async def register(self, inp: PhaseInput) -> None:
-        """Record the project and the deployment in phase queued; idempotent because both
+    async def register(self, inp: PhaseInput) -> Status:
+        """Record the project and the deployment in phase queued, and return the row's status
+        (a row that is not queued any more was recorded before). Idempotent because both
         inserts skip rows that exist."""
-        await heartbeating(lambda _: self._register(inp))
+
+        def run(_: object) -> Status:
+            self._register(inp)
+            return queries.status_of(self.engine, inp.deployment.deployment_id)
+
+        return await heartbeating(run)
 
     @activity.defn(name="skip_phase")
     async def skip_phase(self, inp: SkipInput) -> None:

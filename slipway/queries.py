@@ -143,3 +143,12 @@ def recent(
         query = query.where(deployments.c.status == status.value)
     with engine.connect() as conn:
         return _views(conn.execute(query).all())
+
+
+def status_of(engine: sa.Engine, deployment_id: str) -> Status:
+    """A recorded deployment's status."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(deployments.c.status).where(deployments.c.id == deployment_id)
+        ).scalar_one()
+    return Status(found)

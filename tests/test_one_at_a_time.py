@@ -1,16 +1,28 @@
 """One deployment at a time per project, newest wins: never interleaved, the waiting ones
 superseded by a newer arrival."""
 
+import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
 from temporalio.client import Client
 
-from slipway import queries
-from slipway.models import LogEntry
+from slipway import queries, submission
+from slipway.models import DeploymentInput, LogEntry
 from slipway.phases import Status
 from slipway.settings import Settings
-from tests.helpers import deploy, fetch, make_site, outcome, row, started, wait_for
+from slipway.workflow_ids import deployment_workflow_id
+from tests.helpers import (
+    SUCCESS_TRANSITIONS,
+    deploy,
+    fetch,
+    make_site,
+    outcome,
+    row,
+    started,
+    transitions,
+    wait_for,
+)
 from tests.running import RunningWorker
 
 
@@ -64,3 +76,33 @@ async def test_newest_queued_deployment_supersedes_the_older_waiting_one(
     assert row(engine, running).status is Status.ACTIVE
     assert row(engine, newest).status is Status.ACTIVE
     assert "newest" in fetch(settings, project).text
+
+
+async def test_the_same_deployment_submitted_again_runs_once(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    deployment_id = await deploy(client, settings, make_site(tmp_path / "a", "once"), project)
+    assert await outcome(client, deployment_id) is None
+    first_run = row(engine, deployment_id)
+    handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
+    history = await handle.fetch_history()
+    deployment = next(
+        DeploymentInput.model_validate_json(p.data)
+        for e in history.events
+        if e.HasField("workflow_execution_started_event_attributes")
+        for p in e.workflow_execution_started_event_attributes.input.payloads
+    )
+    await submission.submit(client, settings.task_queue, deployment)
+    again = client.get_workflow_handle(deployment_workflow_id(deployment_id))
+    for _ in range(100):
+        if (await again.describe()).run_id != history.run_id:
+            break
+        await asyncio.sleep(0.1)
+    await again.result()
+    assert transitions(engine, deployment_id) == SUCCESS_TRANSITIONS
+    assert row(engine, deployment_id).updated_at == first_run.updated_at

@@ -84,9 +84,18 @@ class DeploymentWorkflow:
         if deployment.reason:
             self._metadata["reason"] = deployment.reason
         self._enter(Phase.QUEUED)
-        await workflow.execute_activity_method(
+        recorded = await workflow.execute_activity_method(
             TrackingActivities.register, self._input(), **self._options(Phase.QUEUED)
         )
+        if (
+            recorded not in (None, Status.QUEUED)
+            and not deployment.round
+            and (deployment.mode is not Mode.ABANDON)
+        ):
+            # The same deployment submitted again after it ran (a retried request): it runs
+            # once. A resume comes with a new round, an orphan's resolution as abandon.
+            self._status = Status(recorded)
+            return self.progress()
         try:
             if deployment.mode is Mode.ABANDON:
                 self._phase = deployment.orphaned_in or Phase.QUEUED
