@@ -2,7 +2,7 @@
 history, the database and the logs only ever carry ciphertext of them."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -18,12 +18,9 @@ def _key_file(home: Path) -> Path:
     return home / "secret.key"
 
 
-def load_key(settings: Settings) -> bytes:
-    """`SLIPWAY_SECRET_KEY`, else the key file under home, made (mode 0600) on first use.
-    Every process that seals or opens values must share it: the CLI and the workers."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value().encode()
-    path = _key_file(settings.home)
+def private_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The content of `path`, written first with `make()` (readable by its owner only) if it
+    does not exist; when two processes race, both read what the first one wrote."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -31,8 +28,16 @@ def load_key(settings: Settings) -> bytes:
         except FileExistsError:
             return path.read_bytes().strip()
         with os.fdopen(fd, "wb") as out:
-            out.write(Fernet.generate_key())
+            out.write(make())
     return path.read_bytes().strip()
+
+
+def load_key(settings: Settings) -> bytes:
+    """`SLIPWAY_SECRET_KEY`, else the key file under home, made on first use. Every process
+    that seals or opens values must share it: the CLI and the workers."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    return private_file(_key_file(settings.home), Fernet.generate_key)
 
 
 def seal(values: Mapping[str, str], key: bytes) -> dict[str, str]:

@@ -1,12 +1,12 @@
 """Settings of the HTTP API, from `SLIPWAY_API_*` environment variables."""
 
-import os
 import secrets
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slipway.secrets import private_file
 from slipway.settings import Settings
 
 
@@ -41,12 +41,4 @@ def resolve_token(settings: Settings, api: ApiSettings) -> str:
     its owner only) so that a restart keeps the links people hold."""
     if api.token is not None:
         return api.token.get_secret_value()
-    path = token_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        made = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(made, "w") as handle:
-        handle.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    return private_file(token_file(settings), lambda: secrets.token_urlsafe(32).encode()).decode()
