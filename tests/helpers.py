@@ -17,6 +17,7 @@ from slipway.settings import Settings
 from slipway.tables import deployment_logs
 from slipway.workflow_ids import deployment_workflow_id
 from starter import api
+from tests.components import free_port
 
 
 def make_site(root: Path, text: str, extra_files: int = 0) -> Path:
@@ -60,6 +61,18 @@ async def deploy_and_wait(
     """Deploy and wait; returns the id and the failure message (None on success)."""
     deployment_id = await deploy(client, settings, path, project, **kw)
     return deployment_id, await outcome(client, deployment_id)
+
+
+def broken_static(settings: Settings, health_timeout: float) -> Settings:
+    """A second server whose static port points nowhere: its candidates never become
+    healthy, and the public route keeps serving what it served."""
+    return settings.model_copy(
+        update={
+            "task_queue": settings.task_queue + "-broken",
+            "static_port": free_port(),
+            "health_timeout_seconds": health_timeout,
+        }
+    )
 
 
 def fetch(settings: Settings, project: str, path: str = "/") -> httpx.Response:

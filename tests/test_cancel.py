@@ -12,9 +12,9 @@ from slipway.layout import Layout
 from slipway.phases import Phase, Status
 from slipway.settings import Settings
 from starter import api
-from tests.components import free_port
 from tests.helpers import (
     Watcher,
+    broken_static,
     deploy,
     deploy_and_wait,
     make_site,
@@ -77,14 +77,7 @@ async def test_cancel_during_health_check(
         client, settings, make_site(tmp_path / "v1", "old"), project
     )
     assert failure is None
-    # A server whose static port points nowhere: its candidate never becomes healthy.
-    broken = settings.model_copy(
-        update={
-            "task_queue": settings.task_queue + "-broken",
-            "static_port": free_port(),
-            "health_timeout_seconds": 120.0,
-        }
-    )
+    broken = broken_static(settings, 120.0)
     async with RunningWorker(client, broken), Watcher(settings, project) as watcher:
         new = await deploy(client, broken, make_site(tmp_path / "v2", "new"), project)
         await wait_for(

@@ -9,7 +9,15 @@ from slipway.layout import Layout
 from slipway.phases import Phase, Status
 from slipway.settings import Settings
 from tests.components import free_port
-from tests.helpers import deploy_and_wait, fetch, make_site, row, transitions, wait_for
+from tests.helpers import (
+    broken_static,
+    deploy_and_wait,
+    fetch,
+    make_site,
+    row,
+    transitions,
+    wait_for,
+)
 from tests.running import RunningWorker
 
 
@@ -55,14 +63,7 @@ async def test_failed_health_check_switches_back(
         client, settings, make_site(tmp_path / "good", "old release"), project
     )
     assert failure is None
-    # A server whose static port points nowhere: its release switches, then never serves.
-    broken = settings.model_copy(
-        update={
-            "task_queue": settings.task_queue + "-broken",
-            "static_port": free_port(),
-            "health_timeout_seconds": 3.0,
-        }
-    )
+    broken = broken_static(settings, 3.0)
     async with RunningWorker(client, broken):
         bad, failure = await deploy_and_wait(
             client, broken, make_site(tmp_path / "bad", "new release"), project
