@@ -1,7 +1,11 @@
 """The real components the tests run against, started by the tests themselves."""
 
 import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,16 @@ def require(available: bool, why: str) -> None:
     if in_ci():
         pytest.fail(f"{why} (CI=true: a missing component is a failure)")
     pytest.skip(why)
+
+
+@contextmanager
+def own_temp_dir(prefix: str) -> Iterator[Path]:
+    """A temp dir under the system's temp root, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -18,13 +18,30 @@ from slipway.search_attributes import ALL as SEARCH_ATTRIBUTES
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
 from tests.apps import busybox
-from tests.components import embedded_postgres, free_port, in_ci, require, web_servers
+from tests.components import (
+    embedded_postgres,
+    free_port,
+    in_ci,
+    own_temp_dir,
+    require,
+    web_servers,
+)
 from tests.running import RunningWorker
 
 
 @pytest.fixture(scope="session")
-def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("slipway")
+def session_root() -> Iterator[Path]:
+    """The session's data, outside pytest's own temp root: pytest makes that root private
+    to its owner whenever a session starts, and embedded PostgreSQL runs as another user."""
+    with own_temp_dir("slipway-tests-") as root:
+        yield root
+
+
+@pytest.fixture
+def outside_tmp() -> Iterator[Path]:
+    """A test's own temp dir that embedded PostgreSQL (another user) can reach."""
+    with own_temp_dir("slipway-test-") as root:
+        yield root
 
 
 @pytest.fixture(scope="session")

@@ -47,8 +47,10 @@ def _processes_under(home: Path) -> list[str]:
     return found
 
 
-async def test_demo_deploys_the_example_site_and_leaves_nothing_running(tmp_path: Path) -> None:
-    home = tmp_path / "demo-home"
+async def test_demo_deploys_the_example_site_and_leaves_nothing_running(
+    outside_tmp: Path,
+) -> None:
+    home = outside_tmp / "demo-home"
     env = _stack_env(home)
     process = await asyncio.create_subprocess_exec(
         SLIPWAY,
@@ -80,8 +82,10 @@ async def _read_until(stream: asyncio.StreamReader, pattern: str, seen: list[str
             return
 
 
-async def test_dev_serves_until_sigterm_and_keeps_data_across_restarts(tmp_path: Path) -> None:
-    home = tmp_path / "dev-home"
+async def test_dev_serves_until_sigterm_and_keeps_data_across_restarts(
+    outside_tmp: Path, tmp_path: Path
+) -> None:
+    home = outside_tmp / "dev-home"
     env = _stack_env(home)
     for round_ in range(2):
         process = await asyncio.create_subprocess_exec(

@@ -38,9 +38,9 @@ async def _until_copying(engine: sa.Engine, deployment_id: str) -> None:
 
 
 async def test_postgres_restarted_mid_deployment(
-    client: Client, settings: Settings, project: str, tmp_path: Path
+    client: Client, settings: Settings, project: str, tmp_path: Path, outside_tmp: Path
 ) -> None:
-    database, url = embedded_postgres(tmp_path)
+    database, url = embedded_postgres(outside_tmp)
     own = settings.model_copy(update={"database_url": url})
     migrate(own.sqlalchemy_url)
     engine = engine_for(own.sqlalchemy_url)
