@@ -15,6 +15,7 @@ from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
 from activities.monitor import MonitorActivities
 from activities.reconcile import CleanupActivities, ReconcileActivities
+from activities.release import move_old_links
 from activities.tracking import TrackingActivities
 from slipway.database import engine_for, migrate
 from slipway.schedules import ensure_monitor_schedule, ensure_reconcile_schedule
@@ -77,6 +78,9 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
         ThreadPoolExecutor(max_workers=BLOCKING_THREADS)
     )
     await asyncio.to_thread(migrate, settings.sqlalchemy_url)
+    moved = await asyncio.to_thread(move_old_links, settings.layout)
+    if moved:
+        logging.info("release links moved to %s for %s", settings.layout.slots, ", ".join(moved))
     client = await connect(settings)
     await ensure_reconcile_schedule(client, settings)
     await ensure_monitor_schedule(client, settings)

@@ -1,137 +1,222 @@
-"""Unpacking uploads without ever writing outside the destination.
+"""Unpacking uploads so that nothing lands, or points, outside the destination.
 
-Every entry is checked before anything is written: no absolute paths, no `..`, no device
-files or FIFOs, no links that resolve outside the tree. A corrupt archive is refused whole.
+By construction rather than by checks alone: names are refused if absolute, climbing,
+or holding control characters; every write goes through `ConfinedTree`, which never passes
+a link; links are made last, once each has been resolved against the whole final tree;
+bytes, entries, single files, path length, depth and the compression ratio are counted while
+writing, never taken from headers. A refused upload is refused whole, with the entry or the
+limit (and its setting) named.
 """
 
 import os
-import posixpath
+import re
 import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import IO
+
+from activities.confined import AlreadyThereError, ConfinedTree, LinkInPathError
+from activities.links import LinkError, check_all
+from slipway.limits import LimitError, UnpackLimits
+
+_CHUNK = 1 << 20
+_NAME_MAX = 255
+_BAD_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class UnsafeArchiveError(ValueError):
     """The upload cannot be unpacked safely or at all; the message names the entry."""
 
 
-def _checked_name(name: str) -> str:
-    clean = name.replace("\\", "/")
-    if clean.startswith("/") or (len(clean) > 1 and clean[1] == ":"):
-        raise UnsafeArchiveError(f"entry {name!r} has an absolute path")
-    parts = [p for p in clean.split("/") if p not in ("", ".")]
+@dataclass(frozen=True)
+class Member:
+    """One entry of an archive, whatever its format."""
+
+    name: str
+    kind: str  # "file", "dir", "symlink", "hardlink" or what it is when refused
+    mode: int = 0o644
+    target: str = ""
+    open: Callable[[], IO[bytes]] | None = None
+
+
+def checked_name(raw: str, limits: UnpackLimits) -> str:
+    """The entry's path made canonical, or refused if it could leave the tree or name
+    something no site needs."""
+    if _BAD_CHARACTERS.search(raw):
+        raise UnsafeArchiveError(
+            f"entry {raw!r} has a control character or a backslash in its name"
+        )
+    if raw.startswith("/") or _DRIVE.match(raw):
+        raise UnsafeArchiveError(f"entry {raw!r} has an absolute path")
+    parts = [part for part in raw.split("/") if part not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchiveError(f"entry {name!r} climbs out of the upload with '..'")
-    return "/".join(parts)
-
-
-def _check_link(name: str, target: str) -> None:
-    if target.startswith("/"):
-        raise UnsafeArchiveError(f"link {name!r} points to the absolute path {target!r}")
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-    if resolved == ".." or resolved.startswith("../"):
-        raise UnsafeArchiveError(f"link {name!r} points outside the upload ({target!r})")
-
-
-def _inside(root: Path, path: Path, name: str) -> None:
-    """Refuse `path` if, with every link on the way resolved, it leaves `root`: this catches
-    a link placed under an earlier link, which a check of the names alone cannot."""
-    if not path.resolve().is_relative_to(root):
-        raise UnsafeArchiveError(f"entry {name!r} leads outside the upload through a link")
+        raise UnsafeArchiveError(f"entry {raw!r} climbs out of the upload with '..'")
+    if any(len(part.encode()) > _NAME_MAX for part in parts):
+        raise UnsafeArchiveError(f"entry {raw[:60]!r}... has a name over {_NAME_MAX} bytes")
+    name = "/".join(parts)
+    limits.path(name)
+    return name
 
 
 def kind_of(path: Path) -> str:
-    """'tar', 'zip' or 'dir' for an upload in the store, judged by content, not by name."""
-    if path.is_dir():
-        return "dir"
+    """'tar' or 'zip' for an upload in the store, judged by content, not by name."""
     if zipfile.is_zipfile(path):
         return "zip"
     with path.open("rb") as head:
         magic = head.read(262)
-    if magic[:2] == b"\x1f\x8b" or magic[257:262] == b"ustar":
+    if (
+        magic[:2] in (b"\x1f\x8b", b"BZ")
+        or magic[:6] == b"\xfd7zXZ\x00"
+        or magic[257:262] == b"ustar"
+    ):
         return "tar"
-    raise UnsafeArchiveError("the upload is neither a directory, a .tar.gz nor a .zip archive")
+    raise UnsafeArchiveError("the upload is neither a .tar.gz, a .tar nor a .zip archive")
 
 
-def extract_tar(archive: Path, dest: Path) -> None:
-    """Unpack a (possibly compressed) tar archive into `dest`, which must be empty."""
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
-                name = _checked_name(member.name)
-                if member.isdev() or member.isfifo():
-                    raise UnsafeArchiveError(f"entry {member.name!r} is a device file or FIFO")
-                if member.issym():
-                    _check_link(name, member.linkname)
-                elif member.islnk():
-                    _checked_name(member.linkname)
-            tar.extractall(dest, members=members, filter="data")
-    except (tarfile.TarError, EOFError, OSError) as err:
-        if isinstance(err, tarfile.FilterError):
-            raise UnsafeArchiveError(f"unsafe entry: {err}") from err
-        raise UnsafeArchiveError(f"the archive is corrupt or truncated: {err}") from err
+def _tar_members(tar: tarfile.TarFile) -> Iterator[Member]:
+    for info in tar:
+        if info.isreg():
+            yield Member(info.name, "file", info.mode, open=partial(_extracted, tar, info))
+        elif info.isdir():
+            yield Member(info.name, "dir")
+        elif info.issym():
+            yield Member(info.name, "symlink", target=info.linkname)
+        elif info.islnk():
+            yield Member(info.name, "hardlink", target=info.linkname)
+        elif info.isdev() or info.isfifo():
+            yield Member(info.name, "device file or FIFO")
+        else:
+            yield Member(info.name, "entry of an unsupported type")
 
 
-def extract_zip(archive: Path, dest: Path) -> None:
-    """Unpack a zip archive into `dest`, which must be empty; symlinks stay inside."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            entries = zf.infolist()
-            plan: list[tuple[zipfile.ZipInfo, str, int]] = []
-            for info in entries:
-                name = _checked_name(info.filename)
-                mode = info.external_attr >> 16
-                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-                    raise UnsafeArchiveError(f"entry {info.filename!r} is a device file or FIFO")
-                if stat.S_ISLNK(mode):
-                    _check_link(name, zf.read(info).decode())
-                plan.append((info, name, mode))
-            root = dest.resolve()
-            for info, name, mode in plan:
-                if not name:
-                    continue
-                target = dest / name
-                _inside(root, target, info.filename)
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if stat.S_ISLNK(mode):
-                    link = zf.read(info).decode()
-                    _inside(root, target.parent / link, info.filename)
-                    os.symlink(link, target)
-                    continue
-                with zf.open(info) as src, target.open("wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-                if mode & 0o111:
-                    target.chmod(0o755)
-    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError) as err:
-        raise UnsafeArchiveError(f"the archive is corrupt or truncated: {err}") from err
+def _extracted(tar: tarfile.TarFile, info: tarfile.TarInfo) -> IO[bytes]:
+    handle = tar.extractfile(info)
+    if handle is None:
+        raise UnsafeArchiveError(f"entry {info.name!r} has no content")
+    return handle
 
 
-def copy_dir(source: Path, dest: Path) -> None:
-    """Copy an uploaded directory into `dest` under the same rules as an archive."""
-    for root, dirs, files in os.walk(source):
-        for entry in dirs + files:
-            path = Path(root) / entry
-            rel = path.relative_to(source).as_posix()
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                _check_link(rel, os.readlink(path))
-            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                raise UnsafeArchiveError(f"entry {rel!r} is a device file, FIFO or socket")
-    shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
+def _zip_members(zf: zipfile.ZipFile, limits: UnpackLimits) -> Iterator[Member]:
+    for info in zf.infolist():
+        mode = info.external_attr >> 16
+        if info.is_dir():
+            yield Member(info.filename, "dir")
+        elif stat.S_ISLNK(mode):
+            if info.file_size > limits.max_path_length:
+                raise UnsafeArchiveError(f"the link {info.filename!r} has an oversized target")
+            yield Member(info.filename, "symlink", target=zf.read(info).decode())
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+            yield Member(info.filename, "device file or FIFO")
+        else:
+            yield Member(info.filename, "file", mode, open=partial(zf.open, info))
 
 
-def unpack(upload: Path, dest: Path) -> None:
-    """Unpack an upload of any supported kind into the empty directory `dest`."""
+class _Unpacking:
+    """One upload being written: what each path is, and what has been counted."""
+
+    def __init__(self, tree: ConfinedTree, limits: UnpackLimits, compressed: int) -> None:
+        self.tree = tree
+        self.limits = limits
+        self.compressed = compressed
+        self.free = shutil.disk_usage(tree.root).free
+        self.kinds: dict[str, str] = {}
+        self.links: dict[str, str] = {}
+        self.written = 0
+
+    def claim(self, name: str, kind: str) -> None:
+        """Record what `name` is; a path may not be two things, nor lie under a file or a
+        link."""
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            above = self.kinds.setdefault(parent, "dir")
+            if above != "dir":
+                raise UnsafeArchiveError(
+                    f"entry {name!r} lies under {parent!r}, which is a {above}"
+                )
+        seen = self.kinds.get(name)
+        if seen is not None and not (seen == kind == "dir"):
+            raise UnsafeArchiveError(f"entry {name!r} appears twice")
+        self.kinds[name] = kind
+        self.limits.count(len(self.kinds))
+
+    def add(self, member: Member) -> None:
+        """Write one member, or hold a link back until every entry is known."""
+        if member.kind not in ("file", "dir", "symlink", "hardlink"):
+            raise UnsafeArchiveError(f"entry {member.name!r} is a {member.kind}")
+        name = checked_name(member.name, self.limits)
+        if not name:
+            return
+        self.claim(name, member.kind)
+        if member.kind == "dir":
+            self.tree.mkdir(name)
+        elif member.kind == "symlink":
+            self.links[name] = member.target
+        elif member.kind == "hardlink":
+            existing = checked_name(member.target, self.limits)
+            if self.kinds.get(existing) != "file":
+                raise UnsafeArchiveError(
+                    f"the hard link {member.name!r} names {member.target!r}, which is not a "
+                    "file earlier in the upload"
+                )
+            self.tree.hardlink(name, existing)
+        elif member.open is not None:
+            self._write(name, member.mode, member.open)
+
+    def _write(self, name: str, mode: int, open_member: Callable[[], IO[bytes]]) -> None:
+        out = self.tree.create(name, 0o755 if mode & 0o111 else 0o644)
+        size = 0
+        with os.fdopen(out, "wb") as target, open_member() as source:
+            while chunk := source.read(_CHUNK):
+                size += len(chunk)
+                self.written += len(chunk)
+                self.limits.file(name, size)
+                self.limits.total(self.written)
+                self.limits.ratio(self.written, self.compressed)
+                self.limits.free_space(self.written, self.free, "unpacking the upload")
+                target.write(chunk)
+
+    def finish(self) -> None:
+        """Judge every link against the final tree, then make them."""
+        check_all(self.links)
+        for name in sorted(self.links):
+            self.tree.symlink(name, self.links[name])
+
+
+def unpack(upload: Path, dest: Path, limits: UnpackLimits, check: Callable[[], None]) -> None:
+    """Unpack a .tar(.gz/.bz2/.xz) or .zip upload into the empty directory `dest`; `check`
+    runs between entries, so a cancelled deployment stops unpacking."""
     kind = kind_of(upload)
-    if kind == "dir":
-        copy_dir(upload, dest)
-    elif kind == "zip":
-        extract_zip(upload, dest)
-    else:
-        extract_tar(upload, dest)
+    try:
+        with ConfinedTree(dest) as tree:
+            unpacking = _Unpacking(tree, limits, upload.stat().st_size)
+            if kind == "zip":
+                with zipfile.ZipFile(upload) as zf:
+                    for member in _zip_members(zf, limits):
+                        check()
+                        unpacking.add(member)
+            else:
+                with tarfile.open(upload, "r:*") as tar:
+                    for member in _tar_members(tar):
+                        check()
+                        unpacking.add(member)
+            unpacking.finish()
+    except (LimitError, LinkError, LinkInPathError, AlreadyThereError) as err:
+        raise UnsafeArchiveError(str(err)) from None
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as err:
+        raise UnsafeArchiveError(f"the archive is corrupt or truncated: {err}") from None
+    except (RuntimeError, NotImplementedError) as err:
+        # zipfile: an encrypted entry, or a compression method it cannot read.
+        raise UnsafeArchiveError(f"the archive cannot be read: {err}") from None
+    except OSError as err:
+        if err.errno is None:
+            # Decompressors report a damaged stream as an OSError without an errno.
+            raise UnsafeArchiveError(f"the archive is corrupt or truncated: {err}") from None
+        raise

@@ -7,13 +7,18 @@ what changed. Copying resumes from the index a previous attempt heartbeated.
 import contextlib
 import errno
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from activities.atomic import write_atomically
+from activities.confined import ConfinedTree, LinkInPathError
+from activities.failures import bad_input
 from activities.heartbeat import Beat
+from activities.links import LinkError, flatten
 from activities.manifest import Entry
 from slipway.layout import RELEASE_MARKER, Layout
+from slipway.limits import LimitError, UnpackLimits
 from slipway.models import CopyResult
 
 _RESULT = "copy.json"
@@ -21,78 +26,83 @@ _RESULT = "copy.json"
 Progress = Callable[[int, int], None]
 
 
-def _under(entries: list[Entry], site_root: str) -> list[Entry]:
-    if not site_root:
-        return [e for e in entries if e.path != RELEASE_MARKER]
-    prefix = site_root + "/"
+RESERVED = ".well-known/slipway"
+"""Slipway's own path in every release: an upload's entries there are left out."""
+
+
+def _release_entries(
+    entries: list[Entry], site_root: str, limits: UnpackLimits
+) -> list[tuple[str, Entry]]:
+    """What the release holds (see `links.flatten`), without the reserved path."""
+    try:
+        placed = flatten(entries, site_root, limits)
+    except (LinkError, LimitError) as err:
+        bad_input(f"the static site cannot be released: {err}")
     return [
-        Entry(e.path[len(prefix) :], e.kind, e.digest, e.size, e.target)
-        for e in entries
-        if e.path.startswith(prefix) and e.path[len(prefix) :] != RELEASE_MARKER
+        (path, entry)
+        for path, entry in placed
+        if path != RESERVED and not path.startswith(RESERVED + "/")
     ]
 
 
-def _create(dest: Path) -> int:
-    """Open `dest` as a new file (a new inode), so rewriting never touches a stored object
-    that an earlier attempt already linked there."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+def _copy_new(tree: ConfinedTree, source: Path, name: str, size: int) -> None:
+    """Copy `source` into a new file (a new inode) at `name`, in the kernel, so rewriting
+    never touches a stored object that an earlier attempt already linked there."""
+    out = tree.create(name, 0o644, replace=True)
     try:
-        return os.open(dest, flags, 0o644)
-    except FileExistsError:
-        dest.unlink()
-        return os.open(dest, flags, 0o644)
-
-
-def _copy_new(source: Path, dest: Path, size: int) -> None:
-    """Copy `source` into a new file at `dest`, in the kernel."""
-    out = _create(dest)
-    try:
-        with source.open("rb") as src:
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
             sent = 0
             while sent < size:
-                step = os.sendfile(out, src.fileno(), sent, size - sent)
+                step = os.sendfile(out, src, sent, size - sent)
                 if step == 0:
                     break
                 sent += step
+        finally:
+            os.close(src)
     finally:
         os.close(out)
 
 
-def _link(obj: Path, dest: Path) -> None:
-    """Hard-link `dest` to `obj`, replacing what a failed attempt left there."""
-    try:
-        os.link(obj, dest)
-    except FileExistsError:
-        if os.path.samefile(obj, dest):
-            return
-        dest.unlink()
-        os.link(obj, dest)
+def _stored(layout: Layout, entry: Entry) -> Path:
+    return layout.store / entry.digest[:2] / entry.digest[2:]
 
 
-def _place_file(layout: Layout, entry: Entry, source: Path, dest: Path) -> bool:
-    """Put `entry` at `dest`: a link to the stored object if the store has it, else a copy
-    that then joins the store. True if it was copied."""
-    obj = layout.store / entry.digest[:2] / entry.digest[2:]
+def _place_file(layout: Layout, tree: ConfinedTree, path: str, entry: Entry, source: Path) -> bool:
+    """Put the content of `entry` at `path` in the release: a link to the stored object if
+    the store has it, else a copy that then joins the store. True if it was copied."""
+    obj = _stored(layout, entry)
     try:
-        _link(obj, dest)
+        tree.link_in(obj, path, replace=True)
         return False
     except FileNotFoundError:
         pass
     except OSError as err:
         if err.errno != errno.EMLINK:
             raise
-    _copy_new(source, dest, entry.size)
-    _share(dest, obj)
+    _copy_new(tree, source, path, entry.size)
+    _share(tree, path, obj)
     return True
 
 
-def _share(dest: Path, obj: Path) -> None:
+def _share(tree: ConfinedTree, name: str, obj: Path) -> None:
     """Offer a newly copied file to the store. The release is complete either way, so when
     linking fails (another deployment stored it first, too many links) the file stays
     unshared."""
     with contextlib.suppress(OSError):
         obj.parent.mkdir(parents=True, exist_ok=True)
-        os.link(dest, obj)
+        tree.link_out(name, obj)
+
+
+def _check_space(layout: Layout, files: list[Entry], limits: UnpackLimits) -> None:
+    """Refuse to start a copy that would eat into the free-space reserve: only contents
+    the store lacks cost space."""
+    needed = sum(e.size for e in files if not _stored(layout, e).exists())
+    layout.store.mkdir(parents=True, exist_ok=True)
+    try:
+        limits.free_space(needed, shutil.disk_usage(layout.store).free, "copying the release")
+    except LimitError as err:
+        bad_input(str(err))
 
 
 def finished(layout: Layout, project: str, deployment_id: str) -> CopyResult | None:
@@ -113,41 +123,48 @@ def copy_release(
     site_root: str,
     beat: Beat,
     progress: Progress,
+    limits: UnpackLimits,
 ) -> CopyResult:
     """Build `releases/<deployment id>` from the source's site root.
 
-    Idempotent: every entry is placed by a rename over whatever was there, the index of the
-    next entry is heartbeated so a retry resumes there, and the result file written last
-    lets a retry adopt a finished release.
+    A static release holds no link: each of the upload's links becomes a copy of what it
+    leads to (see `links.flatten`), so the static server can refuse to follow any.
+
+    Idempotent: every entry is placed over whatever a failed attempt left there, the index
+    of the next entry is heartbeated so a retry resumes there, and the result file written
+    last lets a retry adopt a finished release. Every write goes through `ConfinedTree`, so
+    a link in the release (the upload's, or one planted) is never written through.
     """
     result_file = layout.work(deployment_id) / _RESULT
     adopted = finished(layout, project, deployment_id)
     if adopted is not None:
         return adopted
+    todo = _release_entries(entries, site_root, limits)
+    files = [entry for _, entry in todo if entry.kind == "file"]
+    done = beat.details or {"next": 0, "copied": 0, "linked": 0}
+    if done["next"] == 0:
+        _check_space(layout, files, limits)
     release = layout.release(project, deployment_id)
     release.mkdir(parents=True, exist_ok=True)
-    todo = _under(entries, site_root)
-    files = [e for e in todo if e.kind == "file"]
-    done = beat.details or {"next": 0, "copied": 0, "linked": 0}
-    base = source / site_root if site_root else source
-    for index in range(done["next"], len(todo)):
-        beat.check()
-        entry = todo[index]
-        dest = release / entry.path
-        if entry.kind == "dir":
-            dest.mkdir(exist_ok=True)
-        elif entry.kind == "link":
-            dest.unlink(missing_ok=True)
-            os.symlink(entry.target, dest)
-        else:
-            copied = _place_file(layout, entry, base / entry.path, dest)
-            done["copied" if copied else "linked"] += 1
-        done["next"] = index + 1
-        beat.details = dict(done)
-        progress(done["copied"] + done["linked"], len(files))
-    marker = release / RELEASE_MARKER
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(marker, deployment_id)
+    with ConfinedTree(release) as tree:
+        for index in range(done["next"], len(todo)):
+            beat.check()
+            path, entry = todo[index]
+            if entry.kind == "dir":
+                tree.mkdir(path)
+            else:
+                copied = _place_file(layout, tree, path, entry, source / entry.path)
+                done["copied" if copied else "linked"] += 1
+            done["next"] = index + 1
+            beat.details = dict(done)
+            progress(done["copied"] + done["linked"], len(files))
+        try:
+            tree.write_text(RELEASE_MARKER, deployment_id)
+        except LinkInPathError as err:
+            bad_input(
+                f"the release marker {RELEASE_MARKER} cannot be written: {err} in the upload; "
+                "Slipway never writes through a link: make it a directory"
+            )
     result = CopyResult(
         files_copied=len(files),
         total_files=len(files),

@@ -101,7 +101,9 @@ class HostActivities:
         return await self._phase(
             inp,
             Phase.PULLING_SOURCE,
-            lambda beat: source.pull(self.layout, d.upload_id, d.deployment_id, beat),
+            lambda beat: source.pull(
+                self.layout, d.upload_id, d.deployment_id, self.settings.unpack_limits, beat
+            ),
             lambda: source.finished(self.layout, d.deployment_id),
         )
 
@@ -196,6 +198,7 @@ class HostActivities:
                 inp.site_root,
                 beat,
                 progress,
+                self.settings.unpack_limits,
             )
 
         return await self._phase(

@@ -25,9 +25,9 @@ class Entry:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file's content."""
+    """sha256 of a file's content; a link put in its place is refused, not followed."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

@@ -6,6 +6,7 @@ candidate, so the previous release keeps serving until the new one is proven.
 """
 
 import json
+import os
 from pathlib import Path
 
 from activities.atomic import point_link, write_atomically
@@ -39,7 +40,9 @@ def kept_releases(layout: Layout, project: str) -> list[str]:
 
 def _point(layout: Layout, project: str, link: Path, release_id: str, scratch: str) -> None:
     if linked_release(link) != release_id:
-        point_link(link, f"releases/{release_id}", scratch)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        target = os.path.relpath(layout.release(project, release_id), link.parent)
+        point_link(link, target, scratch)
 
 
 def verify_release(layout: Layout, project: str, release_id: str) -> None:
@@ -57,8 +60,7 @@ def stage(layout: Layout, project: str, release_id: str) -> None:
     """Point `next` at the release. Idempotent: pointing a link where it already points
     changes nothing."""
     verify_release(layout, project, release_id)
-    site = layout.site(project)
-    _point(layout, project, site / "next", release_id, f".next-{release_id}")
+    _point(layout, project, layout.candidate(project), release_id, f".next-{release_id}")
 
 
 def promote(layout: Layout, project: str, release_id: str, deployment_id: str) -> SwitchResult:
@@ -95,3 +97,20 @@ def restore(layout: Layout, project: str, release_id: str, deployment_id: str) -
         _point(layout, project, layout.current(project), previous, f".current-{deployment_id}")
     else:
         layout.current(project).unlink()
+
+
+def move_old_links(layout: Layout) -> list[str]:
+    """Homes made by earlier versions kept `current` and `next` inside each site: move them
+    to the slots, since the static server no longer follows any link under `sites`. Returns
+    the projects moved; idempotent (a moved link is not there any more)."""
+    moved: list[str] = []
+    for site in sorted(layout.sites.iterdir()) if layout.sites.is_dir() else []:
+        for old, new in ((site / "current", layout.current), (site / "next", layout.candidate)):
+            if not old.is_symlink():
+                continue
+            link = new(site.name)
+            if not link.is_symlink():
+                _point(layout, site.name, link, old.readlink().name, f".{old.name}-moved")
+            old.unlink()
+            moved.append(site.name)
+    return sorted(set(moved))

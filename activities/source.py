@@ -1,7 +1,6 @@
 """pulling_source: the upload, unpacked safely into the deployment's work dir."""
 
 import shutil
-from pathlib import Path
 
 from activities.archive import UnsafeArchiveError, unpack
 from activities.atomic import write_atomically
@@ -9,16 +8,12 @@ from activities.failures import bad_input
 from activities.heartbeat import Beat
 from activities.manifest import save, scan
 from slipway.layout import Layout
+from slipway.limits import UnpackLimits
 from slipway.models import SourceResult
 
 SOURCE = "source"
 MANIFEST = "manifest.json"
 _RESULT = "source.json"
-
-
-def source_dir(layout: Layout, deployment_id: str) -> Path:
-    """Where the unpacked source of a deployment lives."""
-    return layout.work(deployment_id) / SOURCE
 
 
 def finished(layout: Layout, deployment_id: str) -> SourceResult | None:
@@ -29,11 +24,15 @@ def finished(layout: Layout, deployment_id: str) -> SourceResult | None:
     return None
 
 
-def pull(layout: Layout, upload_id: str, deployment_id: str, beat: Beat) -> SourceResult:
+def pull(
+    layout: Layout, upload_id: str, deployment_id: str, limits: UnpackLimits, beat: Beat
+) -> SourceResult:
     """Unpack the upload into `<work>/source` and describe it.
 
     Idempotent: it unpacks into a scratch dir that only becomes `source` once complete, and
-    the result file written last lets a retry adopt finished work instead of redoing it.
+    the result file written last lets a retry adopt finished work instead of redoing it. A
+    refused upload leaves nothing behind: not its work dir, nor the upload itself, which
+    would be refused again.
     """
     work = layout.work(deployment_id)
     result_file = work / _RESULT
@@ -47,9 +46,10 @@ def pull(layout: Layout, upload_id: str, deployment_id: str, beat: Beat) -> Sour
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
-        unpack(upload, scratch)
+        unpack(upload, scratch, limits, beat.check)
     except UnsafeArchiveError as err:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        upload.unlink(missing_ok=True)
         bad_input(f"upload {upload_id} was refused: {err}")
     entries = scan(scratch, beat)
     digest = save(entries, work / MANIFEST)

@@ -16,6 +16,7 @@ from activities.manifest import Entry, load, scan
 from bench import sites
 from bench.report import Figure, Section
 from slipway.layout import Layout
+from slipway.limits import UnpackLimits
 from starter.uploads import store_upload
 
 PROJECT = "bench-copy"
@@ -33,7 +34,9 @@ def _copy(layout: Layout, source: Path, entries: list[Entry]) -> float:
     layout.work(deployment_id).mkdir(parents=True)
     os.sync()
     began = time.perf_counter()
-    copy_release(layout, PROJECT, deployment_id, source, entries, "", Beat(), _quiet)
+    copy_release(
+        layout, PROJECT, deployment_id, source, entries, "", Beat(), _quiet, UnpackLimits()
+    )
     return time.perf_counter() - began
 
 
@@ -48,11 +51,11 @@ def _upload_and_pull(layout: Layout, tree: Path) -> tuple[float, float, list[Ent
     """Seconds to store the tree as an upload (what `start_deployment` does) and to pull it
     into a work dir (unpack and hash: pulling_source), and the manifest that pull wrote."""
     began = time.perf_counter()
-    upload_id = store_upload(layout, tree)
+    upload_id = store_upload(layout, tree, UnpackLimits())
     stored = time.perf_counter() - began
     deployment_id = str(uuid.uuid4())
     began = time.perf_counter()
-    source.pull(layout, upload_id, deployment_id, Beat())
+    source.pull(layout, upload_id, deployment_id, UnpackLimits(), Beat())
     pulled = time.perf_counter() - began
     return stored, pulled, load(layout.work(deployment_id) / source.MANIFEST)
 

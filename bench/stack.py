@@ -97,9 +97,10 @@ async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[S
     part of the deployment the floors are held against, and would keep every workflow open
     for minutes."""
     pg_port, temporal_port = free_port(), free_port()
+    password_file = root / "postgres.password"
     settings = Settings(
         home=root / "home",
-        database_url=postgres.url(pg_port),
+        database_url=postgres.url(pg_port, postgres.password(password_file)),
         temporal_address=f"127.0.0.1:{temporal_port}",
         temporal_ui_port=free_port(),
         http_port=free_port(),
@@ -110,7 +111,9 @@ async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[S
         bake_seconds=0.0,
     )
     services = [
-        postgres.postgres_service(root / "postgres", pg_port, root / "logs" / "postgres.log"),
+        postgres.postgres_service(
+            root / "postgres", password_file, pg_port, root / "logs" / "postgres.log"
+        ),
         components.temporal(settings, temporal_port),
         components.caddy(settings),
         components.traefik(settings),

@@ -59,8 +59,19 @@ class Layout:
     def release(self, project: str, deployment_id: str) -> Path:
         return self.releases(project) / validate_deployment_id(deployment_id)
 
+    @property
+    def slots(self) -> Path:
+        """The links the static server follows to a project's releases, kept outside `sites`
+        so that it can refuse every link under `sites` (see the Caddy service)."""
+        return self.home / "slots"
+
     def current(self, project: str) -> Path:
-        return self.site(project) / "current"
+        """The link to the release serving the project."""
+        return self.slots / validate_project_name(project) / "current"
+
+    def candidate(self, project: str) -> Path:
+        """The link to the release being proven, which only candidate requests reach."""
+        return self.slots / validate_project_name(project) / "next"
 
     def route(self, project: str) -> Path:
         return self.routes / f"{validate_project_name(project)}.yml"

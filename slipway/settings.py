@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slipway.layout import Layout
+from slipway.limits import GIB, MIB, UnpackLimits
 from slipway.names import validate_project_name
 
 
@@ -82,6 +83,29 @@ class Settings(BaseSettings):
     )
     work_retention_seconds: float = 3600.0
     upload_retention_seconds: float = 7 * 86400.0
+    unpack_max_bytes: int = Field(
+        default=GIB, ge=1, description="Largest total an upload may unpack to, in bytes."
+    )
+    unpack_max_files: int = Field(
+        default=100_000, ge=1, description="Most files, directories and links in an upload."
+    )
+    unpack_max_file_bytes: int = Field(
+        default=512 * MIB, ge=1, description="Largest single file in an upload, in bytes."
+    )
+    unpack_max_path_length: int = Field(
+        default=1024, ge=16, description="Longest path in an upload, in bytes."
+    )
+    unpack_max_depth: int = Field(default=32, ge=2, description="Deepest path in an upload.")
+    unpack_max_ratio: int = Field(
+        default=200,
+        ge=1,
+        description="How many times its compressed size an archive may unpack to (past 64 MiB).",
+    )
+    min_free_bytes: int = Field(
+        default=512 * MIB,
+        ge=0,
+        description="Free space a server keeps: unpacking and copying stop short of it.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -104,14 +128,42 @@ class Settings(BaseSettings):
         return Layout(self.home, self.upload_store)
 
     @property
+    def unpack_limits(self) -> UnpackLimits:
+        """The limits an upload is unpacked under."""
+        return UnpackLimits(
+            max_bytes=self.unpack_max_bytes,
+            max_files=self.unpack_max_files,
+            max_file_bytes=self.unpack_max_file_bytes,
+            max_path_length=self.unpack_max_path_length,
+            max_depth=self.unpack_max_depth,
+            max_ratio=self.unpack_max_ratio,
+            min_free_bytes=self.min_free_bytes,
+        )
+
+    @property
     def host_task_queue(self) -> str:
         """The per-server queue for activities bound to this server's files and processes."""
         return host_task_queue(self.task_queue, self.server)
 
     @property
+    def postgres_password_file(self) -> Path:
+        """The embedded PostgreSQL's password, directly in home beside its data dir: outside
+        the data dir (PostgreSQL's own user owns it) and every directory that is served."""
+        return self.home / "postgres.password"
+
+    @property
+    def embedded_database_url(self) -> str:
+        """The embedded PostgreSQL's URL with its password (made on first use, as the
+        secret key is)."""
+        # Imported here: the stack imports these settings, so a top-level import is a cycle.
+        from slipway.stack import postgres
+
+        return postgres.url(self.postgres_port, postgres.password(self.postgres_password_file))
+
+    @property
     def sqlalchemy_url(self) -> str:
         """The database URL in the form SQLAlchemy's psycopg 3 dialect expects."""
-        url = self.database_url or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/postgres"
+        url = self.database_url or self.embedded_database_url
         for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]

@@ -82,7 +82,7 @@ async def start_deployment(
     existing = await asyncio.to_thread(status, engine, deployment_id)
     if existing is not None:
         return deployment_id
-    upload_id = await asyncio.to_thread(store_upload, settings.layout, path)
+    upload_id = await asyncio.to_thread(store_upload, settings.layout, path, settings.unpack_limits)
     deployment = await asyncio.to_thread(
         _input,
         settings,

@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -359,7 +360,11 @@ def api_server(
     where = f"http://{config.host}:{config.port}"
     source = "SLIPWAY_API_TOKEN" if config.token else token_file(settings)
     render.console.print(f"[bold]API[/]   {where}/openapi.json (bearer token: {source})")
-    render.console.print(f"[bold]Page[/]  {where}/?token={token}", soft_wrap=True)
+    if sys.stdout.isatty():
+        render.console.print(f"[bold]Page[/]  {where}/?token={token}", soft_wrap=True)
+    else:
+        # Not a terminal: a log (docker logs, a service's journal), which must not hold it.
+        render.console.print(f"[bold]Page[/]  {where}/?token=<the bearer token>", soft_wrap=True)
     serve(settings, config)
 
 

@@ -19,6 +19,15 @@ EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "site"
 """The site `slipway demo` deploys."""
 
 
+TRUSTED_APPS_ONLY = (
+    "Only for apps you trust: apps share this machine's loopback, where Temporal and its UI "
+    "answer without authentication (an app could read, start or cancel any deployment)."
+)
+"""Said at every start: the embedded stack has no network of its own for apps, and the
+Temporal dev server has no authentication to turn on (PostgreSQL asks for a password and
+Traefik's API is off)."""
+
+
 DeployHook = Callable[[Settings], tuple[int, bool]]
 """What `slipway demo` runs once the stack answers: returns (exit code, keep running)."""
 
@@ -62,6 +71,7 @@ def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:
     code = 0
     try:
         console.print(f"Starting the embedded stack in {settings.home}")
+        console.print(f"[yellow]{TRUSTED_APPS_ONLY}[/]")
         stack.start(on_ready=ready)
         asyncio.run(wait_for_worker(settings))
         console.print(f"[bold]Temporal UI[/]  {ui_url(settings)}")

@@ -2,12 +2,15 @@
 
 import gzip
 import hashlib
+import os
 import shutil
 import tarfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from slipway.layout import Layout
+from slipway.limits import LimitError, UnpackLimits
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
@@ -24,19 +27,41 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def _pack(directory: Path, archive: Path) -> None:
+def _walk(directory: Path, limits: UnpackLimits) -> Iterator[Path]:
+    """Every entry under `directory` in a stable order, links not followed; the server's
+    limits are checked here too, so a tree it would refuse is not packed and sent first."""
+    count = 0
+
+    def unreadable(err: OSError) -> None:
+        raise UploadError(f"{err.filename} cannot be read: {err.strerror}")
+
+    for current, dirs, files in os.walk(directory, onerror=unreadable):
+        dirs.sort()
+        for name in [*dirs, *sorted(files)]:
+            path = Path(current) / name
+            count += 1
+            try:
+                limits.count(count)
+                limits.path(path.relative_to(directory).as_posix())
+            except LimitError as err:
+                raise UploadError(f"{directory} cannot be deployed: {err}") from None
+            yield path
+
+
+def _pack(directory: Path, archive: Path, limits: UnpackLimits) -> None:
     with (
         archive.open("wb") as raw,
         gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w") as tar,
     ):
-        for path in sorted(directory.rglob("*")):
+        for path in _walk(directory, limits):
             tar.add(path, arcname=path.relative_to(directory).as_posix(), recursive=False)
 
 
-def store_upload(layout: Layout, path: Path) -> str:
-    """Put a directory (packed as .tar.gz) or an archive into the store; return its upload id,
-    the digest of its bytes, so the same upload is stored once."""
+def store_upload(layout: Layout, path: Path, limits: UnpackLimits) -> str:
+    """Put a directory (packed as .tar.gz, links kept as links) or an archive into the store;
+    return its upload id, the digest of its bytes, so the same upload is stored once. What
+    it holds is judged when it is unpacked, under the same rules whatever its form."""
     if path.is_dir():
         kind = "dir"
     elif path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
@@ -49,7 +74,7 @@ def store_upload(layout: Layout, path: Path) -> str:
     scratch = layout.uploads / f".incoming-{uuid.uuid4().hex}"
     try:
         if kind == "dir":
-            _pack(path, scratch)
+            _pack(path, scratch, limits)
         else:
             shutil.copyfile(path, scratch)
         upload_id = _digest(scratch)

@@ -14,6 +14,7 @@ APPLETS = (
     "httpd",
     "ls",
     "mkdir",
+    "nc",
     "rm",
     "sh",
     "sleep",

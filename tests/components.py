@@ -47,12 +47,16 @@ def free_port() -> int:
 
 
 def embedded_postgres(root: Path) -> tuple[Service, str]:
-    """A fresh embedded PostgreSQL on a free port; returns it and its URL."""
+    """A fresh embedded PostgreSQL on a free port, its password in `root`; returns it and
+    its URL (with the password)."""
     port = free_port()
-    service = postgres.postgres_service(root / "postgres", port, root / "logs" / "postgres.log")
+    password_file = root / "postgres.password"
+    service = postgres.postgres_service(
+        root / "postgres", password_file, port, root / "logs" / "postgres.log"
+    )
     service.start()
     service.wait_ready()
-    return service, postgres.url(port)
+    return service, postgres.url(port, postgres.password(password_file))
 
 
 def web_servers(settings: Settings) -> list[Service]:

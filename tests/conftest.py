@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.containers import LABEL_PROJECT
 from slipway.database import engine_for, migrate
 from slipway.search_attributes import ALL as SEARCH_ATTRIBUTES
 from slipway.settings import Settings
@@ -26,6 +27,7 @@ from tests.components import (
     require,
     web_servers,
 )
+from tests.hostile import Corpus
 from tests.running import RunningWorker
 
 
@@ -35,6 +37,16 @@ def session_root() -> Iterator[Path]:
     to its owner whenever a session starts, and embedded PostgreSQL runs as another user."""
     with own_temp_dir("slipway-tests-") as root:
         yield root
+
+
+@pytest.fixture(scope="session")
+def corpus(session_root: Path) -> Iterator[Corpus]:
+    """The hostile uploads, built once for every test that needs them."""
+    built = Corpus(session_root / "corpus")
+    try:
+        yield built
+    finally:
+        built.remove()
 
 
 @pytest.fixture
@@ -114,6 +126,18 @@ def docker_client() -> Iterator[docker.DockerClient]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def containers(docker_client: docker.DockerClient, project: str) -> Iterator[None]:
+    """Remove the project's containers and images when the test ends."""
+    yield
+    for container in docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_PROJECT}={project}"}
+    ):
+        container.remove(force=True)
+    for image in docker_client.images.list(filters={"label": f"{LABEL_PROJECT}={project}"}):
+        docker_client.images.remove(image.id, force=True)
 
 
 @pytest.fixture

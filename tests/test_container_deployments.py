@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
-from activities.containers import LABEL_DEPLOYMENT, LABEL_PROJECT, image_tag
+from activities.containers import LABEL_DEPLOYMENT, image_tag
 from slipway import queries
 from slipway.phases import Status
 from slipway.settings import Settings
@@ -41,18 +41,6 @@ def app(root: Path, version: str, *, path: str = "/", command: str | None = None
     """A busybox httpd app answering `busybox app <version>`, checked on `path`."""
     extra = {"command": command} if command else {}
     return write_busybox_app(root, version=version, config=FAST.format(path=path), **extra)
-
-
-@pytest.fixture
-def containers(docker_client: docker.DockerClient, project: str) -> Iterator[None]:
-    """Remove the project's containers and images when the test ends."""
-    yield
-    for container in docker_client.containers.list(
-        all=True, filters={"label": f"{LABEL_PROJECT}={project}"}
-    ):
-        container.remove(force=True)
-    for image in docker_client.images.list(filters={"label": f"{LABEL_PROJECT}={project}"}):
-        docker_client.images.remove(image.id, force=True)
 
 
 def _ours(docker_client: docker.DockerClient, deployment_id: str) -> tuple[int, int]:

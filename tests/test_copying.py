@@ -3,17 +3,35 @@
 import uuid
 from pathlib import Path
 
+import pytest
+from temporalio.exceptions import ApplicationError
+
 from activities.copying import copy_release
 from activities.heartbeat import Beat
 from activities.manifest import scan
 from slipway.layout import RELEASE_MARKER, Layout
+from slipway.limits import UnpackLimits
 from tests.helpers import make_site
 
 
-def _copy(layout: Layout, source: Path, deployment_id: str, beat: Beat | None = None) -> int:
+def _copy(
+    layout: Layout,
+    source: Path,
+    deployment_id: str,
+    beat: Beat | None = None,
+    limits: UnpackLimits | None = None,
+) -> int:
     layout.work(deployment_id).mkdir(parents=True, exist_ok=True)
     result = copy_release(
-        layout, "site", deployment_id, source, scan(source, Beat()), "", beat or Beat(), _quiet
+        layout,
+        "site",
+        deployment_id,
+        source,
+        scan(source, Beat()),
+        "",
+        beat or Beat(),
+        _quiet,
+        limits or UnpackLimits(),
     )
     return result.linked
 
@@ -74,3 +92,44 @@ def test_unchanged_files_are_linked_from_the_store(tmp_path: Path) -> None:
     assert one.samefile(two)
     assert (layout.release("site", second) / "index.html").read_text() == "changed"
     assert "changed" not in (layout.release("site", first) / "index.html").read_text()
+
+
+def test_a_copy_that_would_eat_the_free_space_reserve_is_refused(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    source = make_site(tmp_path / "src", "big")
+    deployment_id = str(uuid.uuid4())
+    with pytest.raises(ApplicationError, match="SLIPWAY_MIN_FREE_BYTES") as refused:
+        _copy(layout, source, deployment_id, limits=UnpackLimits(min_free_bytes=2**62))
+    assert refused.value.non_retryable
+    assert not layout.release("site", deployment_id).exists()
+
+
+def test_the_release_marker_is_never_written_through_a_planted_link(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    source = make_site(tmp_path / "src", "marker")
+    deployment_id = str(uuid.uuid4())
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    release = layout.release("site", deployment_id)
+    release.mkdir(parents=True)
+    (release / ".well-known").symlink_to(outside)
+    with pytest.raises(ApplicationError, match="never writes through a link") as refused:
+        _copy(layout, source, deployment_id)
+    assert refused.value.non_retryable
+    assert list(outside.iterdir()) == []
+
+
+def test_links_in_a_static_site_become_copies_of_what_they_lead_to(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    source = make_site(tmp_path / "src", "links")
+    (source / "css").mkdir()
+    (source / "css" / "site.css").write_text("body{}")
+    (source / "style.css").symlink_to("css/site.css")
+    (source / "theme").symlink_to("css")
+    deployment_id = str(uuid.uuid4())
+    _copy(layout, source, deployment_id)
+    release = layout.release("site", deployment_id)
+    links = [p for p in release.rglob("*") if p.is_symlink()]
+    assert links == []
+    assert (release / "style.css").read_text() == "body{}"
+    assert (release / "theme" / "site.css").samefile(release / "css" / "site.css")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from slipway.layout import Layout
+from starter.devstack import TRUSTED_APPS_ONLY
 from tests.components import free_port
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
@@ -47,6 +49,17 @@ def _processes_under(home: Path) -> list[str]:
     return found
 
 
+def _says_what_apps_reach_and_hides_the_password(home: Path, output: str) -> None:
+    """The output warns that apps can reach Temporal, and shows the database URL with the
+    password masked; no log carries the password either."""
+    assert TRUSTED_APPS_ONLY in output
+    assert "postgresql://postgres:***@127.0.0.1:" in output
+    password = (home / "postgres.password").read_text().strip()
+    assert password not in output
+    for log in (home / "logs").glob("*.log"):
+        assert password not in log.read_text(errors="replace"), log
+
+
 async def test_demo_deploys_the_example_site_and_leaves_nothing_running(
     outside_tmp: Path,
 ) -> None:
@@ -68,8 +81,9 @@ async def test_demo_deploys_the_example_site_and_leaves_nothing_running(
         f"http://127.0.0.1:{env['SLIPWAY_TEMPORAL_UI_PORT']}/namespaces/default/workflows/deploy-"
         in text
     )
-    assert (home / "sites" / "example" / "current").is_symlink()
+    assert Layout(home).current("example").is_symlink()
     assert _processes_under(home) == []
+    _says_what_apps_reach_and_hides_the_password(home, text)
 
 
 async def _read_until(stream: asyncio.StreamReader, pattern: str, seen: list[str]) -> None:
@@ -98,6 +112,7 @@ async def test_dev_serves_until_sigterm_and_keeps_data_across_restarts(
         assert process.stdout is not None
         seen: list[str] = []
         await asyncio.wait_for(_read_until(process.stdout, r"Running\. Press Ctrl-C", seen), 180)
+        _says_what_apps_reach_and_hides_the_password(home, "".join(seen))
         ui = httpx.get(f"http://127.0.0.1:{env['SLIPWAY_TEMPORAL_UI_PORT']}/", timeout=5)
         assert ui.status_code == 200
         if round_ == 0:

@@ -27,7 +27,7 @@ from tests.apps import write_busybox_app
 from tests.components import free_port
 from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, row, wait_for
 from tests.running import RunningWorker
-from tests.test_container_deployments import _ours, containers  # noqa: F401
+from tests.test_container_deployments import _ours
 from workflows.monitor import MonitorWorkflow
 
 HEALTH = (
@@ -102,7 +102,7 @@ async def test_unhealthy_container_is_restarted_within_one_interval(
     worker: RunningWorker,
     project: str,
     tmp_path: Path,
-    containers: None,  # noqa: F811
+    containers: None,
     docker_client: docker.DockerClient,
 ) -> None:
     deployment_id, failure = await deploy_and_wait(
@@ -139,7 +139,7 @@ async def test_restart_loop_raises_one_alert_and_the_webhook_gets_it(
     project: str,
     tmp_path: Path,
     receiver: Receiver,
-    containers: None,  # noqa: F811
+    containers: None,
     docker_client: docker.DockerClient,
 ) -> None:
     first_start_only = "[ -f /tmp/started ] || touch /tmp/healthy; touch /tmp/started;"
@@ -205,7 +205,7 @@ async def test_release_failing_in_its_bake_window_is_rolled_back(
     worker: RunningWorker,
     project: str,
     tmp_path: Path,
-    containers: None,  # noqa: F811
+    containers: None,
     docker_client: docker.DockerClient,
 ) -> None:
     old, failure = await deploy_and_wait(

@@ -7,14 +7,35 @@ import shutil
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import yaml
 from typer.main import get_command
 
+from slipway.settings import Settings
+from slipway.stack.components import traefik
 from starter.cli import app
 from tests.components import require
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def _networks(service: dict[str, Any]) -> set[str]:
+    """The Compose networks a service joins (listed or mapped; none given is `default`)."""
+    return set(service.get("networks", ["default"]))
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment, written as a mapping or as a list of NAME=value."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) for item in env)
+    return {name: str(value) for name, value in env.items()}
 
 
 def _dockerfile() -> list[tuple[str, str]]:
@@ -79,7 +100,7 @@ def test_dockerfile_matches_the_package() -> None:
 
 
 def test_compose_runs_commands_the_package_has() -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    compose = _compose()
     commands = set(get_command(app).commands)  # type: ignore[attr-defined]
     built = [s for s in compose["services"].values() if s.get("build") == "."]
     assert built, "the Slipway services are built from this repository"
@@ -90,3 +111,35 @@ def test_compose_runs_commands_the_package_has() -> None:
         else:
             assert command[:3] == ["python", "-m", "worker"]
             assert (ROOT / "worker.py").exists()
+
+
+def test_apps_network_holds_traefik_only() -> None:
+    compose = _compose()
+    apps = compose["networks"]["apps"]["name"]
+    assert apps == compose["x-slipway-env"]["SLIPWAY_CONTAINER_NETWORK"] == "slipway_apps"
+    services = compose["services"]
+    assert {name for name, s in services.items() if "apps" in _networks(s)} == {"traefik"}
+    hosted = [name for name, s in services.items() if "network_mode" in s]
+    assert hosted == [], "a service outside Compose's networks escapes their separation"
+
+
+def test_traefik_api_and_dashboard_are_off_in_both_stacks(tmp_path: Path) -> None:
+    deployed = yaml.safe_load((ROOT / "deploy" / "traefik.yml").read_text())
+    traefik(Settings(home=tmp_path))
+    embedded = yaml.safe_load((tmp_path / "traefik" / "traefik.yml").read_text())
+    for config in (deployed, embedded):
+        assert "api" not in config
+        assert config["ping"] == {"entryPoint": "traefik"}
+    command = " ".join(_compose()["services"]["traefik"]["command"])
+    assert "--api" not in command
+
+
+def test_no_service_trusts_database_connections() -> None:
+    services = _compose()["services"]
+    for name, service in services.items():
+        env = _environment(service)
+        assert not any("trust" in value.lower() for value in env.values()), name
+    postgres = _environment(services["postgres"])
+    assert postgres["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
+    assert "--auth-local=scram-sha-256" in postgres["POSTGRES_INITDB_ARGS"].split()
+    assert "--auth-host=scram-sha-256" in postgres["POSTGRES_INITDB_ARGS"].split()

@@ -1,5 +1,6 @@
 """The deployments page in real headless Chromium (Debian's, driven by Playwright), against a
-real server: live progress on the list, a deployment's timeline, log and Temporal link."""
+real server: its session, live progress on the list, a deployment's timeline, log and
+Temporal link."""
 
 import asyncio
 import uuid
@@ -17,6 +18,7 @@ from temporalio.client import Client
 from slipway.settings import Settings
 from starter.devstack import ui_url
 from starter.http.app import create_app
+from starter.http.auth import COOKIE
 from starter.http.config import ApiSettings
 from tests.components import require
 from tests.helpers import make_site
@@ -91,7 +93,12 @@ async def test_list_and_deployment_pages_follow_deployments_live(
         page = await browser.new_page(viewport={"width": 1280, "height": 800})
         page.on("pageerror", lambda err: errors.append(str(err)))
         await page.goto(f"{base}/?token={TOKEN}")
-        assert page.url == f"{base}/", "the token leaves the address once it is a cookie"
+        assert page.url == f"{base}/", "the token leaves the address once it is a session"
+        cookies = await page.context.cookies()
+        assert [cookie["name"] for cookie in cookies] == [COOKIE]
+        session = cookies[0]
+        assert TOKEN not in session["value"], "the browser holds a session, not the token"
+        assert session.get("httpOnly") and session.get("sameSite") == "Strict"
         await page.wait_for_selector("#connection:text('live')")
 
         # Queued after the page opened: it appears and moves without a reload.

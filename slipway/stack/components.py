@@ -8,6 +8,7 @@ import yaml
 from slipway.search_attributes import ALL as SEARCH_ATTRIBUTES
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
+from slipway.stack.confine import no_links_under
 from slipway.stack.postgres import postgres_service
 from slipway.stack.probes import http_ok, tcp_open
 from slipway.stack.process import Service
@@ -47,7 +48,9 @@ def temporal(settings: Settings, port: int) -> Service:
 
 
 def traefik(settings: Settings) -> Service:
-    """Traefik on loopback, routes from the file provider's watched directory."""
+    """Traefik on loopback, routes from the file provider's watched directory. Its API and
+    dashboard are off: apps share the loopback, and the API would show them every route and
+    backend; the admin entry point serves only the ping readiness uses."""
     root = settings.home / "traefik"
     dynamic = root / "dynamic"
     dynamic.mkdir(parents=True, exist_ok=True)
@@ -67,7 +70,6 @@ def traefik(settings: Settings) -> Service:
             "traefik": {"address": f"127.0.0.1:{settings.traefik_admin_port}", "http": hardened},
         },
         "ping": {"entryPoint": "traefik"},
-        "api": {"dashboard": True, "insecure": True},
         "providers": {
             "providersThrottleDuration": "100ms",
             "file": {"directory": str(dynamic), "watch": True},
@@ -80,16 +82,18 @@ def traefik(settings: Settings) -> Service:
         argv=[binary("traefik"), f"--configFile={config}"],
         log=settings.home / "logs" / "traefik.log",
         ready=lambda: http_ok(f"http://127.0.0.1:{settings.traefik_admin_port}/ping"),
-        address=f"http://127.0.0.1:{settings.http_port} (dashboard "
-        f"http://127.0.0.1:{settings.traefik_admin_port}/dashboard/)",
+        address=f"http://127.0.0.1:{settings.http_port} (API and dashboard off)",
     )
 
 
 def caddy(settings: Settings) -> Service:
-    """Caddy serving each project's releases; Traefik names the project and the slot
-    (`current`, or `next` for a candidate) in headers Caddy accepts only in their valid forms."""
+    """Caddy serving each project's releases through its slot links; Traefik names the
+    project and the slot (`current`, or `next` for a candidate) in headers Caddy accepts
+    only in their valid forms. It follows no link under `sites` (see `confine`)."""
     root = settings.home / "caddy"
     root.mkdir(parents=True, exist_ok=True)
+    layout = settings.layout
+    layout.slots.mkdir(parents=True, exist_ok=True)
     config = root / "Caddyfile"
     config.write_text(
         "{\n\tadmin off\n\tauto_https off\n}\n"
@@ -100,7 +104,7 @@ def caddy(settings: Settings) -> Service:
         "\t\theader_regexp X-Slipway-Slot ^(current|next)$\n"
         "\t}\n"
         "\thandle @site {\n"
-        f"\t\troot * {settings.home / 'sites'}/{{header.X-Slipway-Project}}/"
+        f"\t\troot * {layout.slots}/{{header.X-Slipway-Project}}/"
         "{header.X-Slipway-Slot}\n"
         "\t\tfile_server\n"
         "\t}\n"
@@ -108,9 +112,10 @@ def caddy(settings: Settings) -> Service:
         "}\n"
     )
     env = {**os.environ, "XDG_DATA_HOME": str(root / "data"), "XDG_CONFIG_HOME": str(root)}
+    argv = [binary("caddy"), "run", "--config", str(config), "--adapter", "caddyfile"]
     return Service(
         name="caddy",
-        argv=[binary("caddy"), "run", "--config", str(config), "--adapter", "caddyfile"],
+        argv=no_links_under(layout.sites, argv),
         log=settings.home / "logs" / "caddy.log",
         ready=lambda: tcp_open(settings.static_port),
         address=f"http://127.0.0.1:{settings.static_port} (static files, behind Traefik)",

@@ -29,7 +29,8 @@ class EmbeddedStack:
 
     @property
     def database_url(self) -> str:
-        return self.settings.database_url or postgres.url(self.settings.postgres_port)
+        """The configured database, else the embedded one (with its password)."""
+        return self.settings.database_url or self.settings.embedded_database_url
 
     def plan(self) -> list[Service]:
         """The services in start order; PostgreSQL only when no external one is configured."""
@@ -38,7 +39,10 @@ class EmbeddedStack:
         if s.database_url is None:
             planned.append(
                 postgres.postgres_service(
-                    s.home / "postgres", s.postgres_port, s.home / "logs" / "postgres.log"
+                    s.home / "postgres",
+                    s.postgres_password_file,
+                    s.postgres_port,
+                    s.home / "logs" / "postgres.log",
                 )
             )
         planned += [

@@ -1,5 +1,6 @@
 """The FastAPI app and `slipway api`'s server."""
 
+import contextlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ from temporalio.client import Client
 
 from slipway.database import engine_for
 from slipway.settings import Settings
-from starter.http import deployments, errors, events, page, stats
+from starter.http import deployments, errors, events, page, redaction, stats
 from starter.http.auth import require_token
 from starter.http.config import ApiSettings, resolve_token
 from starter.http.limits import BodyLimit
@@ -63,12 +64,18 @@ def create_app(
     return app
 
 
-def serve(settings: Settings, api: ApiSettings) -> None:
-    """Serve until Ctrl-C or SIGTERM (uvicorn handles both)."""
-    uvicorn.run(
-        create_app(settings, api),
-        host=api.host,
-        port=api.port,
-        log_level="info",
-        timeout_graceful_shutdown=2,
+def server_config(app: FastAPI, api: ApiSettings) -> uvicorn.Config:
+    """How `slipway api` runs the app: uvicorn on the configured address, logging each request
+    with any `?token=` masked."""
+    config = uvicorn.Config(
+        app, host=api.host, port=api.port, log_level="info", timeout_graceful_shutdown=2
     )
+    redaction.install()
+    return config
+
+
+def serve(settings: Settings, api: ApiSettings) -> None:
+    """Serve until Ctrl-C or SIGTERM (uvicorn handles both, then raises the signal again: a
+    Ctrl-C ends it quietly, as `uvicorn.run` does)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(server_config(create_app(settings, api), api)).run()

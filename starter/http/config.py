@@ -23,6 +23,11 @@ class ApiSettings(BaseSettings):
     max_upload_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1, description="Largest upload accepted, in bytes."
     )
+    session_hours: float = Field(
+        default=12,
+        gt=0,
+        description="How long the page's session lasts once its link has been opened.",
+    )
     record_wait_seconds: float = Field(
         default=5.0,
         ge=0,

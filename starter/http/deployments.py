@@ -20,7 +20,7 @@ from fastapi import (
     UploadFile,
 )
 from fastapi import Path as PathParam
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 from slipway import analytics, queries
 from slipway.diagnosis import diagnose
@@ -50,14 +50,30 @@ router = APIRouter(
 )
 
 
+PROJECT_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+"""The DNS label `slipway.names.validate_project_name` checks, as the schema states it."""
+
+COMMIT = r"^[0-9A-Za-z][0-9A-Za-z._/-]{0,199}$"
+
+
 def _commit(value: str) -> str:
-    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._/-]{0,199}", value):
+    if not re.fullmatch(COMMIT, value):
         raise ValueError("use 1-200 letters, digits and . _ / -, e.g. a git commit SHA")
     return value
 
 
-ProjectName = Annotated[str, AfterValidator(validate_project_name)]
-Commit = Annotated[str, AfterValidator(_commit)]
+# The validators say what is wrong in words a person acts on; the schema states the same rule
+# for clients and for schemathesis, which checks in tests that the two agree.
+ProjectName = Annotated[
+    str,
+    AfterValidator(validate_project_name),
+    WithJsonSchema({"type": "string", "pattern": PROJECT_NAME, "minLength": 1, "maxLength": 63}),
+]
+Commit = Annotated[
+    str,
+    AfterValidator(_commit),
+    WithJsonSchema({"type": "string", "pattern": COMMIT, "minLength": 1, "maxLength": 200}),
+]
 
 
 def recorded(deployment_id: uuid.UUID, services: Shared) -> DeploymentView:
@@ -109,6 +125,31 @@ async def _row_appears(services: Shared, deployment_id: str) -> None:
         await asyncio.sleep(0.05)
 
 
+ARCHIVE_NAME = 'filename="[^"]*(?:{})"'.format("|".join(map(re.escape, ARCHIVE_SUFFIXES)))
+"""What `upload_name` asks of the file part's Content-Disposition, as the schema states it."""
+
+UPLOAD_ENCODING = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "encoding": {
+                    "file": {
+                        "headers": {
+                            "Content-Disposition": {
+                                "description": "The file's name ends with one of "
+                                f"{', '.join(ARCHIVE_SUFFIXES)}.",
+                                "schema": {"type": "string", "pattern": ARCHIVE_NAME},
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+"""The upload's rule on its file name, which OpenAPI places in the multipart encoding."""
+
+
 def _accepted(response: Response, deployment_id: str, message: str) -> Accepted:
     response.headers["Location"] = f"/api/deployments/{deployment_id}"
     return Accepted(id=deployment_id, message=message)
@@ -118,6 +159,7 @@ def _accepted(response: Response, deployment_id: str, message: str) -> Accepted:
     "/deployments",
     status_code=202,
     responses={413: {**PROBLEM, "description": "The upload is over the size limit."}},
+    openapi_extra=UPLOAD_ENCODING,
 )
 async def create_deployment(
     response: Response,

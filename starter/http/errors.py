@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match, Route
 from temporalio.service import RPCError
 
 from slipway.names import InvalidNameError
@@ -48,6 +49,19 @@ def validation_message(err: RequestValidationError) -> str:
     return "; ".join(parts) or "the request is invalid"
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path takes, for a 405's Allow header: Starlette names only
+    those of the first route at the path, and /api/deployments has two."""
+    routes: list[BaseRoute] = request.app.routes
+    methods = {
+        method
+        for route in routes
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE
+        for method in route.methods or ()
+    }
+    return ", ".join(sorted(methods))
+
+
 def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse(Problem(detail=detail).model_dump(), status_code=status)
 
@@ -63,7 +77,10 @@ def install(app: FastAPI) -> None:
         assert isinstance(err, HTTPException)
         if err.status_code == 400:  # FastAPI's answer to a body it cannot parse
             return _problem(422, "body: cannot be parsed; send JSON, or multipart form data")
-        return await http_exception_handler(request, err)
+        response = await http_exception_handler(request, err)
+        if err.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     async def invalid_input(_: Request, err: Exception) -> JSONResponse:
         return _problem(422, str(err))

@@ -1,6 +1,6 @@
 """The deployments page: plain HTML and a little JavaScript fed by the API and its event
-streams. Its link carries the token once (`/?token=...`); the page trades it for the read-only
-cookie (see `auth`) and drops it from the address."""
+streams. Its link carries the token once (`/?token=...`); the page trades it for a read-only
+session cookie (see `auth`) and drops it from the address."""
 
 import uuid
 from importlib import resources
@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
-from starter.http.auth import COOKIE, matches
+from starter.http.auth import in_session, matches, start_session
 from starter.http.services import Services, Shared
 
 STATIC = resources.files("starter.http") / "static"
@@ -28,15 +28,15 @@ def _refused() -> Response:
 
 
 def _page(request: Request, services: Services, offered: str | None, name: str) -> Response:
-    """The page, once the request has the token: from the link (then set as the cookie,
-    and the address loses it) or from the cookie."""
+    """The page, once the request has a session; the link's token starts one, and the
+    address loses the token."""
     if offered is not None:
         if not matches(services, offered):
             return _refused()
         redirect = RedirectResponse(request.url.path, status_code=303)
-        redirect.set_cookie(COOKIE, offered, httponly=True, samesite="strict")
+        start_session(redirect, request, services)
         return redirect
-    if not matches(services, request.cookies.get(COOKIE)):
+    if not in_session(request, services):
         return _refused()
     return HTMLResponse((STATIC / name).read_text())
 
@@ -61,7 +61,7 @@ def deployment_page(
 @router.get("/static/{name}")
 def asset(name: str, request: Request, services: Shared) -> Response:
     """The page's script and style."""
-    if not matches(services, request.cookies.get(COOKIE)):
+    if not in_session(request, services):
         return _refused()
     if name not in ASSETS:
         return PlainTextResponse("404 not found", status_code=404)
