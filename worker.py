@@ -11,12 +11,13 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
+from activities.adapters.releases import move_old_links
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
 from activities.monitor import MonitorActivities
 from activities.reconcile import CleanupActivities, ReconcileActivities
-from activities.release import move_old_links
 from activities.tracking import TrackingActivities
+from activities.traffic import TrafficActivities
 from slipway.database import engine_for, migrate
 from slipway.schedules import ensure_monitor_schedule, ensure_reconcile_schedule
 from slipway.settings import Settings
@@ -48,6 +49,7 @@ def build_workers(
         task_queue=settings.host_task_queue,
         activities=[
             *HostActivities(settings, engine).all(),
+            *TrafficActivities(settings, engine).all(),
             CleanupActivities(engine, settings).cleanup_host,
             monitor.check_server,
         ],

@@ -2,34 +2,14 @@
 the heartbeat timeout and a cancellation reaches the work within a second."""
 
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from temporalio import activity
 
+from activities.adapters.beat import Beat
+
 T = TypeVar("T")
-
-
-class Cancelled(Exception):
-    """Raised inside blocking work when its activity was cancelled."""
-
-
-class Beat:
-    """What the blocking work shares with the heartbeat loop: its resumable details, and a
-    flag it checks to stop early."""
-
-    def __init__(self, details: Any = None) -> None:
-        self.details: Any = details
-        self._cancelled = threading.Event()
-
-    def check(self) -> None:
-        """Stop the work here if the activity was cancelled."""
-        if self._cancelled.is_set():
-            raise Cancelled
-
-    def cancel(self) -> None:
-        self._cancelled.set()
 
 
 def resumed_details() -> Any:

@@ -1,6 +1,7 @@
 """The health monitor: every active deployment of this server looked at, an unhealthy
 container restarted, a restart loop or an outage alerted once, and the alert delivered."""
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -9,9 +10,11 @@ import sqlalchemy as sa
 from docker.errors import DockerException
 from temporalio import activity
 
-from activities import probes, routes
-from activities.heartbeat import Beat, heartbeating
-from activities.release import current_release
+from activities.adapters.beat import Beat
+from activities.adapters.releases import current_release
+from activities.adapters.traefik import public_target
+from activities.heartbeat import heartbeating
+from activities.upkeep import probes
 from slipway import monitoring, queries, records
 from slipway.models import DeliverInput, MonitorInput, MonitorReport
 from slipway.monitoring import ProjectHealth
@@ -40,7 +43,7 @@ class MonitorActivities:
             sites = sorted(self.layout.sites.iterdir()) if self.layout.sites.is_dir() else []
             for site in sites:
                 beat.check()
-                if routes.public_target(self.layout, site.name) is not None:
+                if public_target(self.layout, site.name) is not None:
                     self._check(site.name, inp, report)
             return report
 
@@ -148,8 +151,8 @@ class MonitorActivities:
     async def deliver_alert(self, inp: DeliverInput) -> None:
         """POST an alert to the webhook; a refusal raises so Temporal retries with backoff.
         Delivering twice is possible after a crash; the alert id lets the receiver tell."""
-        alert = monitoring.get_alert(self.engine, inp.alert_id)
+        alert = await asyncio.to_thread(monitoring.get_alert, self.engine, inp.alert_id)
         async with httpx.AsyncClient(timeout=10.0) as http:
             answer = await http.post(inp.url, content=alert.model_dump_json())
             answer.raise_for_status()
-        monitoring.mark_delivered(self.engine, inp.alert_id)
+        await asyncio.to_thread(monitoring.mark_delivered, self.engine, inp.alert_id)

@@ -11,8 +11,10 @@ from docker.errors import DockerException
 from temporalio import activity
 from temporalio.client import Client
 
-from activities import apps, cleanup
-from activities.heartbeat import Beat, heartbeating
+from activities.adapters.beat import Beat
+from activities.adapters.docker import docker_client
+from activities.heartbeat import heartbeating
+from activities.upkeep import cleanup
 from slipway import queries
 from slipway.diagnosis import Kind, diagnose
 from slipway.locks import advisory_lock, try_lock, unlock
@@ -120,11 +122,8 @@ class CleanupActivities:
         return await heartbeating(run)
 
     def _sweep(self, waiting: set[str], beat: Beat) -> tuple[list[str], list[str]]:
-        client = apps.engine(self.settings.docker_host)
-        try:
-            return apps.sweep(client, self.layout, waiting, beat.check)
-        finally:
-            client.close()
+        with docker_client(self.settings.docker_host) as client:
+            return cleanup.sweep(client, self.layout, waiting, beat.check)
 
 
 def _deployment(engine: sa.Engine, name: str) -> DeploymentView | None:

@@ -7,6 +7,7 @@ from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from slipway import queries, records
+from slipway.metadata import PhaseMetadata
 from slipway.models import FailInput, PhaseInput, SkipInput, SupersedeInput
 from slipway.phases import Phase, Status
 
@@ -43,7 +44,7 @@ class TrackingActivities:
                 self.engine,
                 inp.deployment.deployment_id,
                 inp.phase,
-                {**inp.metadata, "skipped": True},
+                inp.metadata.merged(PhaseMetadata(skipped=True)),
                 round=inp.deployment.round,
             )
         )

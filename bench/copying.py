@@ -9,10 +9,10 @@ import time
 import uuid
 from pathlib import Path
 
-from activities import source
-from activities.copying import copy_release
-from activities.heartbeat import Beat
-from activities.manifest import Entry, load, scan
+from activities.adapters.beat import Beat
+from activities.adapters.manifest import Entry, load, scan
+from activities.phases.copying_files import copy_release
+from activities.phases.pulling_source import pull
 from bench import sites
 from bench.report import Figure, Section
 from slipway.layout import Layout
@@ -55,9 +55,9 @@ def _upload_and_pull(layout: Layout, tree: Path) -> tuple[float, float, list[Ent
     stored = time.perf_counter() - began
     deployment_id = str(uuid.uuid4())
     began = time.perf_counter()
-    source.pull(layout, upload_id, deployment_id, UnpackLimits(), Beat())
+    pull(layout, upload_id, deployment_id, UnpackLimits(), Beat())
     pulled = time.perf_counter() - began
-    return stored, pulled, load(layout.work(deployment_id) / source.MANIFEST)
+    return stored, pulled, load(layout.manifest(deployment_id))
 
 
 def measure(root: Path, files: int, megabytes: int, repeats: int) -> Section:

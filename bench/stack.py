@@ -18,7 +18,7 @@ from temporalio.client import Client
 from bench.floor import floor_worker
 from slipway.database import engine_for, migrate
 from slipway.settings import Settings
-from slipway.stack import components, postgres
+from slipway.stack import components, credentials, postgres
 from slipway.stack.process import Service
 from slipway.temporal import connect, has_pollers
 from worker import build_workers
@@ -100,7 +100,7 @@ async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[S
     password_file = root / "postgres.password"
     settings = Settings(
         home=root / "home",
-        database_url=postgres.url(pg_port, postgres.password(password_file)),
+        database_url=credentials.url(pg_port, credentials.password(password_file)),
         temporal_address=f"127.0.0.1:{temporal_port}",
         temporal_ui_port=free_port(),
         http_port=free_port(),

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from slipway.models import DeploymentView
-from slipway.phases import WORK_PHASES, Phase, Status
+from slipway.phases import WAITING, WORK_PHASES, DeploymentType, Mode, Phase, Status
 from slipway.records import transition_message
 from slipway.tables import deployment_logs, deployments
 
@@ -24,9 +24,6 @@ TRANSITION_PREFIX = transition_message(Phase.QUEUED, 0).split(Phase.QUEUED.value
 
 TIMED_PHASES: tuple[Phase, ...] = (Phase.QUEUED, *WORK_PHASES)
 """The phases that last: active and failed end a deployment (until it is resumed)."""
-
-WAITING = frozenset({Status.QUEUED, Status.BUILDING, Status.DEPLOYING})
-"""Statuses of a deployment that has not ended yet, so it has an ETA."""
 
 
 class Report(BaseModel):
@@ -259,9 +256,9 @@ def _ahead(view: DeploymentView) -> list[Phase]:
     the source phases, an app (known once built) skips copying and linking."""
     order = list(TIMED_PHASES)
     skipped: set[Phase] = set()
-    if view.metadata.get("mode") == "rollback":
+    if view.details.mode is Mode.ROLLBACK:
         skipped |= {Phase.PULLING_SOURCE, Phase.BUILDING, Phase.COPYING_FILES}
-    if view.metadata.get("deploymentType", "static") != "static":
+    if (view.details.deployment_type or DeploymentType.STATIC) is not DeploymentType.STATIC:
         skipped |= {Phase.COPYING_FILES, Phase.CREATING_SYMLINKS}
     return [p for p in order[order.index(view.phase) + 1 :] if p not in skipped]
 

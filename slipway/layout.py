@@ -50,6 +50,14 @@ class Layout:
     def work(self, deployment_id: str) -> Path:
         return self.home / "work" / validate_deployment_id(deployment_id)
 
+    def source(self, deployment_id: str) -> Path:
+        """The deployment's unpacked upload."""
+        return self.work(deployment_id) / "source"
+
+    def manifest(self, deployment_id: str) -> Path:
+        """What the unpacked upload holds, with a digest per file."""
+        return self.work(deployment_id) / "manifest.json"
+
     def site(self, project: str) -> Path:
         return self.sites / validate_project_name(project)
 

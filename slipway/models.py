@@ -2,25 +2,13 @@
 read back from the database."""
 
 from datetime import datetime
-from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
-from slipway.phases import Phase, Status
+from slipway.metadata import Metadata, PhaseMetadata
+from slipway.phases import DeploymentType, Mode, Phase, Status
 
-Metadata = dict[str, JsonValue]
-"""Phase metadata as stored: camelCase keys, JSON values, never a secret."""
-
-
-class Mode(StrEnum):
-    """What a run of a deployment's workflow does."""
-
-    DEPLOY = "deploy"
-    """Every phase, from the upload."""
-    ROLLBACK = "rollback"
-    """Switch to a kept earlier release: no pulling, building or copying."""
-    ABANDON = "abandon"
-    """Resolve an orphaned deployment as failed: put back what it replaced, record why."""
+__all__ = ["DeploymentType", "Metadata", "Mode", "PhaseMetadata"]
 
 
 class DeploymentInput(BaseModel):
@@ -55,7 +43,7 @@ class DeploymentInput(BaseModel):
         description="Environment for a container: names in clear, values sealed "
         "(slipway.secrets), so history never holds them in clear.",
     )
-    deployment_type: str | None = Field(
+    deployment_type: DeploymentType | None = Field(
         default=None, description="For a rollback: the type of the release it returns to."
     )
     bake_seconds: float = Field(
@@ -89,7 +77,7 @@ class PhaseInput(BaseModel):
     workflow has gathered so far, which the phase's transition records."""
 
     deployment: DeploymentInput
-    metadata: Metadata = Field(default_factory=dict)
+    metadata: PhaseMetadata = Field(default_factory=PhaseMetadata)
 
 
 class SourceResult(BaseModel):
@@ -106,7 +94,7 @@ class BuildResult(BaseModel):
     and for a container its image."""
 
     detected_type: str
-    deployment_type: str
+    deployment_type: DeploymentType
     site_root: str = ""
     image_id: str | None = None
 
@@ -132,6 +120,7 @@ class SwitchResult(BaseModel):
 
     previous_release: str | None
     previous_url: str | None = None
+    route_version: str = Field(default="", description="The public route's version now.")
 
 
 class RetireInput(BaseModel):
@@ -205,7 +194,7 @@ class DeploymentProgress(BaseModel):
     phase: Phase
     progress: int
     status: Status
-    metadata: Metadata
+    metadata: PhaseMetadata
 
 
 class DeploymentView(BaseModel):
@@ -224,9 +213,14 @@ class DeploymentView(BaseModel):
     source: str
 
     @property
+    def details(self) -> PhaseMetadata:
+        """The metadata, typed."""
+        return PhaseMetadata.read(self.metadata)
+
+    @property
     def release(self) -> str:
         """The release this deployment serves: its own, or the one it rolled back to."""
-        return str(self.metadata.get("release") or self.id)
+        return self.details.release or self.id
 
 
 class LogEntry(BaseModel):

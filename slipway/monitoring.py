@@ -143,12 +143,6 @@ def resolve_alerts(engine: sa.Engine, project: str) -> int:
     return int(done.rowcount)
 
 
-def project_names(engine: sa.Engine) -> list[str]:
-    """Every project, by name."""
-    with engine.connect() as conn:
-        return list(conn.execute(sa.select(projects.c.name).order_by(projects.c.name)).scalars())
-
-
 def heal(engine: sa.Engine, project: str) -> ProjectHealth:
     """Resume healing a project: forget its restarts, lift the pause, resolve its alerts."""
     health = health_of(engine, project)

@@ -29,6 +29,24 @@ class Status(StrEnum):
     SUPERSEDED = "superseded"
 
 
+class DeploymentType(StrEnum):
+    """What a deployment releases: files Caddy serves, or an app's container."""
+
+    STATIC = "static"
+    CONTAINER = "container"
+
+
+class Mode(StrEnum):
+    """What a run of a deployment's workflow does."""
+
+    DEPLOY = "deploy"
+    """Every phase, from the upload."""
+    ROLLBACK = "rollback"
+    """Switch to a kept earlier release: no pulling, building or copying."""
+    ABANDON = "abandon"
+    """Resolve an orphaned deployment as failed: put back what it replaced, record why."""
+
+
 WORK_PHASES: tuple[Phase, ...] = (
     Phase.PULLING_SOURCE,
     Phase.BUILDING,
@@ -66,6 +84,12 @@ STATUS: dict[Phase, Status] = {
 
 IN_PROGRESS: frozenset[Status] = frozenset({Status.BUILDING, Status.DEPLOYING})
 """Statuses of a deployment that some worker should be advancing right now."""
+
+WAITING: frozenset[Status] = frozenset({Status.QUEUED, *IN_PROGRESS})
+"""Statuses of a deployment that has not ended: some workflow should still advance it."""
+
+TERMINAL: frozenset[Status] = frozenset(Status) - WAITING
+"""Statuses a deployment ends in (until it is resumed)."""
 
 
 def copy_progress(files_copied: int, total_files: int) -> int:

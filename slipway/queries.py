@@ -1,14 +1,14 @@
 """Reads of the deployment projection: one deployment, its log, and the queries that find
 deployments needing attention."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from slipway.models import DeploymentView, LogEntry
-from slipway.phases import Status
+from slipway.phases import IN_PROGRESS, WAITING, Status
 from slipway.tables import deployment_logs, deployments, projects
 
 _VIEW_COLUMNS = (
@@ -60,17 +60,13 @@ def get_logs(engine: sa.Engine, deployment_id: str, after_id: int = 0) -> list[L
         return [LogEntry.model_validate(row._asdict()) for row in conn.execute(query)]
 
 
-IN_PROGRESS = (Status.BUILDING, Status.DEPLOYING)
-"""The statuses of the seed's stuck query."""
-
-
 def stuck_query(
-    older_than: timedelta, statuses: tuple[Status, ...] = IN_PROGRESS
+    older_than: timedelta, statuses: Collection[Status] = IN_PROGRESS
 ) -> sa.Select[Any]:
     """The seed's stuck-deployment query: in progress, and in the same phase for too long.
     It is served by idx_deployments_stuck (status, phase_updated_at); `statuses` can add
     `queued`, for deployments that never started."""
-    in_progress = [status.value for status in statuses]
+    in_progress = sorted(status.value for status in statuses)
     return (
         sa.select(*_VIEW_COLUMNS)
         .join(projects, projects.c.id == deployments.c.project_id)
@@ -83,15 +79,11 @@ def stuck_query(
 
 
 def find_stuck(
-    engine: sa.Engine, older_than: timedelta, statuses: tuple[Status, ...] = IN_PROGRESS
+    engine: sa.Engine, older_than: timedelta, statuses: Collection[Status] = IN_PROGRESS
 ) -> list[DeploymentView]:
     """Deployments in progress whose phase has not changed for longer than `older_than`."""
     with engine.connect() as conn:
         return _views(conn.execute(stuck_query(older_than, statuses)).all())
-
-
-WAITING = (Status.QUEUED, *IN_PROGRESS)
-"""Statuses of deployments some workflow should still be advancing."""
 
 
 def in_progress(engine: sa.Engine, older_than: timedelta) -> list[DeploymentView]:

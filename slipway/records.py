@@ -8,7 +8,8 @@ adds a second transition nor moves the row again.
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
-from slipway.models import DeploymentInput, Metadata
+from slipway.metadata import Metadata, PhaseMetadata
+from slipway.models import DeploymentInput
 from slipway.phases import PROGRESS, STATUS, Phase, Status
 from slipway.tables import deployment_logs, deployments, projects
 from slipway.workflow_ids import deployment_workflow_id
@@ -49,9 +50,10 @@ def _insert_event(
 
 
 def register(
-    engine: sa.Engine, deployment: DeploymentInput, domain: str, metadata: Metadata
+    engine: sa.Engine, deployment: DeploymentInput, domain: str, details: PhaseMetadata
 ) -> bool:
     """Create the project if new and the deployment in phase queued; False if it existed."""
+    metadata = details.stored()
     with engine.begin() as conn:
         conn.execute(
             insert(projects)
@@ -105,7 +107,7 @@ def supersede(engine: sa.Engine, deployment_id: str, by: str) -> bool:
             .values(
                 status=Status.SUPERSEDED.value,
                 phase_metadata=deployments.c.phase_metadata.op("||")(
-                    sa.cast({"supersededBy": by}, JSONB)
+                    sa.cast(PhaseMetadata(superseded_by=by).stored(), JSONB)
                 ),
                 updated_at=sa.func.now(),
             )
@@ -118,7 +120,7 @@ def supersede(engine: sa.Engine, deployment_id: str, by: str) -> bool:
             deployment_id,
             Phase.QUEUED,
             f"Superseded by {by} before it ran",
-            {"supersededBy": by},
+            PhaseMetadata(superseded_by=by).stored(),
             "superseded",
         )
         return True
@@ -128,7 +130,7 @@ def record_transition(
     engine: sa.Engine,
     deployment_id: str,
     phase: Phase,
-    metadata: Metadata,
+    details: PhaseMetadata,
     *,
     round: int = 0,
     status: Status | None = None,
@@ -137,6 +139,7 @@ def record_transition(
     """Move a deployment into `phase` with its metadata; False if this transition was recorded
     before (a retry), in which case nothing changes."""
     progress = PROGRESS[phase]
+    metadata = details.stored()
     with engine.begin() as conn:
         if not _insert_event(
             conn,
@@ -164,7 +167,7 @@ def record_transition(
 
 
 def record_progress(
-    engine: sa.Engine, deployment_id: str, phase: Phase, progress: int, patch: Metadata
+    engine: sa.Engine, deployment_id: str, phase: Phase, progress: int, patch: PhaseMetadata
 ) -> None:
     """Raise a running phase's progress and merge `patch` into its metadata; progress never
     goes back and a phase that has ended is left alone."""
@@ -174,7 +177,9 @@ def record_progress(
             .where(deployments.c.id == deployment_id, deployments.c.phase == phase.value)
             .values(
                 phase_progress=sa.func.greatest(deployments.c.phase_progress, progress),
-                phase_metadata=deployments.c.phase_metadata.op("||")(sa.cast(patch, JSONB)),
+                phase_metadata=deployments.c.phase_metadata.op("||")(
+                    sa.cast(patch.stored(), JSONB)
+                ),
                 updated_at=sa.func.now(),
             )
         )

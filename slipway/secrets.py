@@ -1,12 +1,12 @@
 """Environment values sealed with a key only Slipway's own processes hold, so Temporal's
 history, the database and the logs only ever carry ciphertext of them."""
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from slipway.private_files import private_file
 from slipway.settings import Settings
 
 
@@ -16,20 +16,6 @@ class SecretError(ValueError):
 
 def _key_file(home: Path) -> Path:
     return home / "secret.key"
-
-
-def private_file(path: Path, make: Callable[[], bytes]) -> bytes:
-    """The content of `path`, written first with `make()` (readable by its owner only) if it
-    does not exist; when two processes race, both read what the first one wrote."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes().strip()
-        with os.fdopen(fd, "wb") as out:
-            out.write(make())
-    return path.read_bytes().strip()
 
 
 def load_key(settings: Settings) -> bytes:

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from slipway.layout import Layout
 from slipway.limits import GIB, MIB, UnpackLimits
 from slipway.names import validate_project_name
+from slipway.stack import credentials
 
 
 class Settings(BaseSettings):
@@ -155,10 +156,9 @@ class Settings(BaseSettings):
     def embedded_database_url(self) -> str:
         """The embedded PostgreSQL's URL with its password (made on first use, as the
         secret key is)."""
-        # Imported here: the stack imports these settings, so a top-level import is a cycle.
-        from slipway.stack import postgres
-
-        return postgres.url(self.postgres_port, postgres.password(self.postgres_password_file))
+        return credentials.url(
+            self.postgres_port, credentials.password(self.postgres_password_file)
+        )
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -4,7 +4,8 @@ Temporal client (the CLI, the API, the reconciler) can do it without the workflo
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from slipway.models import DeploymentInput, DeploymentView, Mode, ProjectInput
+from slipway.models import DeploymentInput, DeploymentView, ProjectInput
+from slipway.phases import Mode
 from slipway.search_attributes import PROJECT_NAME
 from slipway.workflow_ids import project_workflow_id
 
@@ -36,22 +37,35 @@ def continuation(
     """A new run of a recorded deployment (resumed, or abandoned as orphaned), rebuilt from
     its row, on the server it was recorded on; `template` supplies the timeouts (and the
     server, for a row that does not name one)."""
-    meta = view.metadata
-    release = str(meta.get("release") or view.id)
-    recorded = Mode(str(meta.get("mode", Mode.DEPLOY.value)))
-    return template.model_copy(
-        update={
-            "deployment_id": view.id,
-            "project": view.project,
-            "upload_id": str(meta.get("uploadId", "")),
-            "mode": recorded if mode is Mode.DEPLOY else mode,
-            "release_id": release if release != view.id else None,
-            "round": int(str(meta.get("round", 0))) + (1 if next_round else 0),
-            "source_commit": str(meta["sourceCommit"]) if "sourceCommit" in meta else None,
-            "source": view.source,
-            "reason": reason,
-            "host_queue": str(meta.get("hostQueue") or template.host_queue),
-            "server": str(meta.get("server") or template.server),
-            "orphaned_in": view.phase if mode is Mode.ABANDON else None,
-        }
+    meta = view.details
+    recorded = meta.mode or Mode.DEPLOY
+    return DeploymentInput(
+        **template.model_dump(
+            exclude={
+                "deployment_id",
+                "project",
+                "upload_id",
+                "mode",
+                "release_id",
+                "round",
+                "source_commit",
+                "source",
+                "reason",
+                "host_queue",
+                "server",
+                "orphaned_in",
+            }
+        ),
+        deployment_id=view.id,
+        project=view.project,
+        upload_id=meta.upload_id or "",
+        mode=recorded if mode is Mode.DEPLOY else mode,
+        release_id=view.release if view.release != view.id else None,
+        round=(meta.round or 0) + (1 if next_round else 0),
+        source_commit=meta.source_commit,
+        source=view.source,
+        reason=reason,
+        host_queue=meta.host_queue or template.host_queue,
+        server=meta.server or template.server,
+        orphaned_in=view.phase if mode is Mode.ABANDON else None,
     )

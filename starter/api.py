@@ -18,9 +18,9 @@ from temporalio.service import RPCError
 
 from slipway import queries, submission
 from slipway.database import engine_for
-from slipway.models import DeploymentInput, DeploymentView, LogEntry, Mode, ReconcileReport
+from slipway.models import DeploymentInput, DeploymentView, LogEntry, ReconcileReport
 from slipway.names import validate_deployment_id, validate_project_name
-from slipway.phases import Status
+from slipway.phases import TERMINAL, DeploymentType, Mode, Status
 from slipway.schedules import reconcile_input
 from slipway.secrets import load_key, seal
 from slipway.settings import Settings, host_task_queue
@@ -33,8 +33,6 @@ from starter.uploads import store_upload
 from workflows.project import ProjectWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
-TERMINAL = frozenset({Status.ACTIVE, Status.FAILED, Status.CANCELLED, Status.SUPERSEDED})
-
 
 class DeploymentError(ValueError):
     """A request that cannot be carried out as asked; the message says why."""
@@ -45,10 +43,14 @@ async def submit(client: Client, settings: Settings, deployment: DeploymentInput
     return await submission.submit(client, settings.task_queue, deployment)
 
 
-def _input(settings: Settings, engine: sa.Engine, project: str, **fields: Any) -> DeploymentInput:
+async def _input(
+    settings: Settings, engine: sa.Engine, project: str, **fields: Any
+) -> DeploymentInput:
     """A deployment of `project` on the server it is pinned to (on a first deployment: this
-    one's), with this side's timeouts."""
-    server = queries.project_server(engine, project) or settings.server
+    one's), with this side's timeouts. A coroutine that reads the pin in a thread, so that no
+    caller on an event loop can stall the loop on that round trip."""
+    pinned = await asyncio.to_thread(queries.project_server, engine, project)
+    server = pinned or settings.server
     return DeploymentInput(
         project=project,
         server=server,
@@ -83,8 +85,7 @@ async def start_deployment(
     if existing is not None:
         return deployment_id
     upload_id = await asyncio.to_thread(store_upload, settings.layout, path, settings.unpack_limits)
-    deployment = await asyncio.to_thread(
-        _input,
+    deployment = await _input(
         settings,
         engine,
         project,
@@ -135,16 +136,17 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
     handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
     if await _exists(handle) and not await workflow_closed(client, deployment_id):
         raise DeploymentError(f"deployment {deployment_id} is still running")
-    template = _input(settings, engine, view.project, deployment_id=deployment_id)
+    template = await _input(settings, engine, view.project, deployment_id=deployment_id)
+    env = await asyncio.to_thread(queries.sealed_env, engine, deployment_id)
     deployment = submission.continuation(
         view, template, Mode.DEPLOY, f"resumed after {view.status.value}", next_round=True
-    ).model_copy(update={"env": queries.sealed_env(engine, deployment_id)})
+    ).model_copy(update={"env": env})
     return await submit(client, settings, deployment)
 
 
 def rollback_target(engine: sa.Engine, project: str, to: str | None) -> str:
     """The release to roll back to: that of deployment `to`, or the newest active release
-    before the one serving."""
+    before the one serving. It waits on the database: async code calls it in a thread."""
     history = queries.project_history(engine, project)
     if to is not None:
         to = validate_deployment_id(to)
@@ -174,7 +176,7 @@ async def rollback(
     validate_project_name(project)
     target = await asyncio.to_thread(rollback_target, engine, project, to)
     built = await asyncio.to_thread(queries.get_deployment, engine, target)
-    deployment = _input(
+    deployment = await _input(
         settings,
         engine,
         project,
@@ -183,7 +185,7 @@ async def rollback(
         release_id=target,
         reason=f"rollback to release {target}",
         source=f"rollback to {target}",
-        deployment_type=str(built.metadata.get("deploymentType", "static")) if built else None,
+        deployment_type=(built.details.deployment_type or DeploymentType.STATIC) if built else None,
         env=await asyncio.to_thread(queries.sealed_env, engine, target),
     )
     return await submit(client, settings, deployment)
@@ -222,12 +224,14 @@ async def follow(
 
 
 def status(engine: sa.Engine, deployment_id: str) -> DeploymentView | None:
-    """The deployment's row, or None if none was recorded."""
+    """The deployment's row, or None if none was recorded. It waits on the database: async
+    code calls it in a thread (`asyncio.to_thread`)."""
     return queries.get_deployment(engine, validate_deployment_id(deployment_id))
 
 
 def logs(engine: sa.Engine, deployment_id: str) -> list[LogEntry]:
-    """The deployment's log, oldest first."""
+    """The deployment's log, oldest first. It waits on the database: async code calls it in
+    a thread (`asyncio.to_thread`)."""
     return queries.get_logs(engine, validate_deployment_id(deployment_id))
 
 

@@ -20,7 +20,7 @@ from slipway.database import engine_for, migrate
 from slipway.diagnosis import Diagnosis, diagnose
 from slipway.models import DeploymentView, ReconcileReport
 from slipway.names import InvalidNameError, validate_project_name
-from slipway.phases import Status
+from slipway.phases import WAITING, Status
 from slipway.settings import Settings
 from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
@@ -112,10 +112,10 @@ async def _wait(settings: Settings, deployment_id: str) -> DeploymentView | None
 
 def _report(settings: Settings, view: DeploymentView | None) -> int:
     if view is None or view.status is not Status.ACTIVE:
-        error = view.metadata.get("error") if view else "no record of the deployment"
+        error = view.details.error if view else "no record of the deployment"
         render.errors.print(f"[red]✗ deployment failed:[/] {error}")
         return 1
-    render.console.print(f"[green]✓ active[/] {view.metadata.get('url', '')}")
+    render.console.print(f"[green]✓ active[/] {view.details.url or ''}")
     render.console.print(
         f"  Temporal UI: {ui_url(settings, deployment_workflow_id(view.id))}",
         soft_wrap=True,
@@ -209,9 +209,7 @@ def stuck(
 
 
 async def _stuck(settings: Settings, older_than: timedelta) -> list[Diagnosis]:
-    views = await asyncio.to_thread(
-        queries.find_stuck, _engine(settings), older_than, queries.WAITING
-    )
+    views = await asyncio.to_thread(queries.find_stuck, _engine(settings), older_than, WAITING)
     client = await _client(settings)
     return [await diagnose(client, view) for view in views]
 

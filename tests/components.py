@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from slipway.settings import Settings
-from slipway.stack import components, postgres
+from slipway.stack import components, credentials, postgres
 from slipway.stack.process import Service
 
 
@@ -56,7 +56,7 @@ def embedded_postgres(root: Path) -> tuple[Service, str]:
     )
     service.start()
     service.wait_ready()
-    return service, postgres.url(port, postgres.password(password_file))
+    return service, credentials.url(port, credentials.password(password_file))
 
 
 def web_servers(settings: Settings) -> list[Service]:

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.containers import LABEL_PROJECT
+from activities.adapters.docker import LABEL_PROJECT
 from slipway.database import engine_for, migrate
 from slipway.search_attributes import ALL as SEARCH_ATTRIBUTES
 from slipway.settings import Settings

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from activities.archive import UnsafeArchiveError, unpack
-from activities.confined import ConfinedTree, LinkInPathError
-from activities.links import LinkError, flatten, resolve
-from activities.manifest import Entry
+from activities.adapters.archive import UnsafeArchiveError, unpack
+from activities.adapters.confined import ConfinedTree, LinkInPathError
+from activities.adapters.links import LinkError, flatten, resolve
+from activities.adapters.manifest import Entry
 from slipway.limits import MIB, UnpackLimits
 from tests.hostile import (
     CASES,

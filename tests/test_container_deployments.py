@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
-from activities.containers import LABEL_DEPLOYMENT, image_tag
+from activities.adapters.docker import LABEL_DEPLOYMENT, image_tag
 from slipway import queries
 from slipway.phases import Status
 from slipway.settings import Settings

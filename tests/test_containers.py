@@ -16,34 +16,33 @@ import httpx
 import pytest
 from docker.errors import APIError, NotFound
 
-from activities.appconfig import (
+from activities.adapters.appconfig import (
     CONFIG_FILE,
     AppConfig,
     AppConfigError,
-    allocate_port,
     health_test,
     load_app_config,
     parse_app_config,
 )
-from activities.containers import (
-    LABEL_DEPLOYMENT,
-    LABEL_PORT,
-    LABEL_PROJECT,
-    BuildError,
+from activities.adapters.container_spec import ContainerSpec, spec_for
+from activities.adapters.containers import (
     ContainerConflictError,
-    ContainerSpec,
-    UnhealthyError,
-    build_image,
-    container_name,
-    image_tag,
-    labels_for,
     remove_container,
-    remove_image,
-    spec_for,
     start_container,
     tail_logs,
     wait_healthy,
 )
+from activities.adapters.docker import (
+    LABEL_DEPLOYMENT,
+    LABEL_PORT,
+    LABEL_PROJECT,
+    container_name,
+    image_tag,
+    labels_for,
+)
+from activities.adapters.images import BuildError, build_image, remove_image
+from activities.adapters.ports import allocate_port
+from slipway.errors import UnhealthyError
 from tests.apps import write_busybox_app
 
 PROJECT = "ctest"

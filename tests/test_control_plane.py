@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from slipway.database import engine_for
 from slipway.settings import Settings
-from slipway.stack import postgres
+from slipway.stack import credentials, postgres
 from slipway.stack.process import Service
 from tests.apps import SERVE, write_busybox_app
 from tests.components import embedded_postgres, free_port
@@ -79,7 +79,7 @@ def test_embedded_postgres_needs_the_password(embedded: Settings) -> None:
     with pytest.raises(psycopg.OperationalError, match="no password supplied"):
         psycopg.connect(_without_password(port), connect_timeout=5).close()
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        psycopg.connect(postgres.url(port, "guessed"), connect_timeout=5).close()
+        psycopg.connect(credentials.url(port, "guessed"), connect_timeout=5).close()
     with engine_for(settings.sqlalchemy_url).connect() as conn:
         assert conn.execute(sa.text("SELECT current_user")).scalar() == "postgres"
 
@@ -111,7 +111,7 @@ def test_a_cluster_made_with_trust_asks_for_the_password_after_a_restart(
     try:
         with pytest.raises(psycopg.OperationalError, match="no password supplied"):
             psycopg.connect(_without_password(port), connect_timeout=5).close()
-        with psycopg.connect(postgres.url(port, postgres.password(password_file))) as conn:
+        with psycopg.connect(credentials.url(port, credentials.password(password_file))) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         service.stop()

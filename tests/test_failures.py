@@ -42,7 +42,7 @@ async def test_unsupported_upload_fails_once_and_keeps_serving(
     view = row(engine, bad)
     assert (view.status, view.phase, view.progress) == (Status.FAILED, Phase.FAILED, 0)
     assert "no index.html" in str(view.metadata["error"])
-    assert "activities/detect.py" in str(view.metadata["stack"])
+    assert "activities/phases/building.py" in str(view.metadata["stack"])
     assert view.metadata["failedPhase"] == "building"
     assert view.metadata["attempt"] == 1
     assert "failedAt" in view.metadata

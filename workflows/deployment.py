@@ -2,8 +2,9 @@
 on cancellation."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import (
@@ -18,24 +19,33 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from activities.host import HostActivities
     from activities.tracking import TrackingActivities
+    from activities.traffic import TrafficActivities
+    from slipway.metadata import PhaseMetadata
     from slipway.models import (
         CopyInput,
         DeploymentInput,
         DeploymentProgress,
         FailInput,
         HealthInput,
-        Metadata,
-        Mode,
         PhaseInput,
         RetireInput,
         SkipInput,
     )
     from slipway.names import InvalidNameError, validate_deployment_id, validate_project_name
-    from slipway.phases import PROGRESS, STATUS, Phase, Status
+    from slipway.phases import PROGRESS, STATUS, DeploymentType, Mode, Phase, Status
     from slipway.search_attributes import DEPLOYMENT_PHASE, PROJECT_NAME
-    from workflows.options import HOST_PHASES, deadline, retry_policy
+    from workflows.options import (
+        Profile,
+        bookkeeping_profile,
+        cancellation,
+        compensation_profile,
+        phase_profile,
+        retry_policy,
+    )
 
-STATIC = "static"
+S = TypeVar("S")
+A = TypeVar("A")
+R = TypeVar("R")
 
 BAKE_PROBE_EVERY = timedelta(seconds=2)
 """How often a release is looked at during its bake window."""
@@ -61,8 +71,8 @@ class DeploymentWorkflow:
         self._deployment: DeploymentInput | None = None
         self._phase = Phase.QUEUED
         self._status = Status.QUEUED
-        self._metadata: Metadata = {}
-        self._type = STATIC
+        self._metadata = PhaseMetadata()
+        self._type = DeploymentType.STATIC
 
     @workflow.run
     async def run(self, deployment: DeploymentInput) -> DeploymentProgress:
@@ -73,19 +83,19 @@ class DeploymentWorkflow:
         except InvalidNameError as err:
             raise ApplicationError(str(err), type="BadInput", non_retryable=True) from None
         self._deployment = deployment
-        self._metadata = {
-            "release": deployment.release,
-            "mode": deployment.mode.value,
-            "hostQueue": deployment.host_queue,
-            "server": deployment.server,
-        }
-        if deployment.round:
-            self._metadata["round"] = deployment.round
-        if deployment.reason:
-            self._metadata["reason"] = deployment.reason
+        self._metadata = PhaseMetadata(
+            release=deployment.release,
+            mode=deployment.mode,
+            host_queue=deployment.host_queue,
+            server=deployment.server,
+            round=deployment.round or None,
+            reason=deployment.reason or None,
+        )
         self._enter(Phase.QUEUED)
-        recorded = await workflow.execute_activity_method(
-            TrackingActivities.register, self._input(), **self._options(Phase.QUEUED)
+        recorded = await self._call(
+            bookkeeping_profile("registering"),
+            TrackingActivities.register,
+            self._input(),
         )
         if (
             recorded not in (None, Status.QUEUED)
@@ -94,20 +104,20 @@ class DeploymentWorkflow:
         ):
             # The same deployment submitted again after it ran (a retried request): it runs
             # once. A resume comes with a new round, an orphan's resolution as abandon.
-            self._status = Status(recorded)
+            # (Histories from before registration answered with a status hold None.)
+            self._status = recorded
             return self.progress()
         try:
             if deployment.mode is Mode.ABANDON:
                 self._phase = deployment.orphaned_in or Phase.QUEUED
                 await self._end(Status.FAILED, f"orphaned: {deployment.reason}", attempt=0)
             if deployment.mode is Mode.ROLLBACK:
-                self._type = deployment.deployment_type or STATIC
+                self._type = deployment.deployment_type or DeploymentType.STATIC
                 for phase in (Phase.PULLING_SOURCE, Phase.BUILDING, Phase.COPYING_FILES):
                     await self._skip(phase)
-                await self._switch()
             else:
                 await self._prepare()
-                await self._switch()
+            await self._switch()
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
                 await self._end(Status.CANCELLED, "cancelled by request", attempt=0)
@@ -121,23 +131,18 @@ class DeploymentWorkflow:
 
     async def _prepare(self) -> None:
         """pulling_source, building and copying_files."""
-        assert self._deployment is not None
-        entry: Metadata = {"uploadId": self._deployment.upload_id}
-        if self._deployment.source_commit:
-            entry["sourceCommit"] = self._deployment.source_commit
-        pulled = await self._host(Phase.PULLING_SOURCE, HostActivities.pull_source, entry)
-        built = await self._host(
-            Phase.BUILDING,
-            HostActivities.build,
-            {"contentDigest": pulled.digest, "sourceFiles": pulled.files},
-        )
+        d = self._deployed()
+        self._metadata.upload_id = d.upload_id
+        self._metadata.source_commit = d.source_commit
+        pulled = await self._phase_call(Phase.PULLING_SOURCE, HostActivities.pull_source)
+        self._metadata.content_digest = pulled.digest
+        self._metadata.source_files = pulled.files
+        built = await self._phase_call(Phase.BUILDING, HostActivities.build)
         self._type = built.deployment_type
-        self._metadata.update(
-            {"detectedType": built.detected_type, "deploymentType": built.deployment_type}
-        )
-        if built.image_id:
-            self._metadata["imageId"] = built.image_id
-        if self._type != STATIC:
+        self._metadata.detected_type = built.detected_type
+        self._metadata.deployment_type = built.deployment_type
+        self._metadata.image_id = built.image_id
+        if self._type is not DeploymentType.STATIC:
             await self._skip(Phase.COPYING_FILES)
             return
         self._enter(Phase.COPYING_FILES)
@@ -146,53 +151,50 @@ class DeploymentWorkflow:
             HostActivities.copy_files,
             CopyInput(**self._input().model_dump(), site_root=built.site_root),
         )
-        self._metadata.update(
-            {"filesCopied": copied.files_copied, "totalFiles": copied.total_files}
-        )
+        self._metadata.files_copied = copied.files_copied
+        self._metadata.total_files = copied.total_files
 
     async def _switch(self) -> None:
         """creating_symlinks, updating_routes, health_check, then the switch at active."""
-        if self._type == STATIC:
-            await self._host(Phase.CREATING_SYMLINKS, HostActivities.stage_release, {})
+        if self._type is DeploymentType.STATIC:
+            await self._phase_call(Phase.CREATING_SYMLINKS, HostActivities.stage_release)
         else:
             await self._skip(Phase.CREATING_SYMLINKS)
-        routed = await self._host(Phase.UPDATING_ROUTES, HostActivities.update_routes, {})
-        self._metadata["routeVersion"] = routed.version
-        if routed.container_id:
-            self._metadata.update({"containerId": routed.container_id, "port": routed.port})
+        routed = await self._phase_call(Phase.UPDATING_ROUTES, HostActivities.update_routes)
+        self._metadata.route_version = routed.version
+        self._metadata.container_id = routed.container_id
+        self._metadata.port = routed.port
         self._enter(Phase.HEALTH_CHECK)
         checked = await self._run(
             Phase.HEALTH_CHECK,
             HostActivities.health_check,
             HealthInput(**self._input().model_dump(), route_version=routed.version),
         )
-        self._metadata.update({"url": checked.url, "completedAt": workflow.now().isoformat()})
+        self._metadata.url = checked.url
+        self._metadata.completed_at = workflow.now().isoformat()
         self._enter(Phase.ACTIVE)
-        switched = await self._run(Phase.ACTIVE, HostActivities.activate, self._input())
-        self._metadata["previousRelease"] = switched.previous_release
+        switched = await self._run(Phase.ACTIVE, TrafficActivities.activate, self._input())
+        self._metadata.previous_release = switched.previous_release
         self._status = Status.ACTIVE
         await self._bake()
         if switched.previous_url:
-            await self._run(
-                Phase.ACTIVE,
-                HostActivities.retire_previous,
-                RetireInput(deployment=self._deployment, url=switched.previous_url),
-            )
+            retire = RetireInput(deployment=self._deployed(), url=switched.previous_url)
+            await self._run(Phase.ACTIVE, TrafficActivities.retire_previous, retire)
 
     async def _bake(self) -> None:
         """Watch the release that now serves for its bake window: two failed looks in a row,
         or a container restarting in a loop, roll it back to the release before it (which,
         for an app, still runs until the bake is over)."""
-        assert self._deployment is not None
-        if self._deployment.bake_seconds <= 0:
+        d = self._deployed()
+        if d.bake_seconds <= 0:
             return
-        ends = workflow.now() + timedelta(seconds=self._deployment.bake_seconds)
+        ends = workflow.now() + timedelta(seconds=d.bake_seconds)
         failures = 0
         while workflow.now() < ends:
             await workflow.sleep(min(BAKE_PROBE_EVERY, ends - workflow.now()))
-            probe = await self._run(Phase.ACTIVE, HostActivities.probe_release, self._input())
+            probe = await self._run(Phase.ACTIVE, TrafficActivities.probe_release, self._input())
             failures = 0 if probe.ok else failures + 1
-            looping = probe.restarts >= self._deployment.restart_limit
+            looping = probe.restarts >= d.restart_limit
             if failures >= 2 or looping:
                 why = f"restarted {probe.restarts} times" if looping else probe.detail
                 raise BakeFailedError(f"unhealthy within its bake window ({why}); rolled back")
@@ -200,101 +202,96 @@ class DeploymentWorkflow:
     async def _skip(self, phase: Phase) -> None:
         """Record a phase that does not apply to this deployment as skipped."""
         self._enter(phase)
-        await self._run(
-            Phase.QUEUED,
-            TrackingActivities.skip_phase,
-            SkipInput(**self._input().model_dump(), phase=phase),
+        skip = SkipInput(**self._input().model_dump(), phase=phase)
+        await self._call(
+            bookkeeping_profile(f"skipping {phase.value}"), TrackingActivities.skip_phase, skip
         )
+        self._cancelled_meanwhile(phase)
 
-    async def _host(self, phase: Phase, method: Any, entry: Metadata) -> Any:
-        """Run a host-bound phase activity, recording `entry` in the metadata it enters with."""
-        self._metadata.update(entry)
+    async def _phase_call(self, phase: Phase, method: Callable[[S, PhaseInput], Awaitable[R]]) -> R:
+        """Enter a host-bound phase and run its activity with the metadata gathered so far."""
         self._enter(phase)
         return await self._run(phase, method, self._input())
 
-    async def _run(self, phase: Phase, method: Any, arg: Any) -> Any:
-        """Run a phase's activity. A cancel that arrived while it ran but that it finished
-        anyway still cancels the deployment, unless the phase was the switch itself: once
-        traffic has moved and the deployment is active, there is nothing left to cancel."""
-        result = await workflow.execute_activity_method(method, arg, **self._options(phase))
-        if phase is not Phase.ACTIVE and workflow.cancellation_reason() is not None:
-            raise asyncio.CancelledError("cancelled by request")
+    async def _run(self, phase: Phase, method: Callable[[S, A], Awaitable[R]], arg: A) -> R:
+        """Run a phase's activity under the phase's own profile."""
+        result = await self._call(phase_profile(phase, self._deployed()), method, arg)
+        self._cancelled_meanwhile(phase)
         return result
 
-    async def _end(self, status: Status, message: str, attempt: int, stack: str = "") -> None:
-        """Put the previous release and route back if traffic may have been touched, record
-        why the deployment ended, and fail (or cancel) the workflow."""
-        assert self._deployment is not None
-        ended_in = self._phase
-        if ended_in in _TOUCHES_TRAFFIC or self._deployment.mode is Mode.ABANDON:
-            try:
-                await workflow.execute_activity_method(
-                    HostActivities.restore_previous,
-                    self._deployment,
-                    **self._options(Phase.CREATING_SYMLINKS),
-                )
-            except ActivityError as err:
-                self._metadata["compensationError"] = _reason(ended_in, err.cause)[0]
-        self._metadata.update(
-            {
-                "error": message,
-                "stack": stack,
-                "failedAt": workflow.now().isoformat(),
-                "failedPhase": ended_in.value,
-                "attempt": attempt,
-            }
+    def _cancelled_meanwhile(self, phase: Phase) -> None:
+        """A cancel that arrived while a phase ran but that it finished anyway still cancels
+        the deployment, unless the phase was the switch itself: once traffic has moved and
+        the deployment is active, there is nothing left to cancel."""
+        if phase is not Phase.ACTIVE and workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError("cancelled by request")
+
+    async def _call(self, profile: Profile, method: Callable[[S, A], Awaitable[R]], arg: A) -> R:
+        """Run an activity with a profile's options, typed as the activity is."""
+        d = self._deployed()
+        return await workflow.execute_activity_method(
+            method,
+            arg,
+            schedule_to_close_timeout=profile.deadline,
+            heartbeat_timeout=timedelta(seconds=d.heartbeat_timeout_seconds),
+            retry_policy=retry_policy(),
+            cancellation_type=cancellation(),
+            summary=f"{profile.summary}: {d.project}",
+            task_queue=d.host_queue if profile.on_host else None,
         )
+
+    async def _end(self, status: Status, message: str, attempt: int, stack: str = "") -> NoReturn:
+        """Put the previous release and route back if traffic may have been touched, record
+        why the deployment ended, and fail (or cancel) the workflow: it never returns."""
+        d = self._deployed()
+        ended_in = self._phase
+        if ended_in in _TOUCHES_TRAFFIC or d.mode is Mode.ABANDON:
+            try:
+                await self._call(compensation_profile(), TrafficActivities.restore_previous, d)
+            except ActivityError as err:
+                self._metadata.compensation_error = _reason(ended_in, err.cause)[0]
+        self._metadata.error = message
+        self._metadata.stack = stack
+        self._metadata.failed_at = workflow.now().isoformat()
+        self._metadata.failed_phase = ended_in
+        self._metadata.attempt = attempt
         self._status = status
         self._enter(Phase.FAILED)
-        await workflow.execute_activity_method(
-            TrackingActivities.mark_failed,
-            FailInput(**self._input().model_dump(), status=status),
-            **self._options(Phase.FAILED),
+        failed = FailInput(**self._input().model_dump(), status=status)
+        await self._call(
+            bookkeeping_profile("recording the end"), TrackingActivities.mark_failed, failed
         )
         if status is Status.CANCELLED:
             raise asyncio.CancelledError(message)
         raise ApplicationError(f"{ended_in.value} failed: {message}", non_retryable=True)
 
-    def _input(self) -> PhaseInput:
+    def _deployed(self) -> DeploymentInput:
         assert self._deployment is not None
-        return PhaseInput(deployment=self._deployment, metadata=dict(self._metadata))
+        return self._deployment
+
+    def _input(self) -> PhaseInput:
+        return PhaseInput(deployment=self._deployed(), metadata=self._metadata.model_copy())
 
     def _enter(self, phase: Phase) -> None:
         """Make the phase visible to queries, the UI's details and search attributes."""
-        assert self._deployment is not None
+        d = self._deployed()
         self._phase = phase
         if phase is not Phase.FAILED:
             self._status = STATUS[phase]
         workflow.upsert_search_attributes(
-            [
-                DEPLOYMENT_PHASE.value_set(phase.value),
-                PROJECT_NAME.value_set(self._deployment.project),
-            ]
+            [DEPLOYMENT_PHASE.value_set(phase.value), PROJECT_NAME.value_set(d.project)]
         )
         workflow.set_current_details(
-            f"**{phase.value}** ({PROGRESS[phase]}%) — project {self._deployment.project}"
+            f"**{phase.value}** ({PROGRESS[phase]}%) — project {d.project}"
         )
-
-    def _options(self, phase: Phase) -> dict[str, Any]:
-        assert self._deployment is not None
-        options: dict[str, Any] = {
-            "schedule_to_close_timeout": deadline(phase, self._deployment.phase_deadlines),
-            "heartbeat_timeout": timedelta(seconds=self._deployment.heartbeat_timeout_seconds),
-            "retry_policy": retry_policy(),
-            "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            "summary": f"{phase.value}: {self._deployment.project}",
-        }
-        if phase in HOST_PHASES:
-            options["task_queue"] = self._deployment.host_queue
-        return options
 
     @workflow.query
     def progress(self) -> DeploymentProgress:
         """Where the deployment is, answered from the workflow's own state."""
-        assert self._deployment is not None
+        d = self._deployed()
         return DeploymentProgress(
-            deployment_id=self._deployment.deployment_id,
-            project=self._deployment.project,
+            deployment_id=d.deployment_id,
+            project=d.project,
             phase=self._phase,
             progress=PROGRESS[self._phase],
             status=self._status,

@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracking import TrackingActivities
+    from slipway.metadata import PhaseMetadata
     from slipway.models import (
         DeploymentInput,
         FailInput,
@@ -57,7 +58,7 @@ class ProjectWorkflow:
         self._pending.append(deployment)
         await workflow.execute_activity_method(
             TrackingActivities.register,
-            PhaseInput(deployment=deployment, metadata={"release": deployment.release}),
+            PhaseInput(deployment=deployment, metadata=PhaseMetadata(release=deployment.release)),
             **_DATABASE,
         )
 
@@ -76,10 +77,10 @@ class ProjectWorkflow:
                 TrackingActivities.mark_failed,
                 FailInput(
                     deployment=deployment,
-                    metadata={
-                        "error": "cancelled by request before it started",
-                        "failedAt": workflow.now().isoformat(),
-                    },
+                    metadata=PhaseMetadata(
+                        error="cancelled by request before it started",
+                        failed_at=workflow.now().isoformat(),
+                    ),
                     status=Status.CANCELLED,
                 ),
                 **_DATABASE,

@@ -4,7 +4,6 @@ needs the password kept beside the data dir: apps share the loopback with the se
 
 import os
 import pwd
-import secrets
 import signal
 import subprocess
 import tempfile
@@ -12,7 +11,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 
@@ -27,7 +25,7 @@ with warnings.catch_warnings():
         ensure_user_exists,
     )
 
-from slipway.secrets import private_file
+from slipway.stack.credentials import password, shown_url, url
 from slipway.stack.process import Service, ServiceError
 
 SYSTEM_USER = "embedded_postgres"
@@ -41,28 +39,9 @@ HBA = (
 """pg_hba.conf: no `trust` line, so a process on the same loopback (an app on host
 networking) cannot connect without the password."""
 
-_URL = "postgresql://postgres:{}@127.0.0.1:{}/postgres"
-
 
 def _bin(name: str) -> str:
     return str(Path(_commands.POSTGRES_BIN_PATH) / name)
-
-
-def password(path: Path) -> str:
-    """The superuser's password kept in `path` (owner-only), made on first use; whoever
-    comes first (the stack, or a CLI computing the URL) makes it, and every start of the
-    server sets it (see `_secure`)."""
-    return private_file(path, lambda: secrets.token_urlsafe(32).encode()).decode()
-
-
-def url(port: int, secret: str) -> str:
-    """The URL of the embedded server on `port`, with its password."""
-    return _URL.format(quote(secret, safe=""), port)
-
-
-def shown_url(port: int) -> str:
-    """The URL as printed: the password masked, so no terminal or log carries it."""
-    return _URL.format("***", port)
 
 
 def accepts_queries(port: int, secret: str) -> bool:

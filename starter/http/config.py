@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from slipway.secrets import private_file
+from slipway.private_files import private_file
 from slipway.settings import Settings
 
 

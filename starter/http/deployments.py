@@ -26,7 +26,7 @@ from slipway import analytics, queries
 from slipway.diagnosis import diagnose
 from slipway.models import DeploymentView, LogEntry
 from slipway.names import validate_project_name
-from slipway.phases import Status
+from slipway.phases import WAITING, Status
 from starter import api
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
@@ -242,7 +242,7 @@ async def stuck_deployments(
     """Deployments queued or in progress whose phase has not moved for that long, each
     classified against Temporal: slow, orphaned or no-worker."""
     views = await asyncio.to_thread(
-        queries.find_stuck, services.engine, duration(older_than), queries.WAITING
+        queries.find_stuck, services.engine, duration(older_than), WAITING
     )
     client = await services.temporal()
     return [Stuck.of(await diagnose(client, view)) for view in views]

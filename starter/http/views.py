@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from slipway import analytics
 from slipway.models import DeploymentView
+from slipway.phases import WAITING
 from starter.devstack import ui_url
 from starter.http.schemas import Deployment
 from starter.http.services import Services
@@ -23,6 +24,6 @@ def present(services: Services, view: DeploymentView) -> Deployment:
     """A deployment row with its Temporal UI link and, while it runs, its ETA (this reads
     the database, so call it off the event loop)."""
     eta = None
-    if view.status in analytics.WAITING:
+    if view.status in WAITING:
         eta = analytics.eta(view, services.medians(), datetime.now(UTC))
     return Deployment.of(view, ui_url(services.settings, view.workflow_id), eta)

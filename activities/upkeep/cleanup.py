@@ -8,21 +8,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from activities.release import current_release
+import docker
+
+from activities.adapters.containers import remove_container
+from activities.adapters.docker import LABEL_DEPLOYMENT, LABEL_PORT, LABEL_PROJECT, ours, port_of
+from activities.adapters.images import remove_image
+from activities.adapters.releases import DESCRIPTOR, current_release
+from activities.adapters.traefik import public_target
 from slipway.layout import Layout
 from slipway.models import CleanupReport, DeploymentView, ReconcileInput
-from slipway.phases import Status
-from slipway.queries import WAITING
+from slipway.phases import WAITING, Status
 
 log = logging.getLogger(__name__)
-
-_WAITING = frozenset(WAITING)
 
 
 def releases_to_keep(history: list[DeploymentView], current: str | None, keep: int) -> set[str]:
     """The current release, those of deployments still under way, and the newest `keep`
     releases that went active."""
-    kept = {v.release for v in history if v.status in _WAITING}
+    kept = {v.release for v in history if v.status in WAITING}
     if current:
         kept.add(current)
     went_active = sorted(
@@ -56,9 +59,7 @@ def clean(
     for site in sorted(layout.sites.iterdir()) if layout.sites.is_dir() else []:
         project = site.name
         history = history_of(project)
-        in_progress_uploads |= {
-            str(v.metadata.get("uploadId")) for v in history if v.status in _WAITING
-        }
+        in_progress_uploads |= {v.details.upload_id or "" for v in history if v.status in WAITING}
         current = current_release(layout, project)
         keep = releases_to_keep(history, current, inp.keep_releases)
         releases = layout.releases(project)
@@ -68,14 +69,14 @@ def clean(
                 shutil.rmtree(release, ignore_errors=True)
                 report.releases.append(f"{project}/{release.name}")
         route = layout.route(project)
-        if current is None and route.exists() and not any(v.status in _WAITING for v in history):
+        if current is None and route.exists() and not any(v.status in WAITING for v in history):
             route.unlink(missing_ok=True)
             report.routes.append(project)
     work_root = layout.home / "work"
     for work in sorted(work_root.iterdir()) if work_root.is_dir() else []:
         check()
         view = deployment(work.name)
-        finished = view is None or view.status not in _WAITING
+        finished = view is None or view.status not in WAITING
         if finished and _old(work, inp.work_retention_seconds):
             shutil.rmtree(work, ignore_errors=True)
             report.work_dirs.append(work.name)
@@ -114,3 +115,30 @@ def _collect_store(layout: Layout, check: Callable[[], None]) -> int:
                 obj.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def sweep(
+    client: docker.DockerClient, layout: Layout, waiting: set[str], check: Callable[[], None]
+) -> tuple[list[str], list[str]]:
+    """Remove this home's containers that neither serve their project's public route nor
+    belong to a deployment under way, and images whose release is no longer kept; returns
+    the names and tags removed. Idempotent: it only removes."""
+    containers: list[str] = []
+    for container in client.containers.list(all=True, filters=ours(layout, LABEL_PROJECT)):
+        check()
+        labels = container.labels
+        public = public_target(layout, labels[LABEL_PROJECT])
+        serving = public is not None and port_of(public.url) == int(labels.get(LABEL_PORT, 0))
+        if not serving and labels.get(LABEL_DEPLOYMENT) not in waiting:
+            remove_container(client, container.name)
+            containers.append(str(container.name))
+    images: list[str] = []
+    for image in client.images.list(filters=ours(layout, LABEL_PROJECT)):
+        check()
+        project, deployment = image.labels[LABEL_PROJECT], image.labels.get(LABEL_DEPLOYMENT, "")
+        if deployment in waiting or (layout.release(project, deployment) / DESCRIPTOR).is_file():
+            continue
+        for tag in image.tags:
+            remove_image(client, tag)
+            images.append(tag)
+    return containers, images

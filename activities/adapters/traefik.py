@@ -1,5 +1,4 @@
-"""updating_routes and the switch at active: the project's Traefik routes, written to the
-file provider's directory.
+"""The project's Traefik routes, written to the file provider's directory.
 
 A project has two routers. The public one (Host only) serves the release that is live; the
 candidate one (Host and the candidate header naming a deployment) serves the release being
@@ -14,7 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from activities.atomic import write_atomically
+from activities.adapters.docker import container_name
+from activities.adapters.files import write_atomically
 from slipway.layout import Layout
 from slipway.models import RouteResult
 
@@ -40,6 +40,14 @@ class Target(BaseModel):
 def static_target(address: str, port: int, slot: str) -> Target:
     """A static release slot behind Caddy."""
     return Target(url=f"http://{address}:{port}", slot=slot)
+
+
+def app_target(network: str, project: str, deployment_id: str, port: int) -> Target:
+    """Where Traefik reaches a deployment's container: a loopback port on host networking,
+    else the container's name on the network they share."""
+    if network == "host":
+        return Target(url=f"http://127.0.0.1:{port}")
+    return Target(url=f"http://{container_name(project, deployment_id)}:{port}")
 
 
 def _middleware(project: str, target: Target) -> dict[str, Any]:

@@ -11,12 +11,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from activities.atomic import write_atomically
-from activities.confined import ConfinedTree, LinkInPathError
-from activities.failures import bad_input
-from activities.heartbeat import Beat
-from activities.links import LinkError, flatten
-from activities.manifest import Entry
+from activities.adapters.beat import Beat
+from activities.adapters.confined import ConfinedTree, LinkInPathError
+from activities.adapters.files import write_atomically
+from activities.adapters.links import LinkError, flatten
+from activities.adapters.manifest import Entry
+from slipway.errors import BadInputError
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.limits import LimitError, UnpackLimits
 from slipway.models import CopyResult
@@ -37,7 +37,7 @@ def _release_entries(
     try:
         placed = flatten(entries, site_root, limits)
     except (LinkError, LimitError) as err:
-        bad_input(f"the static site cannot be released: {err}")
+        raise BadInputError(f"the static site cannot be released: {err}") from None
     return [
         (path, entry)
         for path, entry in placed
@@ -102,7 +102,7 @@ def _check_space(layout: Layout, files: list[Entry], limits: UnpackLimits) -> No
     try:
         limits.free_space(needed, shutil.disk_usage(layout.store).free, "copying the release")
     except LimitError as err:
-        bad_input(str(err))
+        raise BadInputError(str(err)) from None
 
 
 def finished(layout: Layout, project: str, deployment_id: str) -> CopyResult | None:
@@ -161,10 +161,10 @@ def copy_release(
         try:
             tree.write_text(RELEASE_MARKER, deployment_id)
         except LinkInPathError as err:
-            bad_input(
+            raise BadInputError(
                 f"the release marker {RELEASE_MARKER} cannot be written: {err} in the upload; "
                 "Slipway never writes through a link: make it a directory"
-            )
+            ) from None
     result = CopyResult(
         files_copied=len(files),
         total_files=len(files),

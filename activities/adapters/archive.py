@@ -21,8 +21,8 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
-from activities.confined import AlreadyThereError, ConfinedTree, LinkInPathError
-from activities.links import LinkError, check_all
+from activities.adapters.confined import AlreadyThereError, ConfinedTree, LinkInPathError
+from activities.adapters.links import LinkError, check_all
 from slipway.limits import LimitError, UnpackLimits
 
 _CHUNK = 1 << 20

@@ -8,7 +8,7 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from activities.heartbeat import Beat
+from activities.adapters.beat import Beat
 
 _CHUNK = 1 << 20
 

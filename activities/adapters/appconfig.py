@@ -1,5 +1,5 @@
 """An app's own settings for its container: an optional `slipway.toml` at the upload's root,
-the Docker health check derived from it, and the loopback port Slipway gives the app.
+and the Docker health check derived from it.
 
 ```toml
 port = 8000                   # only if the app cannot listen on $PORT (see AppConfig.port)
@@ -17,12 +17,9 @@ command = "test -f /tmp/ready" # replaces the HTTP check (run by /bin/sh in the 
 ```
 """
 
-import errno
 import os
 import re
-import secrets
 import shlex
-import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -233,32 +230,3 @@ def health_test(detected_type: str, config: AppConfig, port: int) -> list[str]:
         "else echo 'neither wget nor curl in the image: set [health] command in "
         f"{CONFIG_FILE}'; false; fi || exit 1",
     ]
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as err:
-            if err.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
-
-
-def allocate_port(taken: set[int], low: int = 20000, high: int = 29999) -> int:
-    """A loopback port in [low, high] that is neither in `taken` (ports Slipway has given to
-    live deployments, which may be stopped right now) nor bound by anyone. The scan starts at
-    a random place so that concurrent deployments rarely pick the same port.
-
-    Not idempotent: the caller must store the port with the deployment before starting its
-    container, and reuse it on a retry."""
-    if not 1 <= low <= high <= 65535:
-        raise ValueError(f"invalid port range {low}-{high}")
-    span = high - low + 1
-    start = secrets.randbelow(span)
-    for offset in range(span):
-        port = low + (start + offset) % span
-        if port not in taken and _bindable(port):
-            return port
-    raise RuntimeError(f"no free loopback port in {low}-{high}: all are taken or bound")

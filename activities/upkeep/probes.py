@@ -7,9 +7,15 @@ import docker
 import httpx
 from docker.errors import DockerException
 
-from activities import apps, routes
-from activities.containers import LABEL_PORT, LABEL_PROJECT
-from activities.release import current_release
+from activities.adapters.docker import (
+    LABEL_PORT,
+    LABEL_PROJECT,
+    docker_client,
+    ours,
+    port_of,
+)
+from activities.adapters.releases import current_release, load_release
+from activities.adapters.traefik import public_target
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.models import ProbeResult
 from slipway.settings import Settings
@@ -17,12 +23,12 @@ from slipway.settings import Settings
 
 def serving_container(client: docker.DockerClient, layout: Layout, project: str) -> Any | None:
     """The project's container the public route sends traffic to, if it is an app."""
-    public = routes.public_target(layout, project)
-    port = apps.port_of(public.url) if public and not public.slot else None
+    public = public_target(layout, project)
+    port = port_of(public.url) if public and not public.slot else None
     if port is None:
         return None
     for container in client.containers.list(
-        all=True, filters=apps.ours(layout, f"{LABEL_PROJECT}={project}", f"{LABEL_PORT}={port}")
+        all=True, filters=ours(layout, f"{LABEL_PROJECT}={project}", f"{LABEL_PORT}={port}")
     ):
         return container
     return None
@@ -34,28 +40,26 @@ def probe(settings: Settings, layout: Layout, project: str) -> tuple[ProbeResult
     release = current_release(layout, project)
     if release is None:
         return ProbeResult(ok=False, detail="no release is current"), None
-    app = apps.load_release(layout, project, release)
+    app = load_release(layout, project, release)
     problems: list[str] = []
     container = None
     restarts = 0
     if app is not None:
-        client = apps.engine(settings.docker_host)
         try:
-            container = serving_container(client, layout, project)
-            if container is None:
-                problems.append("its container is gone")
-            else:
-                state = container.attrs["State"]
-                restarts = int(container.attrs.get("RestartCount", 0))
-                health = state.get("Health", {}).get("Status", "none")
-                if state.get("Status") != "running":
-                    problems.append(f"its container is {state.get('Status')}")
-                elif health == "unhealthy":
-                    problems.append("its container is unhealthy")
+            with docker_client(settings.docker_host) as client:
+                container = serving_container(client, layout, project)
+                if container is None:
+                    problems.append("its container is gone")
+                else:
+                    state = container.attrs["State"]
+                    restarts = int(container.attrs.get("RestartCount", 0))
+                    health = state.get("Health", {}).get("Status", "none")
+                    if state.get("Status") != "running":
+                        problems.append(f"its container is {state.get('Status')}")
+                    elif health == "unhealthy":
+                        problems.append("its container is unhealthy")
         except DockerException as err:
             problems.append(f"Docker did not answer: {err}")
-        finally:
-            client.close()
     path = app.config.health.path if app else f"/{RELEASE_MARKER}"
     problem = _http(settings, project, path, None if app else release)
     if problem:

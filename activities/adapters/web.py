@@ -1,15 +1,18 @@
-"""health_check and the check after the switch: fetched through Traefik with the project's
-Host, the release must answer as itself, through the route version just written, not merely
-answer 200."""
+"""Asking Traefik for a release as a visitor (or a candidate's prover) would: with the
+project's Host, the release must answer as itself, through the route version just written,
+not merely answer 200."""
 
 import time
 
 import httpx
-from temporalio.exceptions import ApplicationError
 
-from activities.heartbeat import Beat
-from activities.routes import CANDIDATE_HEADER, ROUTE_HEADER
-from slipway.models import HealthResult
+from activities.adapters.beat import Beat
+from activities.adapters.releases import ContainerRelease
+from activities.adapters.traefik import CANDIDATE_HEADER, ROUTE_HEADER
+from slipway.errors import UnhealthyError
+from slipway.layout import RELEASE_MARKER
+from slipway.models import DeploymentInput, HealthResult
+from slipway.settings import Settings
 
 
 def wait_until_served(
@@ -57,11 +60,9 @@ def wait_until_served(
             except httpx.HTTPError as err:
                 last = f"{type(err).__name__}: {err}"
             if time.monotonic() >= deadline:
-                raise ApplicationError(
+                raise UnhealthyError(
                     f"{'candidate ' if candidate else ''}{path} was not served as expected for "
-                    f"{host} at {url} within {timeout:g}s; last answer: {last}",
-                    type="Unhealthy",
-                    non_retryable=True,
+                    f"{host} at {url} within {timeout:g}s; last answer: {last}"
                 )
             time.sleep(0.1)
 
@@ -80,3 +81,27 @@ def wait_for_route(proxy: str, host: str, version: str, timeout: float, beat: Be
                 pass
             time.sleep(0.1)
     return False
+
+
+def release_served(
+    settings: Settings,
+    deployment: DeploymentInput,
+    app: ContainerRelease | None,
+    route_version: str,
+    timeout: float,
+    beat: Beat,
+    *,
+    candidate: bool,
+) -> HealthResult:
+    """The deployment's release answers through Traefik: a static one with its own marker,
+    an app on its health path; as the candidate, or as the public route."""
+    return wait_until_served(
+        settings.proxy_url,
+        settings.project_host(deployment.project),
+        app.config.health.path if app else f"/{RELEASE_MARKER}",
+        route_version,
+        timeout,
+        beat,
+        body=None if app else deployment.release,
+        candidate=deployment.deployment_id if candidate else None,
+    )

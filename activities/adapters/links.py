@@ -9,7 +9,7 @@ if any step climbs above the root, names an absolute path, or loops.
 from collections import defaultdict
 from collections.abc import Mapping
 
-from activities.manifest import Entry
+from activities.adapters.manifest import Entry
 from slipway.limits import UnpackLimits
 
 MAX_HOPS = 40

@@ -1,25 +1,24 @@
-"""pulling_source: the upload, unpacked safely into the deployment's work dir."""
+"""pulling_source: the upload, unpacked safely into the deployment's work dir, and its
+manifest (every entry with its content digest)."""
 
 import shutil
 
-from activities.archive import UnsafeArchiveError, unpack
-from activities.atomic import write_atomically
-from activities.failures import bad_input
-from activities.heartbeat import Beat
-from activities.manifest import save, scan
+from activities.adapters.archive import UnsafeArchiveError, unpack
+from activities.adapters.beat import Beat
+from activities.adapters.files import write_atomically
+from activities.adapters.manifest import save, scan
+from slipway.errors import BadInputError
 from slipway.layout import Layout
 from slipway.limits import UnpackLimits
 from slipway.models import SourceResult
 
-SOURCE = "source"
-MANIFEST = "manifest.json"
 _RESULT = "source.json"
 
 
 def finished(layout: Layout, deployment_id: str) -> SourceResult | None:
     """The result of a completed pull, if its source is still on disk."""
     work = layout.work(deployment_id)
-    if (work / _RESULT).exists() and (work / SOURCE).is_dir():
+    if (work / _RESULT).exists() and layout.source(deployment_id).is_dir():
         return SourceResult.model_validate_json((work / _RESULT).read_text())
     return None
 
@@ -27,7 +26,7 @@ def finished(layout: Layout, deployment_id: str) -> SourceResult | None:
 def pull(
     layout: Layout, upload_id: str, deployment_id: str, limits: UnpackLimits, beat: Beat
 ) -> SourceResult:
-    """Unpack the upload into `<work>/source` and describe it.
+    """Unpack the upload into the deployment's source dir and describe it.
 
     Idempotent: it unpacks into a scratch dir that only becomes `source` once complete, and
     the result file written last lets a retry adopt finished work instead of redoing it. A
@@ -41,7 +40,9 @@ def pull(
         return done
     upload = layout.upload(upload_id)
     if not upload.exists():
-        bad_input(f"upload {upload_id} is not in the upload store ({layout.uploads}); upload again")
+        raise BadInputError(
+            f"upload {upload_id} is not in the upload store ({layout.uploads}); upload again"
+        )
     scratch = work / "source.partial"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -50,11 +51,11 @@ def pull(
     except UnsafeArchiveError as err:
         shutil.rmtree(work, ignore_errors=True)
         upload.unlink(missing_ok=True)
-        bad_input(f"upload {upload_id} was refused: {err}")
+        raise BadInputError(f"upload {upload_id} was refused: {err}") from None
     entries = scan(scratch, beat)
-    digest = save(entries, work / MANIFEST)
-    shutil.rmtree(work / SOURCE, ignore_errors=True)
-    scratch.rename(work / SOURCE)
+    digest = save(entries, layout.manifest(deployment_id))
+    shutil.rmtree(layout.source(deployment_id), ignore_errors=True)
+    scratch.rename(layout.source(deployment_id))
     result = SourceResult(
         upload_id=upload_id,
         digest=digest,

@@ -1,0 +1,34 @@
+"""The loopback port Slipway gives an app on host networking."""
+
+import errno
+import secrets
+import socket
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as err:
+            if err.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def allocate_port(taken: set[int], low: int = 20000, high: int = 29999) -> int:
+    """A loopback port in [low, high] that is neither in `taken` (ports Slipway has given to
+    live deployments, which may be stopped right now) nor bound by anyone. The scan starts at
+    a random place so that concurrent deployments rarely pick the same port.
+
+    Not idempotent: the caller must store the port with the deployment before starting its
+    container, and reuse it on a retry."""
+    if not 1 <= low <= high <= 65535:
+        raise ValueError(f"invalid port range {low}-{high}")
+    span = high - low + 1
+    start = secrets.randbelow(span)
+    for offset in range(span):
+        port = low + (start + offset) % span
+        if port not in taken and _bindable(port):
+            return port
+    raise RuntimeError(f"no free loopback port in {low}-{high}: all are taken or bound")

@@ -1,0 +1,72 @@
+"""active: traffic moves to the proven release. The public router goes to its target and,
+for a static site, `current` to it; the public route must then serve it. Once the new
+release has baked, an app's previous container goes."""
+
+from activities.adapters.beat import Beat
+from activities.adapters.containers import remove_container
+from activities.adapters.docker import LABEL_PORT, LABEL_PROJECT, docker_client, ours, port_of
+from activities.adapters.releases import (
+    point,
+    remember_previous,
+    verified_release,
+)
+from activities.adapters.traefik import (
+    app_target,
+    candidate_target,
+    public_target,
+    render_route,
+    static_target,
+    write_route,
+)
+from activities.adapters.web import release_served
+from slipway.models import DeploymentInput, SwitchResult
+from slipway.settings import Settings
+
+PUBLIC_CHECK_SECONDS = 15.0
+"""How long the switch waits for the public route to serve the promoted release."""
+
+
+def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> SwitchResult:
+    """Move the public route and `current`, then wait until the public route serves the
+    release. Idempotent: the route write and the link move leave alone what is already in
+    place, and the release `current` pointed to before is recorded before it moves."""
+    d = deployment
+    layout = settings.layout
+    app = verified_release(layout, d.project, d.release)
+    before = public_target(layout, d.project)
+    if app is None:
+        public = static_target(settings.static_address, settings.static_port, "current")
+        candidate = static_target(settings.static_address, settings.static_port, "next")
+    else:
+        port = port_of(candidate_target(layout, d.project).url) or 0
+        network = settings.container_network
+        public = candidate = app_target(network, d.project, d.deployment_id, port)
+    host = settings.project_host(d.project)
+    config, version = render_route(d.project, host, public, candidate, d.deployment_id)
+    write_route(layout, d.project, d.deployment_id, config, version)
+    previous = remember_previous(layout, d.project, d.deployment_id)
+    point(layout, d.project, layout.current(d.project), d.release, f".current-{d.deployment_id}")
+    release_served(settings, d, app, version, PUBLIC_CHECK_SECONDS, beat, candidate=False)
+    replaced = before is not None and before.url != public.url and not before.slot
+    return SwitchResult(
+        previous_release=previous,
+        previous_url=before.url if replaced and before else None,
+        route_version=version,
+    )
+
+
+def retire(settings: Settings, project: str, url: str) -> str | None:
+    """Remove the project's container that served at `url` before the switch; returns its
+    name. Idempotent: removing a gone container is a no-op."""
+    port = port_of(url)
+    if port is None:
+        return None
+    layout = settings.layout
+    with docker_client(settings.docker_host) as client:
+        found = client.containers.list(
+            all=True, filters=ours(layout, f"{LABEL_PROJECT}={project}", f"{LABEL_PORT}={port}")
+        )
+        for container in found:
+            remove_container(client, container.name)
+            return str(container.name)
+    return None

@@ -1,0 +1,1 @@
+"""Work that keeps a server tidy and watched, beside the phases: cleanup and health probes."""
