@@ -63,7 +63,7 @@ def build_workers(
         task_queue=settings.task_queue,
         workflows=[DeploymentWorkflow, ProjectWorkflow, ReconcileWorkflow, MonitorWorkflow],
         activities=[
-            *TrackingActivities(engine, settings.base_domain).all(),
+            *TrackingActivities(engine, settings).all(),
             ReconcileActivities(engine, client, settings).resolve_orphans,
             monitor.deliver_alert,
         ],

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from temporalio import activity
 
 from activities.adapters.beat import Beat
+from activities.adapters.git import Repository
 from activities.adapters.manifest import load
 from activities.failures import check_names
 from activities.heartbeat import heartbeating
@@ -23,6 +24,8 @@ from activities.phases import (
     updating_routes,
 )
 from slipway import records
+from slipway.errors import BadInputError
+from slipway.git_remote import Credentials
 from slipway.metadata import PhaseMetadata
 from slipway.models import (
     BuildResult,
@@ -35,6 +38,8 @@ from slipway.models import (
     SourceResult,
 )
 from slipway.phases import Phase, copy_progress
+from slipway.project_sources import source_of
+from slipway.secrets import SecretError, load_key, unseal
 from slipway.settings import Settings
 
 T = TypeVar("T")
@@ -85,15 +90,44 @@ class HostActivities:
 
     @activity.defn(name="pull_source")
     async def pull_source(self, inp: PhaseInput) -> SourceResult:
-        """pulling_source (see `pulling_source.pull` for why a retry is safe)."""
+        """pulling_source, from an upload or a git repository (see `pulling_source` for why
+        a retry is safe). A repository's credentials are the project's, unsealed here."""
         d = inp.deployment
+        limits = self.settings.unpack_limits
+
+        def run(beat: Beat) -> SourceResult:
+            if d.git is None:
+                return pulling_source.pull(self.layout, d.upload_id, d.deployment_id, limits, beat)
+            repo = Repository(
+                mirror=self.layout.mirror(d.project),
+                url=d.git.url,
+                credentials=self._credentials(d.project),
+                private=self.layout.git_private,
+                ca_file=self.settings.git_ca_file,
+                max_bytes=self.settings.git_max_bytes,
+            )
+            return pulling_source.pull_git(self.layout, d.deployment_id, d.git, repo, limits, beat)
+
         return await self._phase(
             inp,
             Phase.PULLING_SOURCE,
-            lambda beat: pulling_source.pull(
-                self.layout, d.upload_id, d.deployment_id, self.settings.unpack_limits, beat
-            ),
+            run,
             lambda: pulling_source.finished(self.layout, d.deployment_id),
+        )
+
+    def _credentials(self, project: str) -> Credentials:
+        """What opens the project's repository, from its sealed settings."""
+        source = source_of(self.engine, project)
+        pairs = (("token", source.sealed_token), ("key", source.sealed_ssh_key))
+        sealed = {name: value for name, value in pairs if value}
+        try:
+            opened = unseal(sealed, load_key(self.settings))
+        except SecretError as err:
+            raise BadInputError(str(err)) from None
+        return Credentials(
+            token=opened.get("token"),
+            user=source.git_user or Credentials.user,
+            ssh_key=opened.get("key"),
         )
 
     @activity.defn(name="build")

@@ -7,17 +7,55 @@ from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from slipway import queries, records
+from slipway.errors import BadInputError
 from slipway.metadata import PhaseMetadata
-from slipway.models import FailInput, PhaseInput, SkipInput, SupersedeInput
+from slipway.models import DeploymentInput, FailInput, PhaseInput, SkipInput, SupersedeInput
 from slipway.phases import Phase, Status
+from slipway.project_sources import ProjectError, describe, project_git
+from slipway.settings import Settings, host_task_queue
 
 
 class TrackingActivities:
     """Writes of the deployment projection that belong to no server."""
 
-    def __init__(self, engine: sa.Engine, base_domain: str) -> None:
+    def __init__(self, engine: sa.Engine, settings: Settings) -> None:
         self.engine = engine
-        self.base_domain = base_domain
+        self.settings = settings
+        self.base_domain = settings.base_domain
+
+    @activity.defn(name="place_deployment")
+    async def place(self, deployment: DeploymentInput) -> DeploymentInput:
+        """Complete a deployment a service sent with only what to deploy: the server its
+        project is pinned to (this one's for a new project) and its queue, this side's
+        timeouts, and with neither upload nor repository, the project's own repository.
+        Idempotent: it only reads."""
+
+        def run(_: object) -> DeploymentInput:
+            s = self.settings
+            server = queries.project_server(self.engine, deployment.project) or s.server
+            git = deployment.git
+            if git is None and not deployment.upload_id:
+                try:
+                    git = project_git(self.engine, deployment.project)
+                except ProjectError as err:
+                    raise BadInputError(str(err)) from None
+            return DeploymentInput(
+                **deployment.model_dump(
+                    exclude={"git", "server", "host_queue", "source"}
+                    | {"heartbeat_timeout_seconds", "phase_deadlines", "bake_seconds"}
+                    | {"restart_limit"}
+                ),
+                git=git,
+                server=server,
+                host_queue=host_task_queue(s.task_queue, server),
+                source=deployment.source or (describe(git) if git else "upload"),
+                heartbeat_timeout_seconds=s.heartbeat_timeout_seconds,
+                phase_deadlines=s.phase_deadlines,
+                bake_seconds=s.bake_seconds,
+                restart_limit=s.restart_limit,
+            )
+
+        return await heartbeating(run)
 
     def _register(self, inp: PhaseInput) -> bool:
         d = inp.deployment
@@ -81,4 +119,4 @@ class TrackingActivities:
 
     def all(self) -> list[Callable[..., object]]:
         """Every activity of this class, for the worker."""
-        return [self.register, self.skip_phase, self.mark_failed, self.supersede]
+        return [self.place, self.register, self.skip_phase, self.mark_failed, self.supersede]

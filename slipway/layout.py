@@ -58,6 +58,15 @@ class Layout:
         """What the unpacked upload holds, with a digest per file."""
         return self.work(deployment_id) / "manifest.json"
 
+    def mirror(self, project: str) -> Path:
+        """The project's bare mirror of its git repository: a redeploy only tops it up."""
+        return self.home / "mirrors" / f"{validate_project_name(project)}.git"
+
+    @property
+    def git_private(self) -> Path:
+        """git's home while Slipway runs it: known hosts, a deploy key for one command."""
+        return self.home / "git"
+
     def site(self, project: str) -> Path:
         return self.sites / validate_project_name(project)
 

@@ -30,7 +30,9 @@ class PhaseMetadata(BaseModel):
     stack: str | None = None
     failed_at: str | None = None
 
-    # Slipway's: where and how it runs.
+    # Slipway's: where the source came from, and where and how it runs.
+    source_ref: str | None = None
+    source_url: str | None = None
     release: str | None = None
     mode: Mode | None = None
     host_queue: str | None = None

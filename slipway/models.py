@@ -11,15 +11,36 @@ from slipway.phases import DeploymentType, Mode, Phase, Status
 __all__ = ["DeploymentType", "Metadata", "Mode", "PhaseMetadata"]
 
 
+class GitSource(BaseModel):
+    """A git repository to deploy from: its URL (never with credentials: those are the
+    project's, sealed, and never travel with a deployment) and a branch, tag or commit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(min_length=1, max_length=2000)
+    ref: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Branch, tag or commit; default: the remote's HEAD.",
+    )
+
+
 class DeploymentInput(BaseModel):
     """What a deployment is asked to do; the workflow's only argument."""
 
     model_config = ConfigDict(frozen=True)
 
-    deployment_id: str
+    deployment_id: str = Field(
+        default="", description="Empty: the project's workflow gives it one (a UUID)."
+    )
     project: str
-    upload_id: str = Field(default="", description="Empty for a rollback.")
-    host_queue: str = Field(description="The task queue of the server that hosts the project.")
+    upload_id: str = Field(default="", description="Empty for a rollback or a git source.")
+    git: GitSource | None = Field(default=None, description="A repository to deploy from.")
+    host_queue: str = Field(
+        default="",
+        description="The task queue of the server that hosts the project; empty: the "
+        "project's workflow places it (the server it is pinned to, a worker's settings).",
+    )
     server: str = Field(default="local", description="That server's name.")
     mode: Mode = Mode.DEPLOY
     release_id: str | None = Field(
@@ -81,12 +102,15 @@ class PhaseInput(BaseModel):
 
 
 class SourceResult(BaseModel):
-    """What pulling_source found in the upload."""
+    """What pulling_source found in the upload (for a git source: in the commit it resolved,
+    exported as an upload)."""
 
     upload_id: str
     digest: str
     files: int
     bytes: int
+    commit: str | None = Field(default=None, description="The full SHA a git ref resolved to.")
+    ref: str | None = Field(default=None, description="The ref it was asked for.")
 
 
 class BuildResult(BaseModel):

@@ -55,10 +55,14 @@ def register(
     """Create the project if new and the deployment in phase queued; False if it existed."""
     metadata = details.stored()
     with engine.begin() as conn:
+        # A project made before its first deployment (its source set) is pinned by it.
         conn.execute(
             insert(projects)
             .values(name=deployment.project, domain=domain, server=deployment.server)
-            .on_conflict_do_nothing(index_elements=["name"])
+            .on_conflict_do_update(
+                index_elements=["name"],
+                set_={"server": sa.func.coalesce(projects.c.server, deployment.server)},
+            )
         )
         project_id = conn.execute(
             sa.select(projects.c.id).where(projects.c.name == deployment.project)

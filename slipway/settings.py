@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         ge=1,
         description="How many times its compressed size an archive may unpack to (past 64 MiB).",
     )
+    git_max_bytes: int = Field(
+        default=GIB, ge=1, description="Largest a project's git mirror may grow, in bytes."
+    )
+    git_ca_file: Path | None = Field(
+        default=None, description="Extra CA certificates git trusts for HTTPS repositories."
+    )
     min_free_bytes: int = Field(
         default=512 * MIB,
         ge=0,

@@ -16,6 +16,7 @@ projects = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("server", sa.String(63), nullable=True),
+    sa.Column("source", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
 )
 
 deployments = sa.Table(

@@ -18,9 +18,10 @@ from temporalio.service import RPCError
 
 from slipway import queries, submission
 from slipway.database import engine_for
-from slipway.models import DeploymentInput, DeploymentView, LogEntry, ReconcileReport
+from slipway.models import DeploymentInput, DeploymentView, GitSource, LogEntry, ReconcileReport
 from slipway.names import validate_deployment_id, validate_project_name
 from slipway.phases import TERMINAL, DeploymentType, Mode, Status
+from slipway.project_sources import checked, describe, project_git
 from slipway.schedules import reconcile_input
 from slipway.secrets import load_key, seal
 from slipway.settings import Settings, host_task_queue
@@ -66,16 +67,18 @@ async def _input(
 async def start_deployment(
     client: Client,
     settings: Settings,
-    path: Path,
+    path: Path | None,
     project: str,
     *,
+    git: GitSource | None = None,
     source_commit: str | None = None,
     deployment_id: str | None = None,
     engine: sa.Engine | None = None,
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """Store the upload and queue its deployment; return the deployment id. With a
-    deployment id that is already recorded, nothing new starts.
+    """Store the upload (or take the git source: a repository and ref; with neither, the
+    project's own repository and branch) and queue its deployment; return the deployment id.
+    With a deployment id that is already recorded, nothing new starts.
     `env` reaches an app's container; its values are sealed here, before anything records
     them."""
     validate_project_name(project)
@@ -84,15 +87,24 @@ async def start_deployment(
     existing = await asyncio.to_thread(status, engine, deployment_id)
     if existing is not None:
         return deployment_id
-    upload_id = await asyncio.to_thread(store_upload, settings.layout, path, settings.unpack_limits)
+    upload_id = ""
+    if path is not None:
+        limits = settings.unpack_limits
+        upload_id = await asyncio.to_thread(store_upload, settings.layout, path, limits)
+        source = f"upload {path.name}"
+    else:
+        if git is None:
+            git = await asyncio.to_thread(project_git, engine, project)
+        source = describe(checked(git))
     deployment = await _input(
         settings,
         engine,
         project,
         deployment_id=deployment_id,
         upload_id=upload_id,
+        git=git if path is None else None,
         source_commit=source_commit,
-        source=f"upload {path.name}",
+        source=source,
         env=seal(env or {}, load_key(settings)),
     )
     return await submit(client, settings, deployment)

@@ -132,9 +132,15 @@ class DeploymentWorkflow:
     async def _prepare(self) -> None:
         """pulling_source, building and copying_files."""
         d = self._deployed()
-        self._metadata.upload_id = d.upload_id
+        self._metadata.upload_id = d.upload_id or None
         self._metadata.source_commit = d.source_commit
+        if d.git is not None:
+            self._metadata.source_url = d.git.url
+            self._metadata.source_ref = d.git.ref
         pulled = await self._phase_call(Phase.PULLING_SOURCE, HostActivities.pull_source)
+        self._metadata.upload_id = pulled.upload_id
+        self._metadata.source_commit = pulled.commit or d.source_commit
+        self._metadata.source_ref = pulled.ref or self._metadata.source_ref
         self._metadata.content_digest = pulled.digest
         self._metadata.source_files = pulled.files
         built = await self._phase_call(Phase.BUILDING, HostActivities.build)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.tracking import TrackingActivities
@@ -50,7 +50,13 @@ class ProjectWorkflow:
     @workflow.signal
     async def enqueue(self, deployment: DeploymentInput) -> None:
         """A deployment to run after the one in progress; recorded as queued at once. The same
-        deployment sent twice is queued once."""
+        deployment sent twice is queued once. One sent with only what to deploy (a service
+        holding nothing but a Temporal client) is given an id and placed first."""
+        if not deployment.deployment_id or not deployment.host_queue:
+            placed = await self._placed(deployment)
+            if placed is None:
+                return
+            deployment = placed
         if deployment.deployment_id == self._running or any(
             d.deployment_id == deployment.deployment_id for d in self._pending
         ):
@@ -61,6 +67,32 @@ class ProjectWorkflow:
             PhaseInput(deployment=deployment, metadata=PhaseMetadata(release=deployment.release)),
             **_DATABASE,
         )
+
+    async def _placed(self, deployment: DeploymentInput) -> DeploymentInput | None:
+        """An id of its own (deterministic: from the workflow's random source), then its
+        server, queue, timeouts and source from the database and a worker's settings. One
+        that cannot be placed (no upload, no repository) is recorded failed, saying why."""
+        if not deployment.deployment_id:
+            deployment = DeploymentInput(
+                **deployment.model_dump(exclude={"deployment_id"}),
+                deployment_id=str(workflow.uuid4()),
+            )
+        try:
+            return await workflow.execute_activity_method(
+                TrackingActivities.place, deployment, **_DATABASE
+            )
+        except ActivityError as err:
+            reason = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+            await workflow.execute_activity_method(
+                TrackingActivities.mark_failed,
+                FailInput(
+                    deployment=deployment,
+                    metadata=PhaseMetadata(error=reason, failed_at=workflow.now().isoformat()),
+                    status=Status.FAILED,
+                ),
+                **_DATABASE,
+            )
+            return None
 
     @workflow.signal
     async def cancel(self, deployment_id: str) -> None:

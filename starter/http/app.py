@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from slipway.database import engine_for
 from slipway.settings import Settings
-from starter.http import deployments, errors, events, page, redaction, stats
+from starter.http import deployments, errors, events, hooks, page, redaction, stats
 from starter.http.auth import require_token
 from starter.http.config import ApiSettings, resolve_token
 from starter.http.limits import BodyLimit
@@ -59,7 +59,7 @@ def create_app(
         """The OpenAPI document, behind the token like everything but /healthz."""
         return app.openapi()
 
-    for router in (deployments.router, events.router, stats.router, page.router):
+    for router in (deployments.router, events.router, stats.router, hooks.router, page.router):
         app.include_router(router)
     return app
 

@@ -20,6 +20,9 @@ class ApiSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 3001
+    max_hook_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Largest webhook body accepted, in bytes."
+    )
     max_upload_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1, description="Largest upload accepted, in bytes."
     )
