@@ -43,7 +43,7 @@ class TrackingActivities:
                 **deployment.model_dump(
                     exclude={"git", "server", "host_queue", "source"}
                     | {"heartbeat_timeout_seconds", "phase_deadlines", "bake_seconds"}
-                    | {"restart_limit"}
+                    | {"bake_probe_seconds", "restart_limit"}
                 ),
                 git=git,
                 server=server,
@@ -52,6 +52,7 @@ class TrackingActivities:
                 heartbeat_timeout_seconds=s.heartbeat_timeout_seconds,
                 phase_deadlines=s.phase_deadlines,
                 bake_seconds=s.bake_seconds,
+                bake_probe_seconds=s.bake_probe_seconds,
                 restart_limit=s.restart_limit,
             )
 

@@ -71,6 +71,9 @@ class DeploymentInput(BaseModel):
         default=0.0, description="How long the release is watched after the switch."
     )
     restart_limit: int = Field(default=3, description="Container restarts that fail a bake.")
+    bake_probe_seconds: float = Field(
+        default=2.0, gt=0, description="How often the release is looked at while it bakes."
+    )
 
     @property
     def release(self) -> str:

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         description="After the switch, how long a new release is watched; unhealthy in that "
         "window, it is rolled back automatically. 0 turns the watch off.",
     )
+    bake_probe_seconds: float = Field(
+        default=2.0, gt=0, description="How often a baking release is looked at."
+    )
     restart_limit: int = Field(
         default=3, description="Restarts within the window that make a restart loop."
     )

@@ -59,6 +59,7 @@ async def _input(
         heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
         phase_deadlines=settings.phase_deadlines,
         bake_seconds=settings.bake_seconds,
+        bake_probe_seconds=settings.bake_probe_seconds,
         restart_limit=settings.restart_limit,
         **fields,
     )

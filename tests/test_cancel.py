@@ -83,7 +83,6 @@ async def test_cancel_during_health_check(
         await wait_for(
             "health_check", lambda: _in_phase(engine, new, Phase.HEALTH_CHECK), timeout=60
         )
-        await asyncio.sleep(1.0)
         await api.cancel(client, engine, new)
         failure = await outcome(client, new)
         await asyncio.sleep(1.5)

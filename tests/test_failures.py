@@ -63,7 +63,7 @@ async def test_failed_health_check_switches_back(
         client, settings, make_site(tmp_path / "good", "old release"), project
     )
     assert failure is None
-    broken = broken_static(settings, 3.0)
+    broken = broken_static(settings, 1.0)
     async with RunningWorker(client, broken):
         bad, failure = await deploy_and_wait(
             client, broken, make_site(tmp_path / "bad", "new release"), project
@@ -89,7 +89,7 @@ async def test_first_deployment_failing_leaves_nothing_served(
     project: str,
     tmp_path: Path,
 ) -> None:
-    broken = settings.model_copy(update={"static_port": free_port(), "health_timeout_seconds": 2.0})
+    broken = settings.model_copy(update={"static_port": free_port(), "health_timeout_seconds": 1.0})
     async with RunningWorker(client, broken):
         bad, failure = await deploy_and_wait(
             client, broken, make_site(tmp_path / "bad", "never"), project

@@ -28,7 +28,7 @@ async def test_failed_deployment_resumes_from_its_first_unfinished_phase(
         update={
             "server": "broken",
             "static_port": free_port(),
-            "health_timeout_seconds": 2.0,
+            "health_timeout_seconds": 1.0,
         }
     )
     async with RunningWorker(client, broken, host_only=True):

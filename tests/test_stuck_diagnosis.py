@@ -13,7 +13,8 @@ from slipway.diagnosis import Kind, diagnose
 from slipway.layout import Layout
 from slipway.phases import Phase, Status
 from slipway.settings import Settings
-from tests.helpers import deploy, deploy_and_wait, fetch, make_site, outcome, row, wait_for
+from slipway.workflow_ids import deployment_workflow_id
+from tests.helpers import deploy, deploy_and_wait, fetch, make_site, row, wait_for
 from tests.running import RunningWorker
 
 
@@ -63,7 +64,8 @@ async def test_heartbeating_deployment_is_slow(
     found = await diagnose(client, next(v for v in stuck if v.id == busy))
     assert found.kind is Kind.SLOW
     assert "copy_files" in found.detail
-    assert await outcome(client, busy) is None
+    # The diagnosis is what is tested; the big copy's end is other tests' business.
+    await client.get_workflow_handle(deployment_workflow_id(busy)).terminate("test over")
 
 
 async def test_phase_past_its_deadline_fails_and_keeps_serving(
@@ -78,7 +80,7 @@ async def test_phase_past_its_deadline_fails_and_keeps_serving(
         client, settings, make_site(tmp_path / "a", "old"), project
     )
     assert failure is None
-    late = _ghost(settings, phase_deadlines={"pulling_source": 3.0})
+    late = _ghost(settings, phase_deadlines={"pulling_source": 1.0})
     records.pin(engine, project, late.server, late.project_host(project))
     new, failure = await deploy_and_wait(client, late, make_site(tmp_path / "b", "new"), project)
     assert failure is not None and "phase deadline exceeded: pulling_source" in failure

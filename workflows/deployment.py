@@ -47,9 +47,6 @@ S = TypeVar("S")
 A = TypeVar("A")
 R = TypeVar("R")
 
-BAKE_PROBE_EVERY = timedelta(seconds=2)
-"""How often a release is looked at during its bake window."""
-
 
 class BakeFailedError(Exception):
     """The release that now serves turned unhealthy within its bake window."""
@@ -179,6 +176,10 @@ class DeploymentWorkflow:
         self._metadata.url = checked.url
         self._metadata.completed_at = workflow.now().isoformat()
         self._enter(Phase.ACTIVE)
+        await _to_the_end(self._go_active())
+
+    async def _go_active(self) -> None:
+        """The switch, the bake window, then the previous container retired."""
         switched = await self._run(Phase.ACTIVE, TrafficActivities.activate, self._input())
         self._metadata.previous_release = switched.previous_release
         self._status = Status.ACTIVE
@@ -197,7 +198,8 @@ class DeploymentWorkflow:
         ends = workflow.now() + timedelta(seconds=d.bake_seconds)
         failures = 0
         while workflow.now() < ends:
-            await workflow.sleep(min(BAKE_PROBE_EVERY, ends - workflow.now()))
+            every = timedelta(seconds=d.bake_probe_seconds)
+            await workflow.sleep(min(every, ends - workflow.now()))
             probe = await self._run(Phase.ACTIVE, TrafficActivities.probe_release, self._input())
             failures = 0 if probe.ok else failures + 1
             looping = probe.restarts >= d.restart_limit
@@ -303,6 +305,20 @@ class DeploymentWorkflow:
             status=self._status,
             metadata=self._metadata,
         )
+
+
+async def _to_the_end(work: Awaitable[R]) -> R:
+    """Run `work` to its end even if a cancel arrives meanwhile. Once traffic starts to move
+    there is nothing left to cancel (a rollback is the way back), so the switch, the bake
+    window and retiring the previous container finish, whenever the cancel lands; a failed
+    bake still ends the deployment, through its own error."""
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
 
 
 def _reason(phase: Phase, cause: BaseException | None) -> tuple[str, int]:

@@ -46,6 +46,8 @@ class ProjectWorkflow:
         self._project = ""
         self._pending: list[DeploymentInput] = []
         self._running: str | None = None
+        self._started = False
+        self._cancelled: set[str] = set()
 
     @workflow.signal
     async def enqueue(self, deployment: DeploymentInput) -> None:
@@ -99,24 +101,32 @@ class ProjectWorkflow:
         """Cancel a deployment of this project: the running one through its workflow's
         cancellation, a waiting one by dropping it (recorded as cancelled)."""
         if deployment_id == self._running:
-            await workflow.get_external_workflow_handle(
-                deployment_workflow_id(deployment_id)
-            ).cancel()
+            if self._started:
+                await workflow.get_external_workflow_handle(
+                    deployment_workflow_id(deployment_id)
+                ).cancel()
+            else:
+                # Chosen to run next, its workflow not started yet: it never will be.
+                self._cancelled.add(deployment_id)
             return
         for deployment in [d for d in self._pending if d.deployment_id == deployment_id]:
             self._pending.remove(deployment)
-            await workflow.execute_activity_method(
-                TrackingActivities.mark_failed,
-                FailInput(
-                    deployment=deployment,
-                    metadata=PhaseMetadata(
-                        error="cancelled by request before it started",
-                        failed_at=workflow.now().isoformat(),
-                    ),
-                    status=Status.CANCELLED,
+            await self._cancel_unstarted(deployment)
+
+    async def _cancel_unstarted(self, deployment: DeploymentInput) -> None:
+        """Record a deployment that was cancelled before it started."""
+        await workflow.execute_activity_method(
+            TrackingActivities.mark_failed,
+            FailInput(
+                deployment=deployment,
+                metadata=PhaseMetadata(
+                    error="cancelled by request before it started",
+                    failed_at=workflow.now().isoformat(),
                 ),
-                **_DATABASE,
-            )
+                status=Status.CANCELLED,
+            ),
+            **_DATABASE,
+        )
 
     @workflow.query
     def state(self) -> ProjectState:
@@ -137,6 +147,9 @@ class ProjectWorkflow:
             except TimeoutError:
                 break
             newest = self._pending.pop()
+            # It runs from now on: a cancel or a query while the older ones are superseded
+            # finds it here.
+            self._running, self._started = newest.deployment_id, False
             older, self._pending = self._pending, []
             for deployment in older:
                 await workflow.execute_activity_method(
@@ -151,16 +164,24 @@ class ProjectWorkflow:
 
     async def _deploy(self, deployment: DeploymentInput) -> None:
         """Run one deployment to its end, whatever the end; it records its own outcome."""
-        self._running = deployment.deployment_id
         try:
-            await workflow.execute_child_workflow(
+            if deployment.deployment_id in self._cancelled:
+                await self._cancel_unstarted(deployment)
+                return
+            child = await workflow.start_child_workflow(
                 DeploymentWorkflow.run,
                 deployment,
                 id=deployment_workflow_id(deployment.deployment_id),
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"Deploy {deployment.project} ({deployment.deployment_id[:8]})",
             )
+            self._started = True
+            if deployment.deployment_id in self._cancelled:
+                # Cancelled while its workflow was starting.
+                await workflow.get_external_workflow_handle(child.id).cancel()
+            await child
         except (ChildWorkflowError, ActivityError):
             workflow.logger.info("deployment %s did not go active", deployment.deployment_id)
         finally:
-            self._running = None
+            self._running, self._started = None, False
+            self._cancelled.discard(deployment.deployment_id)
