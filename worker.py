@@ -15,6 +15,7 @@ from activities.adapters.releases import move_old_links
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
 from activities.monitor import MonitorActivities
+from activities.notify import NotifyActivities
 from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.tracking import TrackingActivities
 from activities.traffic import TrafficActivities
@@ -24,6 +25,7 @@ from slipway.settings import Settings
 from slipway.temporal import connect
 from workflows.deployment import DeploymentWorkflow
 from workflows.monitor import MonitorWorkflow
+from workflows.notify import NotifyWorkflow
 from workflows.project import ProjectWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
@@ -61,9 +63,16 @@ def build_workers(
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[DeploymentWorkflow, ProjectWorkflow, ReconcileWorkflow, MonitorWorkflow],
+        workflows=[
+            DeploymentWorkflow,
+            ProjectWorkflow,
+            ReconcileWorkflow,
+            MonitorWorkflow,
+            NotifyWorkflow,
+        ],
         activities=[
             *TrackingActivities(engine, settings).all(),
+            NotifyActivities(engine, settings).notify_end,
             ReconcileActivities(engine, client, settings).resolve_orphans,
             monitor.deliver_alert,
         ],

@@ -273,6 +273,19 @@ class SkipInput(PhaseInput):
     phase: Phase
 
 
+class EndNotice(BaseModel):
+    """How a deployment ended, for its notification: never a secret."""
+
+    deployment_id: str
+    project: str
+    round: int = 0
+    status: Status
+    phase: Phase
+    error: str | None = None
+    commit: str | None = None
+    url: str | None = None
+
+
 class SupersedeInput(BaseModel):
     """An older queued deployment that a newer one replaces before it ever runs."""
 

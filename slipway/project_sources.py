@@ -27,6 +27,7 @@ class ProjectSource(BaseModel):
     sealed_token: str | None = None
     sealed_ssh_key: str | None = None
     sealed_webhook_secret: str | None = None
+    notify_url: str | None = None
 
     def stored(self) -> dict[str, str]:
         """The camelCase JSON kept in the database."""

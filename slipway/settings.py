@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     down_after_failures: int = Field(
         default=2, description="Consecutive failed checks after which a project is down."
     )
+    notify_url: str | None = Field(
+        default=None,
+        description="Where every deployment's end is POSTed as JSON, unless its project has its "
+        "own (retried; Slack-compatible: it carries a `text`).",
+    )
     alert_webhook_url: str | None = Field(
         default=None, description="Where alerts are POSTed as JSON (retried)."
     )
@@ -194,6 +199,14 @@ class Settings(BaseSettings):
     def proxy_url(self) -> str:
         """Traefik's entry point, as this server's workers reach it."""
         return f"http://{self.proxy_address}:{self.http_port}"
+
+    def temporal_ui(self, workflow_id: str | None = None) -> str:
+        """The Temporal UI's list of workflows, or one workflow in it."""
+        base = (
+            f"http://127.0.0.1:{self.temporal_ui_port}/namespaces/{self.temporal_namespace}"
+            "/workflows"
+        )
+        return f"{base}/{workflow_id}" if workflow_id else base
 
     def project_host(self, project: str) -> str:
         """The Host a project answers at."""

@@ -19,3 +19,8 @@ def reconcile_schedule_id(server: str) -> str:
 def monitor_schedule_id(server: str) -> str:
     """The schedule that watches one server's active deployments."""
     return f"slipway-monitor-{server}"
+
+
+def notify_workflow_id(deployment_id: str, round: int) -> str:
+    """The workflow that delivers a deployment's end, once per round."""
+    return f"notify-{deployment_id}-r{round}"

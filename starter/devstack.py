@@ -55,8 +55,7 @@ async def wait_for_worker(settings: Settings, within: float = 60.0) -> Client:
 
 def ui_url(settings: Settings, workflow_id: str | None = None) -> str:
     """The Temporal UI, or one workflow in it."""
-    base = f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
-    return f"{base}/workflows/{workflow_id}" if workflow_id else f"{base}/workflows"
+    return settings.temporal_ui(workflow_id)
 
 
 def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:

@@ -26,6 +26,7 @@ class SourceView(BaseModel):
     token: bool
     ssh_key: bool
     webhook_secret: bool
+    notify_url: str | None
 
 
 def set_git(
@@ -74,6 +75,13 @@ def set_git(
     return generated
 
 
+def set_notify(engine: sa.Engine, settings: Settings, project: str, url: str | None) -> None:
+    """Where the project's deployments announce their end (None: the server's webhook)."""
+    validate_project_name(project)
+    source = source_of(engine, project).model_copy(update={"notify_url": url})
+    set_source(engine, project, settings.project_host(project), source)
+
+
 def show(engine: sa.Engine, project: str) -> SourceView:
     """The project's source, secrets only as whether they are set."""
     source = source_of(engine, validate_project_name(project))
@@ -84,6 +92,7 @@ def show(engine: sa.Engine, project: str) -> SourceView:
         token=source.sealed_token is not None,
         ssh_key=source.sealed_ssh_key is not None,
         webhook_secret=source.sealed_webhook_secret is not None,
+        notify_url=source.notify_url,
     )
 
 

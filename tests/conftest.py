@@ -28,6 +28,7 @@ from tests.components import (
     web_servers,
 )
 from tests.hostile import Corpus
+from tests.receiver import Receiver
 from tests.running import RunningWorker
 
 
@@ -47,6 +48,14 @@ def corpus(session_root: Path) -> Iterator[Corpus]:
         yield built
     finally:
         built.remove()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback, stopped when the test ends."""
+    found = Receiver()
+    yield found
+    found.server.shutdown()
 
 
 @pytest.fixture

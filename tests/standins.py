@@ -18,6 +18,7 @@ from slipway.models import (
     CopyInput,
     CopyResult,
     DeploymentInput,
+    EndNotice,
     FailInput,
     HealthInput,
     HealthResult,
@@ -94,6 +95,7 @@ class StandIns:
     previous_url: str | None = None
     """What `activate` reports served before (an app's old container answers at the url)."""
     probes: list[ProbeResult] = field(default_factory=list)
+    notices: list[EndNotice] = field(default_factory=list)
     """What `probe_release` answers in turn; healthy once they run out."""
     calls: list[Call] = field(default_factory=list)
     _faults: dict[str, list[Fault]] = field(default_factory=dict)
@@ -134,7 +136,7 @@ class StandIns:
 
     def tracking(self) -> list[Callable[..., object]]:
         """The database activities, for the worker on the workflows' own queue."""
-        return [self.register, self.skip_phase, self.mark_failed, self.supersede]
+        return [self.register, self.skip_phase, self.mark_failed, self.supersede, self.notify_end]
 
     def host(self) -> list[Callable[..., object]]:
         """The host-bound activities, for the worker on the deployment's host queue."""
@@ -210,6 +212,12 @@ class StandIns:
     @activity.defn(name="mark_failed")
     async def mark_failed(self, inp: FailInput) -> None:
         await self._act("mark_failed", inp.deployment.deployment_id, None, inp.status.value)
+
+    @activity.defn(name="notify_end")
+    async def notify_end(self, notice: EndNotice) -> bool:
+        """Kept apart from `calls`: the notification runs beside the deployment's end."""
+        self.notices.append(notice)
+        return True
 
     @activity.defn(name="supersede")
     async def supersede(self, inp: SupersedeInput) -> None:

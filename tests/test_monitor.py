@@ -3,16 +3,11 @@ interval, one alert per restart loop (delivered to a webhook), an alert for a si
 files vanish, and a release rolled back when it fails inside its bake window."""
 
 import asyncio
-import json
 import shutil
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import docker
-import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
@@ -24,8 +19,8 @@ from slipway.schedules import ensure_monitor_schedule, monitor_input
 from slipway.settings import Settings
 from slipway.workflow_ids import monitor_schedule_id
 from tests.apps import write_busybox_app
-from tests.components import free_port
 from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, row, wait_for
+from tests.receiver import Receiver
 from tests.running import RunningWorker
 from tests.test_container_deployments import _ours
 from workflows.monitor import MonitorWorkflow
@@ -46,35 +41,6 @@ def app(root: Path, version: str, before: str) -> Path:
         run=["mkdir -p /tmp"],
         command=f'sh -c "{before} {SERVE}"',
     )
-
-
-class Receiver:
-    """A webhook receiver on loopback that keeps every POST body."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, object]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = HTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-    yield found
-    found.server.shutdown()
 
 
 def _started_at(docker_client: docker.DockerClient, container_id: str) -> str:

@@ -27,6 +27,7 @@ from slipway.search_attributes import DEPLOYMENT_PHASE
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from tests.standins import Act, Fault, StandIns
 from workflows.deployment import DeploymentWorkflow
+from workflows.notify import NotifyWorkflow
 from workflows.project import ProjectWorkflow
 
 HEARTBEAT_TIMEOUT = 5.0
@@ -153,7 +154,7 @@ async def lane(client: Client) -> AsyncIterator[Lane]:
     shared = Worker(
         client,
         task_queue=queue,
-        workflows=[DeploymentWorkflow, ProjectWorkflow],
+        workflows=[DeploymentWorkflow, ProjectWorkflow, NotifyWorkflow],
         activities=standins.tracking(),
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
@@ -632,3 +633,30 @@ async def test_a_restart_loop_rolls_back_at_the_first_probe(lane: Lane) -> None:
         "restore_previous",
         "mark_failed",
     ]
+
+
+# Notifications
+
+
+async def test_every_end_is_announced_once(lane: Lane) -> None:
+    """Active, failed and cancelled each reach the webhook once, with what a person needs
+    and no secret; the deployment does not wait for the delivery."""
+    active = await lane.run(lane.deployment())
+    lane.standins.tell("update_routes", Fault(Act.FAIL, non_retryable=True, type="BadInput"))
+    failed = await lane.run(lane.deployment())
+    lane.standins.tell("pull_source", Fault(Act.BLOCK))
+    blocked = lane.deployment()
+    handle = await lane.start(blocked)
+    await lane.standins.entered("pull_source", blocked.deployment_id)
+    await handle.cancel()
+    cancelled = await ended(handle)
+    for _ in range(100):
+        if len(lane.standins.notices) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    by_id = {n.deployment_id: n for n in lane.standins.notices}
+    assert len(lane.standins.notices) == 3
+    assert by_id[active.progress.deployment_id].status is Status.ACTIVE
+    assert by_id[failed.progress.deployment_id].phase is Phase.UPDATING_ROUTES
+    assert by_id[failed.progress.deployment_id].error == "injected failure"
+    assert by_id[cancelled.progress.deployment_id].status is Status.CANCELLED

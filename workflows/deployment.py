@@ -14,6 +14,7 @@ from temporalio.exceptions import (
     FailureError,
     TimeoutError,
     TimeoutType,
+    WorkflowAlreadyStartedError,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         CopyInput,
         DeploymentInput,
         DeploymentProgress,
+        EndNotice,
         FailInput,
         HealthInput,
         PhaseInput,
@@ -34,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     from slipway.names import InvalidNameError, validate_deployment_id, validate_project_name
     from slipway.phases import PROGRESS, STATUS, DeploymentType, Mode, Phase, Status
     from slipway.search_attributes import DEPLOYMENT_PHASE, PROJECT_NAME
+    from slipway.workflow_ids import notify_workflow_id
+    from workflows.notify import NotifyWorkflow
     from workflows.options import (
         Profile,
         bookkeeping_profile,
@@ -115,6 +119,7 @@ class DeploymentWorkflow:
             else:
                 await self._prepare()
             await self._switch()
+            await self._announce(Phase.ACTIVE)
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
                 await self._end(Status.CANCELLED, "cancelled by request", attempt=0)
@@ -269,9 +274,38 @@ class DeploymentWorkflow:
         await self._call(
             bookkeeping_profile("recording the end"), TrackingActivities.mark_failed, failed
         )
+        await self._announce(ended_in)
         if status is Status.CANCELLED:
             raise asyncio.CancelledError(message)
         raise ApplicationError(f"{ended_in.value} failed: {message}", non_retryable=True)
+
+    async def _announce(self, phase: Phase) -> None:
+        """Tell the project's (else the server's) webhook how the deployment ended, once per
+        round, without waiting for the delivery: a webhook that is down must not hold up
+        the project's next deployment."""
+        if not workflow.patched("notify-on-end"):
+            return
+        d = self._deployed()
+        notice = EndNotice(
+            deployment_id=d.deployment_id,
+            project=d.project,
+            round=d.round,
+            status=self._status,
+            phase=phase,
+            error=self._metadata.error,
+            commit=self._metadata.source_commit,
+            url=self._metadata.url,
+        )
+        try:
+            await workflow.start_child_workflow(
+                NotifyWorkflow.run,
+                notice,
+                id=notify_workflow_id(d.deployment_id, d.round),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                static_summary=f"Notify: {d.project} {self._status.value}",
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("the end of %s was announced already", d.deployment_id)
 
     def _deployed(self) -> DeploymentInput:
         assert self._deployment is not None
