@@ -180,13 +180,14 @@ class HostActivities:
             )
 
         def copy(beat: Beat) -> CopyResult:
-            if beat.details:
+            resumed = copying_files.resume_point(self.layout, d.deployment_id, beat)
+            if resumed["next"]:
                 records.add_log(
                     self.engine,
                     d.deployment_id,
                     Phase.COPYING_FILES,
-                    f"Copying resumed at entry {beat.details['next']} on attempt {attempt}",
-                    metadata=beat.details,
+                    f"Copying resumed at entry {resumed['next']} on attempt {attempt}",
+                    metadata=dict(resumed),
                     event_key=f"copy-resumed:{d.round}:{attempt}",
                 )
             return copying_files.copy_release(

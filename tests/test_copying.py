@@ -1,5 +1,6 @@
 """copying_files on the real file system: resume, content store, idempotence."""
 
+import json
 import uuid
 from pathlib import Path
 
@@ -40,7 +41,12 @@ def _quiet(copied: int, total: int) -> None:
     return None
 
 
-def test_resume_starts_at_the_heartbeated_entry(tmp_path: Path) -> None:
+@pytest.mark.parametrize("remembered", ["heartbeat", "checkpoint"])
+def test_resume_starts_at_the_entry_the_last_attempt_reached(
+    remembered: str, tmp_path: Path
+) -> None:
+    """The position comes from the last heartbeat or, when no heartbeat reached Temporal
+    before the worker died, from the checkpoint in the work dir."""
     layout = Layout(tmp_path / "home")
     source = make_site(tmp_path / "src", "resume", extra_files=30)
     entries = scan(source, Beat())
@@ -59,7 +65,13 @@ def test_resume_starts_at_the_heartbeated_entry(tmp_path: Path) -> None:
     (release / torn.path).parent.mkdir(parents=True, exist_ok=True)
     (release / torn.path).write_text("torn")
 
-    _copy(layout, source, deployment_id, Beat({"next": half, "copied": half, "linked": 0}))
+    position = {"next": half, "copied": half, "linked": 0}
+    if remembered == "heartbeat":
+        _copy(layout, source, deployment_id, Beat(position))
+    else:
+        layout.work(deployment_id).mkdir(parents=True, exist_ok=True)
+        (layout.work(deployment_id) / "copy-position.json").write_text(json.dumps(position))
+        _copy(layout, source, deployment_id, Beat())
 
     first_half = [e for e in entries[:half] if e.kind == "file"]
     assert all((release / e.path).read_text() == "placed by the first attempt" for e in first_half)

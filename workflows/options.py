@@ -30,6 +30,10 @@ BOOKKEEPING_DEADLINE = timedelta(minutes=10)
 COMPENSATION_DEADLINE = timedelta(minutes=5)
 """Putting the previous route and release back."""
 
+FIRST_RETRY = timedelta(milliseconds=200)
+"""A failed attempt (a dead worker, once its heartbeat timeout has passed) is tried again
+at once on another worker; the backoff then doubles up to 30 s."""
+
 HOST_PHASES = frozenset({*WORK_PHASES, Phase.ACTIVE})
 """Phases whose activity runs on the project's server (its own task queue)."""
 
@@ -65,7 +69,7 @@ def retry_policy() -> RetryPolicy:
     """Transient faults (database down, Traefik reloading) retry with backoff until the
     deadline; bad input fails at once (as does whatever the activity marks non-retryable)."""
     return RetryPolicy(
-        initial_interval=timedelta(seconds=1),
+        initial_interval=FIRST_RETRY,
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
         non_retryable_error_types=["BadInput"],

@@ -6,8 +6,10 @@ what changed. Copying resumes from the index a previous attempt heartbeated.
 
 import contextlib
 import errno
+import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,10 @@ from slipway.limits import LimitError, UnpackLimits
 from slipway.models import CopyResult
 
 _RESULT = "copy.json"
+_POSITION = "copy-position.json"
+CHECKPOINT_EVERY = 0.5
+"""Seconds between two writes of the copy's position to the work dir: what a SIGKILLed
+attempt's successor resumes from when its heartbeats had not reached Temporal yet."""
 
 Progress = Callable[[int, int], None]
 
@@ -105,6 +111,32 @@ def _check_space(layout: Layout, files: list[Entry], limits: UnpackLimits) -> No
         raise BadInputError(str(err)) from None
 
 
+class _Checkpoint:
+    """The copy's position, kept in the deployment's work dir (on the server whose disk the
+    release is on, where every attempt of the phase runs) at most every half second."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0.0
+
+    def save(self, position: dict[str, int]) -> None:
+        now = time.monotonic()
+        if now - self.written >= CHECKPOINT_EVERY:
+            self.written = now
+            write_atomically(self.path, json.dumps(position))
+
+
+def resume_point(layout: Layout, deployment_id: str, beat: Beat) -> dict[str, int]:
+    """Where an earlier attempt got to: the further of its last heartbeat and its last
+    checkpoint (a heartbeat is throttled by the SDK and may never have been sent)."""
+    start = {"next": 0, "copied": 0, "linked": 0}
+    points = [start, dict(beat.details or start)]
+    saved = layout.work(deployment_id) / _POSITION
+    if saved.exists():
+        points.append(json.loads(saved.read_text()))
+    return max(points, key=lambda point: int(point["next"]))
+
+
 def finished(layout: Layout, project: str, deployment_id: str) -> CopyResult | None:
     """The result of a completed copy, if the release it built is still on disk."""
     result_file = layout.work(deployment_id) / _RESULT
@@ -141,11 +173,12 @@ def copy_release(
         return adopted
     todo = _release_entries(entries, site_root, limits)
     files = [entry for _, entry in todo if entry.kind == "file"]
-    done = beat.details or {"next": 0, "copied": 0, "linked": 0}
+    done = resume_point(layout, deployment_id, beat)
     if done["next"] == 0:
         _check_space(layout, files, limits)
     release = layout.release(project, deployment_id)
     release.mkdir(parents=True, exist_ok=True)
+    checkpoint = _Checkpoint(layout.work(deployment_id) / _POSITION)
     with ConfinedTree(release) as tree:
         for index in range(done["next"], len(todo)):
             beat.check()
@@ -157,6 +190,7 @@ def copy_release(
                 done["copied" if copied else "linked"] += 1
             done["next"] = index + 1
             beat.details = dict(done)
+            checkpoint.save(done)
             progress(done["copied"] + done["linked"], len(files))
         try:
             tree.write_text(RELEASE_MARKER, deployment_id)
