@@ -43,7 +43,7 @@ def build_workers(
 ) -> list[Worker]:
     """The workers one server runs: host-bound, and unless `shared_queue` is False the
     shared one (workflows, database); `interceptors` come before Slipway's own."""
-    engine = engine_for(settings.sqlalchemy_url)
+    engine = engine_for(settings.sqlalchemy_url, checked=False)
     chain = [*interceptors, AttemptInterceptor()]
     monitor = MonitorActivities(settings, engine)
     host = Worker(

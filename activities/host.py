@@ -163,7 +163,7 @@ class HostActivities:
         `copying_files.copy_release` for how a retry resumes)."""
         d = inp.deployment
         attempt = activity.info().attempt
-        last_write = 0.0
+        last_write = time.monotonic()
 
         def progress(copied: int, total: int) -> None:
             nonlocal last_write

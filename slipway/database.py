@@ -11,10 +11,12 @@ _MIGRATION_LOCK = 0x534C_5750  # "SLWP": one migrator at a time across workers.
 
 
 @cache
-def engine_for(url: str) -> sa.Engine:
-    """One pooled engine per URL; connections are checked before use so a restarted server
-    costs one retry, not a broken pool."""
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+def engine_for(url: str, *, checked: bool = True) -> sa.Engine:
+    """One pooled engine per URL. A `checked` engine tests each connection before use (a
+    round trip), so a restarted server costs a caller nothing; the worker's engine is not
+    checked: a dead connection fails its activity, the pool is discarded, and the retry
+    finds a fresh one."""
+    return sa.create_engine(url, pool_pre_ping=checked, pool_size=5, max_overflow=10)
 
 
 def migrate(url: str) -> None:

@@ -95,6 +95,18 @@ def register(
         return True
 
 
+_ALWAYS = frozenset({"skipped"})
+"""Keys a transition's log row keeps even when the row before had them: they describe the
+transition itself, not the deployment."""
+
+
+def _changed(before: Metadata, after: Metadata) -> Metadata:
+    """What a transition changed: the row's log keeps only that, the row keeps it all."""
+    return {
+        key: value for key, value in after.items() if key in _ALWAYS or before.get(key) != value
+    }
+
+
 def transition_key(phase: Phase, round: int = 0) -> str:
     """The event key that makes a phase's transition row unique per deployment and round
     (a resumed deployment runs its unfinished phases again, in a new round)."""
@@ -145,12 +157,15 @@ def record_transition(
     progress = PROGRESS[phase]
     metadata = details.stored()
     with engine.begin() as conn:
+        before = conn.execute(
+            sa.select(deployments.c.phase_metadata).where(deployments.c.id == deployment_id)
+        ).scalar()
         if not _insert_event(
             conn,
             deployment_id,
             phase,
             transition_message(phase, progress),
-            metadata,
+            _changed(before or {}, metadata),
             transition_key(phase, round),
             level,
         ):
