@@ -10,8 +10,10 @@ from types import FrameType
 from temporalio.client import Client
 
 from slipway.settings import Settings
+from slipway.stack.claims import ClaimError
 from slipway.stack.embedded import EmbeddedStack
 from slipway.stack.process import Service
+from slipway.stack.supervise import GaveUpError
 from slipway.temporal import connect, has_pollers
 from starter.render import console
 
@@ -82,8 +84,9 @@ def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:
             if not hold:
                 return code
         console.print("Running. Press Ctrl-C to stop.")
-        dead = stack.watch()
-        console.print(f"[red]{dead.name} exited[/]\n{dead.tail()}")
+        stack.supervise(lambda text: console.print(text, markup=False, highlight=False))
+    except (ClaimError, GaveUpError) as err:
+        console.print(f"[red]{err}[/]", markup=True)
         code = 1
     except (KeyboardInterrupt, Stopped):
         console.print("Stopping…")

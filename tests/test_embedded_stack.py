@@ -4,12 +4,16 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
+import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from slipway.layout import Layout
+from slipway.stack.claims import ClaimError, check_ports, claim_home
 from starter.devstack import TRUSTED_APPS_ONLY
 from tests.components import free_port
 
@@ -142,3 +146,107 @@ async def test_dev_serves_until_sigterm_and_keeps_data_across_restarts(
         await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0
         assert _processes_under(home) == []
+
+
+class _Poller:
+    """A visitor loading the site every 50 ms on its own thread, counting what failed."""
+
+    def __init__(self, port: str, host: str) -> None:
+        self.url, self.host = f"http://127.0.0.1:{port}/", host
+        self.answers = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=5, headers={"Host": self.host}) as client:
+            while not self._stop.is_set():
+                try:
+                    answer = client.get(self.url)
+                    if answer.status_code != 200:
+                        self.failures.append(f"HTTP {answer.status_code}")
+                except httpx.HTTPError as err:
+                    self.failures.append(repr(err))
+                self.answers += 1
+                self._stop.wait(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def _slipway(env: dict[str, str], *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        SLIPWAY, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_dev_keeps_serving_while_its_parts_die_and_come_back(
+    outside_tmp: Path, tmp_path: Path
+) -> None:
+    home = outside_tmp / "supervised-home"
+    env = _stack_env(home)
+    stack = await asyncio.create_subprocess_exec(
+        SLIPWAY, "dev", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    assert stack.stdout is not None
+    seen: list[str] = []
+    try:
+        await asyncio.wait_for(_read_until(stack.stdout, r"Running\. Press Ctrl-C", seen), 180)
+        code, out = await _slipway(env, "dev")
+        assert code == 1 and "another embedded stack" in out, out
+
+        site = tmp_path / "live"
+        site.mkdir()
+        (site / "index.html").write_text("always up")
+        code, out = await _slipway(env, "deploy", str(site), "--project", "live", "--wait")
+        assert code == 0, out
+        poller = _Poller(env["SLIPWAY_HTTP_PORT"], "live.localhost")
+        big = tmp_path / "big"
+        (big / "assets").mkdir(parents=True)
+        (big / "index.html").write_text("in flight")
+        for i in range(3000):
+            (big / "assets" / f"{i}.txt").write_text(f"file {i}\n")
+        code, out = await _slipway(env, "deploy", str(big), "--project", "flight")
+        assert code == 0, out
+        in_flight = out.split()[0]
+        for name in ("postgres", "temporal", "worker"):
+            pid_file = home / "run" / f"{name}.pid"
+            killed = int(pid_file.read_text())
+            os.kill(killed, signal.SIGKILL)
+            await asyncio.wait_for(_read_until(stack.stdout, rf"{name} is back", seen), 120)
+            assert int(pid_file.read_text()) != killed
+        for _ in range(600):
+            code, out = await _slipway(env, "status", in_flight, "--json")
+            if code == 0 and '"status": "active"' in out:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError(f"the deployment in flight did not complete: {out}")
+        poller.stop()
+        assert poller.answers > 50
+        assert poller.failures == [], poller.failures[:5]
+    finally:
+        stack.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(stack.wait(), 60)
+    assert _processes_under(home) == []
+
+
+def test_a_taken_home_or_port_is_named_before_anything_starts(tmp_path: Path) -> None:
+    held = claim_home(tmp_path)
+    try:
+        with pytest.raises(ClaimError, match=f"pid {os.getpid()}"):
+            claim_home(tmp_path)
+    finally:
+        held.close()
+    claim_home(tmp_path).close()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = int(listener.getsockname()[1])
+        with pytest.raises(ClaimError, match=f"port {port} \\(Caddy, SLIPWAY_STATIC_PORT\\)"):
+            check_ports({port: "Caddy, SLIPWAY_STATIC_PORT", free_port(): "Traefik"})

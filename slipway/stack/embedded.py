@@ -1,12 +1,14 @@
 """Starting and stopping the whole embedded stack in dependency order."""
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 from slipway.settings import Settings
 from slipway.stack import components, postgres
+from slipway.stack.claims import check_ports, claim_home, stack_ports
 from slipway.stack.process import Service, ServiceError
+from slipway.stack.supervise import Supervisor
 
 
 def temporal_port(settings: Settings) -> int:
@@ -26,6 +28,7 @@ class EmbeddedStack:
     settings: Settings
     with_worker: bool = True
     services: list[Service] = field(default_factory=list)
+    _lock: IO[str] | None = None
 
     @property
     def database_url(self) -> str:
@@ -55,10 +58,13 @@ class EmbeddedStack:
         return planned
 
     def start(self, on_ready: Callable[[Service], None] | None = None) -> None:
-        """Start every service and wait until each answers; on failure stop what started."""
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        """Claim the home and check the ports, then start every service and wait until each
+        answers; on failure stop what started."""
+        self._lock = claim_home(self.settings.home)
+        check_ports(stack_ports(self.settings, temporal_port(self.settings)))
         try:
             for service in self.plan():
+                service.pid_file = self.settings.home / "run" / f"{service.name}.pid"
                 service.start()
                 self.services.append(service)
                 service.wait_ready()
@@ -68,13 +74,9 @@ class EmbeddedStack:
             self.stop()
             raise
 
-    def watch(self, interval: float = 0.5) -> Service:
-        """Block until a service dies; return it."""
-        while True:
-            for service in self.services:
-                if not service.alive():
-                    return service
-            time.sleep(interval)
+    def supervise(self, say: Callable[[str], None]) -> None:
+        """Keep every service up until one keeps dying (see `supervise`)."""
+        Supervisor(self.services, say).watch()
 
     def get(self, name: str) -> Service:
         """The running service called `name`."""
@@ -84,6 +86,9 @@ class EmbeddedStack:
         raise ServiceError(f"no service {name} in this stack")
 
     def stop(self) -> None:
-        """Stop every service, the last started first."""
+        """Stop every service, the last started first, then let the home go."""
         while self.services:
             self.services.pop().stop()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -27,6 +27,8 @@ class Service:
     env: dict[str, str] | None = None
     user: str | None = None
     stop_signal: int = signal.SIGTERM
+    pid_file: Path | None = None
+    """Where the running process's id is written, for operators (and tests) to find it."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -42,6 +44,9 @@ class Service:
                 user=self.user,
                 start_new_session=True,
             )
+        if self.pid_file is not None:
+            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            self.pid_file.write_text(f"{self.process.pid}\n")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
