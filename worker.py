@@ -17,6 +17,7 @@ from activities.host import HostActivities
 from activities.monitor import MonitorActivities
 from activities.notify import NotifyActivities
 from activities.reconcile import CleanupActivities, ReconcileActivities
+from activities.routing import RoutingActivities
 from activities.tracking import TrackingActivities
 from activities.traffic import TrafficActivities
 from slipway.database import engine_for, migrate
@@ -54,6 +55,7 @@ def build_workers(
             *TrafficActivities(settings, engine).all(),
             CleanupActivities(engine, settings).cleanup_host,
             monitor.check_server,
+            *RoutingActivities(settings, engine, client).all(),
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -3,8 +3,10 @@ files, web servers and Docker Engine, so they run on its own task queue. Each re
 phase's transition, then calls its phase module under `activities/phases/`, all while
 heartbeating. The switch and what follows it are in `traffic`."""
 
+import itertools
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -132,26 +134,22 @@ class HostActivities:
 
     @activity.defn(name="build")
     async def build(self, inp: PhaseInput) -> BuildResult:
-        """building, with an app's build output streamed into the deployment's log (see
-        `building.build` for why a retry is safe)."""
+        """building, with an image's build output streamed into the deployment's log and
+        its progress written as its steps go (see `building.build` for why a retry is safe)."""
         d = inp.deployment
         attempt = activity.info().attempt
 
         def run(beat: Beat) -> BuildResult:
-            lines = 0
+            lines = itertools.count(1)
 
             def log(line: str) -> None:
-                nonlocal lines
-                lines += 1
-                key = f"build:{d.round}:{attempt}:{lines}"
+                key = f"build:{d.round}:{attempt}:{next(lines)}"
                 records.add_log(self.engine, d.deployment_id, Phase.BUILDING, line, event_key=key)
 
-            built = building.build(
-                self.layout, self.settings.docker_host, d.project, d.deployment_id, log, beat.check
-            )
-            if built.image_id and lines == 0:
-                log(f"Image {built.image_id} adopted: built by an earlier attempt")
-            return built
+            report = partial(records.record_progress, self.engine, d.deployment_id, Phase.BUILDING)
+            sealed = source_of(self.engine, d.project).sealed_registry_auth
+            job = building.Job(self.settings, d.project, d.deployment_id, sealed)
+            return building.build(job, log, report, beat)
 
         return await self._phase(
             inp, Phase.BUILDING, run, lambda: building.finished(self.layout, d.deployment_id)

@@ -1,6 +1,6 @@
 """Run every benchmark on a stack of its own, print the table, write the JSON.
 
-    python -m bench.run [--quick|--full] [--json PATH]
+    python -m bench.run [--quick|--full] [--json PATH] [--only NAME]...
 
 --quick (the default) is CI-sized and takes a few minutes; --full measures at the sizes the
 figures are quoted at. Nothing here asserts a time: figures are ratios against floors
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import copying, database, latency, recovery, report, throughput
+from bench import builds, copying, database, latency, recovery, remote, report, throughput
 from bench.machine import describe
 from bench.report import Section
 from bench.stack import REPO, running_stack
@@ -42,6 +42,7 @@ class Scale:
     log_rows: int
     recovery_files: int
     heartbeat_seconds: float
+    remote_repeats: int
 
 
 QUICK = Scale(
@@ -55,6 +56,7 @@ QUICK = Scale(
     log_rows=100_000,
     recovery_files=4_000,
     heartbeat_seconds=2.0,
+    remote_repeats=1,
 )
 FULL = Scale(
     name="full",
@@ -67,40 +69,71 @@ FULL = Scale(
     log_rows=1_000_000,
     recovery_files=10_000,
     heartbeat_seconds=10.0,
+    remote_repeats=2,
 )
 
 
-async def run_all(scale: Scale, root: Path, console: Console) -> list[Section]:
-    """Copying first (no stack), then the benchmarks that need the stack, throughput last
-    because its serializers outlive it."""
+SECTIONS = ("copying", "builds", "latency", "remote", "database", "recovery", "throughput")
+
+
+async def run_all(
+    scale: Scale, root: Path, console: Console, only: frozenset[str] = frozenset(SECTIONS)
+) -> list[Section]:
+    """Copying and builds first (no stack), then the benchmarks that need the stack,
+    throughput last because its serializers outlive it; `only` picks some of them."""
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(BLOCKING_THREADS))
     running = asyncio.current_task()
     assert running is not None
     loop.add_signal_handler(signal.SIGTERM, running.cancel)  # stop the stack, as Ctrl-C does
     sections = []
-    console.log("copying: copy_release vs cp -a")
-    sections.append(
-        await asyncio.to_thread(
-            copying.measure,
-            root / "copying",
-            scale.copy_files,
-            scale.copy_megabytes,
-            scale.copy_repeats,
+    if "copying" in only:
+        console.log("copying: copy_release vs cp -a")
+        sections.append(
+            await asyncio.to_thread(
+                copying.measure,
+                root / "copying",
+                scale.copy_files,
+                scale.copy_megabytes,
+                scale.copy_repeats,
+            )
         )
-    )
+    if "builds" in only:
+        console.log("builds: a cold image build vs a rebuild with 1 source file changed")
+        sections.append(
+            await asyncio.to_thread(
+                builds.measure,
+                root / "builds",
+                scale.copy_files,
+                scale.copy_megabytes,
+                scale.copy_repeats,
+            )
+        )
+    if not only - {"copying", "builds"}:
+        return sections
     console.log("starting PostgreSQL, Temporal, Caddy and Traefik on free loopback ports")
     async with running_stack(root / "stack", scale.heartbeat_seconds) as stack:
-        console.log("latency: 1-file deployments vs the raw Temporal floor")
-        sections.append(await latency.measure(stack, scale.latency_repeats))
-        console.log("database: cost per deployment, queries at scale")
-        sections.append(await database.measure(stack, scale.stuck_sizes, scale.log_rows))
-        console.log("recovery: SIGKILL a worker mid-copy")
-        sections.append(
-            await recovery.measure(stack, scale.recovery_files, scale.heartbeat_seconds)
-        )
-        console.log(f"throughput: {scale.concurrent_deployments} concurrent deployments")
-        sections.append(await throughput.measure(stack, scale.concurrent_deployments))
+        if "latency" in only:
+            console.log("latency: 1-file deployments vs the raw Temporal floor")
+            sections.append(await latency.measure(stack, scale.latency_repeats))
+        if "remote" in only:
+            console.log("remote: the remote CLI's first deploy vs a 1-file-changed redeploy")
+            sections.append(
+                await remote.measure(
+                    stack, scale.copy_files, scale.copy_megabytes, scale.remote_repeats
+                )
+            )
+        if "database" in only:
+            console.log("database: cost per deployment, queries at scale")
+            sections.append(await database.measure(stack, scale.stuck_sizes, scale.log_rows))
+        if "recovery" in only:
+            console.log("recovery: SIGKILL a worker mid-copy")
+            sections.append(
+                await recovery.measure(stack, scale.recovery_files, scale.heartbeat_seconds)
+            )
+        if "throughput" in only:
+            console.log(f"throughput: {scale.concurrent_deployments} concurrent deployments")
+            sections.append(await throughput.measure(stack, scale.concurrent_deployments))
     return sections
 
 
@@ -120,15 +153,23 @@ def main() -> None:
     parser.add_argument(
         "--json", type=Path, help="where to write the raw numbers (bench/results/<mode>.json)"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        help="run this benchmark only (repeatable); the JSON then goes to <mode>-<names>.json",
+    )
     args = parser.parse_args()
     scale: Scale = args.scale or QUICK
-    json_path: Path = args.json or REPO / "bench" / "results" / f"{scale.name}.json"
+    only = frozenset(args.only or SECTIONS)
+    name = scale.name if args.only is None else "-".join([scale.name, *sorted(only)])
+    json_path: Path = args.json or REPO / "bench" / "results" / f"{name}.json"
     console = Console(width=None if sys.stdout.isatty() else 160)
     machine = {**describe(), "scale": asdict(scale)}
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="slipway-bench-") as tmp:
         try:
-            sections = asyncio.run(run_all(scale, Path(tmp), console))
+            sections = asyncio.run(run_all(scale, Path(tmp), console, only))
         except KeyboardInterrupt:
             console.log("interrupted; the stack is down")
             raise SystemExit(130) from None

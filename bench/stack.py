@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
 from temporalio.client import Client
 
@@ -64,6 +65,23 @@ class Stack:
         service.name = name
         return self._start(service)
 
+    def api_process(self, settings: Settings, token: str) -> Service:
+        """`slipway api` as its own process on a free loopback port, with this token, ready
+        once /healthz answers; its address is the base URL."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            **settings.environment(),
+            "SLIPWAY_API_TOKEN": token,
+            "SLIPWAY_API_PORT": str(port),
+        }
+        argv = [str(Path(sys.executable).parent / "slipway"), "api"]
+        log = self.root / "logs" / "api.log"
+        return self._start(
+            Service("api", argv, log, ready=lambda: _answers(url), address=url, env=env)
+        )
+
     def floor_process(self, task_queue: str) -> Service:
         """The floor's worker as its own process."""
         argv = [sys.executable, "-m", "bench.floor", self.settings.temporal_address, task_queue]
@@ -104,6 +122,7 @@ async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[S
         temporal_address=f"127.0.0.1:{temporal_port}",
         temporal_ui_port=free_port(),
         http_port=free_port(),
+        https_port=free_port(),
         static_port=free_port(),
         traefik_admin_port=free_port(),
         task_queue="bench",
@@ -145,6 +164,13 @@ async def in_process_workers(
     finally:
         await asyncio.gather(*(w.shutdown() for w in workers))
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def rss_bytes(service: Service, field: str = "VmRSS") -> int:

@@ -320,6 +320,7 @@ class CleanupReport(BaseModel):
     routes: list[str] = Field(default_factory=list)
     uploads: list[str] = Field(default_factory=list)
     store_objects: int = 0
+    blobs: int = Field(default=0, description="Uploaded contents no kept manifest refers to.")
     containers: list[str] = Field(default_factory=list)
     images: list[str] = Field(default_factory=list)
 

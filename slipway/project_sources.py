@@ -1,6 +1,7 @@
 """Where a project's source comes from: a git repository and branch, remembered with the
-project (`projects.source`). The URL and branch are in clear; a token, an SSH key and the
-webhook secret only ever sealed (see `slipway.secrets`)."""
+project (`projects.source`), and the registry credentials its builds pull base images with.
+The URL and branch are in clear; a token, an SSH key, the webhook secret and registry
+credentials only ever sealed (see `slipway.secrets`)."""
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
@@ -27,6 +28,9 @@ class ProjectSource(BaseModel):
     sealed_token: str | None = None
     sealed_ssh_key: str | None = None
     sealed_webhook_secret: str | None = None
+    sealed_registry_auth: str | None = None
+    """The project's registry credentials for pulling base images (`Settings.registry_auth`'s
+    JSON), sealed; they take precedence over the server's for the same registry."""
     notify_url: str | None = None
 
     def stored(self) -> dict[str, str]:

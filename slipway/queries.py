@@ -1,6 +1,7 @@
 """Reads of the deployment projection: one deployment, its log, and the queries that find
 deployments needing attention."""
 
+import uuid
 from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
@@ -119,10 +120,22 @@ def project_server(engine: sa.Engine, project: str) -> str | None:
         return conn.execute(sa.select(projects.c.server).where(projects.c.name == project)).scalar()
 
 
+def id_bounds(prefix: str) -> tuple[str, str]:
+    """The lowest and the highest id that begin with `prefix`, a start of an id's canonical
+    form: every id between them does, so the primary key's index finds them."""
+    digits = prefix.replace("-", "").lower()
+    return str(uuid.UUID(digits.ljust(32, "0"))), str(uuid.UUID(digits.ljust(32, "f")))
+
+
 def recent(
-    engine: sa.Engine, project: str | None, status: Status | None, limit: int
+    engine: sa.Engine,
+    project: str | None,
+    status: Status | None,
+    limit: int,
+    id_prefix: str | None = None,
 ) -> list[DeploymentView]:
-    """The newest deployments, of one project and in one status when asked."""
+    """The newest deployments, of one project, in one status and whose id begins with
+    `id_prefix` when asked."""
     query = (
         sa.select(*_VIEW_COLUMNS)
         .join(projects, projects.c.id == deployments.c.project_id)
@@ -133,6 +146,8 @@ def recent(
         query = query.where(projects.c.name == project)
     if status is not None:
         query = query.where(deployments.c.status == status.value)
+    if id_prefix is not None:
+        query = query.where(deployments.c.id.between(*id_bounds(id_prefix)))
     with engine.connect() as conn:
         return _views(conn.execute(query).all())
 

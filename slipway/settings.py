@@ -2,8 +2,17 @@
 
 import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slipway.layout import Layout
@@ -11,11 +20,48 @@ from slipway.limits import GIB, MIB, UnpackLimits
 from slipway.names import validate_project_name
 from slipway.stack import credentials
 
+NETWORK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+"""What a Docker network's name may be (and `none`, `host`, `auto`)."""
+
+
+class RegistryLogin(BaseModel):
+    """What opens one registry for pulls; the password is never shown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    username: str = Field(min_length=1, max_length=1024)
+    password: SecretStr = Field(min_length=1, max_length=16384)
+
+
+RegistryAuth = dict[str, RegistryLogin]
+"""Credentials per registry host (`ghcr.io`, `127.0.0.1:5000`, `docker.io`)."""
+
+_REGISTRY_AUTH = TypeAdapter(RegistryAuth)
+
+
+def registry_auth(text: str, where: str) -> RegistryAuth:
+    """Credentials per registry from their JSON, `{"<registry>": {"username": ..., "password":
+    ...}}`; a `ValueError` names `where` and what is wrong, never a value."""
+    try:
+        return _REGISTRY_AUTH.validate_json(text)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or '(top)'}: {problem['msg']}"
+            for problem in err.errors(include_input=False, include_url=False)
+        )
+        raise ValueError(
+            f'{where} must be JSON like {{"registry.example.com": {{"username": "...", '
+            f'"password": "..."}}}}: {problems}'
+        ) from None
+
 
 class Settings(BaseSettings):
     """Where everything lives and listens; every address is on 127.0.0.1 by default."""
 
-    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SLIPWAY_", extra="ignore", hide_input_in_errors=True
+    )
+    """Errors name the setting and what is wrong, never its value: some hold secrets."""
 
     home: Path = Field(default=Path(".slipway"), description="All data of the embedded stack.")
     upload_store: Path | None = Field(
@@ -121,6 +167,56 @@ class Settings(BaseSettings):
         ge=0,
         description="Free space a server keeps: unpacking and copying stop short of it.",
     )
+    build_network: str = Field(
+        default="auto",
+        pattern=NETWORK_NAME,
+        description="Where RUN steps of image builds connect: auto (Docker's bridge when the "
+        "engine has one, else host), host (this server's network, its loopback and the "
+        "control plane on it included), none, or a Docker network's name.",
+    )
+    build_networks_allowed: list[Annotated[str, Field(pattern=NETWORK_NAME)]] = Field(
+        default_factory=list,
+        description='Networks a slipway.toml [build] network may choose besides "none" and '
+        'the build network, e.g. ["host"].',
+    )
+    registry_auth: SecretStr | None = Field(
+        default=None,
+        description='Credentials for pulling base images: {"<registry>": {"username": ..., '
+        '"password": ...}}; a project\'s own (sealed) take precedence.',
+    )
+    https_port: int = Field(
+        default=8443, ge=1, le=65535, description="Traefik's HTTPS entry point (custom domains)."
+    )
+    acme_ca: str = Field(
+        default="https://acme-v02.api.letsencrypt.org/directory",
+        min_length=1,
+        description="The ACME directory custom domains' certificates come from; Let's Encrypt's "
+        "staging, for trying things out: https://acme-staging-v02.api.letsencrypt.org/directory.",
+    )
+    acme_email: str | None = Field(default=None, description="The ACME account's contact.")
+    acme_ca_certificates: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) Traefik trusts for the ACME directory's HTTPS: a "
+        "private ACME CA's.",
+    )
+    acme_storage: Path | None = Field(
+        default=None,
+        description="Traefik's ACME account and certificates (mode 0600), kept so that a restart "
+        "issues nothing again; default: <home>/traefik/acme.json.",
+    )
+    traefik_log: Path | None = Field(
+        default=None,
+        description="Traefik's JSON log, where a certificate's ACME error is read from; default: "
+        "<home>/logs/traefik.log (the embedded stack's).",
+    )
+    traefik_log_scan_bytes: int = Field(
+        default=4 * MIB,
+        ge=4096,
+        description="How much of the end of Traefik's log a monitor pass reads for ACME errors.",
+    )
+    max_domains_per_project: int = Field(
+        default=50, ge=1, description="Custom domains one project may answer at."
+    )
 
     @field_validator("home")
     @classmethod
@@ -131,6 +227,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_store(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value else None
+
+    @field_validator("registry_auth")
+    @classmethod
+    def _registry_auth_is_json(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            registry_auth(value.get_secret_value(), "SLIPWAY_REGISTRY_AUTH")
+        return value
 
     @field_validator("server")
     @classmethod
@@ -154,6 +257,13 @@ class Settings(BaseSettings):
             max_ratio=self.unpack_max_ratio,
             min_free_bytes=self.min_free_bytes,
         )
+
+    @property
+    def registry_logins(self) -> RegistryAuth:
+        """This server's registry credentials (none when unset)."""
+        if self.registry_auth is None:
+            return {}
+        return registry_auth(self.registry_auth.get_secret_value(), "SLIPWAY_REGISTRY_AUTH")
 
     @property
     def host_task_queue(self) -> str:
@@ -186,9 +296,14 @@ class Settings(BaseSettings):
     def environment(self) -> dict[str, str]:
         """These settings as `SLIPWAY_*` variables, for a child process such as a worker."""
         values = self.model_dump()
-        if self.secret_key is not None:
-            values["secret_key"] = self.secret_key.get_secret_value()
+        for name, secret in (
+            ("secret_key", self.secret_key),
+            ("registry_auth", self.registry_auth),
+        ):
+            if secret is not None:
+                values[name] = secret.get_secret_value()
         values["phase_deadlines"] = json.dumps(self.phase_deadlines)
+        values["build_networks_allowed"] = json.dumps(self.build_networks_allowed)
         return {
             f"SLIPWAY_{name.upper()}": str(value)
             for name, value in values.items()
@@ -211,6 +326,26 @@ class Settings(BaseSettings):
     def project_host(self, project: str) -> str:
         """The Host a project answers at."""
         return f"{project}.{self.base_domain}"
+
+    @field_validator("acme_ca_certificates", "acme_storage", "traefik_log")
+    @classmethod
+    def _absolute_traefik_paths(cls, value: Path | None) -> Path | None:
+        return value.expanduser().absolute() if value else None
+
+    @property
+    def acme_storage_path(self) -> Path:
+        """Where Traefik keeps its ACME account and certificates."""
+        return self.acme_storage or self.home / "traefik" / "acme.json"
+
+    @property
+    def traefik_log_path(self) -> Path:
+        """Where Traefik writes its log (as JSON lines)."""
+        return self.traefik_log or self.home / "logs" / "traefik.log"
+
+    @property
+    def secure_url(self) -> str:
+        """Traefik's HTTPS entry point, as this server's workers reach it."""
+        return f"https://{self.proxy_address}:{self.https_port}"
 
 
 def host_task_queue(task_queue: str, server: str) -> str:

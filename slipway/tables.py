@@ -88,3 +88,40 @@ alerts = sa.Table(
     sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("idx_alerts_project", "project_id", "created_at"),
 )
+
+domains = sa.Table(
+    "domains",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.String(253), nullable=False, unique=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("redirect_www", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("certificate_source", sa.String(10), nullable=False, server_default="acme"),
+    sa.Column("certificate_state", sa.String(10), nullable=False, server_default="pending"),
+    sa.Column("certificate_expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("certificate_error", sa.Text, nullable=True),
+    sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("own_certificate", sa.Text, nullable=True),
+    sa.Column("sealed_key", sa.Text, nullable=True),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "claimed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Index("idx_domains_project", "project_id"),
+)
+
+project_events = sa.Table(
+    "project_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Index("idx_project_events_project", "project_id", "id"),
+)

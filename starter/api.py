@@ -16,8 +16,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from slipway import queries, submission
+from slipway import queries, records, submission
 from slipway.database import engine_for
+from slipway.metadata import PhaseMetadata
 from slipway.models import DeploymentInput, DeploymentView, GitSource, LogEntry, ReconcileReport
 from slipway.names import validate_deployment_id, validate_project_name
 from slipway.phases import TERMINAL, DeploymentType, Mode, Status
@@ -37,6 +38,14 @@ from workflows.reconcile import ReconcileWorkflow
 
 class DeploymentError(ValueError):
     """A request that cannot be carried out as asked; the message says why."""
+
+
+class KeyClashError(ValueError):
+    """A new deployment's id (derived from an Idempotency-Key) is another project's."""
+
+    def __init__(self, message: str, deployment_id: str) -> None:
+        super().__init__(message)
+        self.deployment_id = deployment_id
 
 
 async def submit(client: Client, settings: Settings, deployment: DeploymentInput) -> str:
@@ -108,7 +117,60 @@ async def start_deployment(
         source=source,
         env=seal(env or {}, load_key(settings)),
     )
+    return await _queued(client, settings, engine, deployment)
+
+
+async def _queued(
+    client: Client, settings: Settings, engine: sa.Engine, deployment: DeploymentInput
+) -> str:
+    """Record the new deployment as queued, then hand it to its project's serializer: a
+    caller that reads it right after finds it. Two requests that name one deployment id
+    (an Idempotency-Key sent twice at once) meet here: the row is claimed in one statement,
+    and the one that did not claim it starts nothing (`KeyClashError` if it was for another
+    project)."""
+    metadata = PhaseMetadata(release=deployment.release)
+    host = settings.project_host(deployment.project)
+    if not await asyncio.to_thread(records.register, engine, deployment, host, metadata):
+        found = await asyncio.to_thread(status, engine, deployment.deployment_id)
+        if found is not None and found.project != deployment.project:
+            raise KeyClashError(
+                f"deployment {found.id} is already one of {found.project}'s", found.id
+            )
+        return deployment.deployment_id
     return await submit(client, settings, deployment)
+
+
+async def deploy_stored(
+    client: Client,
+    settings: Settings,
+    upload_id: str,
+    project: str,
+    *,
+    source: str,
+    source_commit: str | None = None,
+    deployment_id: str | None = None,
+    engine: sa.Engine | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Queue the deployment of an upload already in the store (a content manifest whose
+    blobs have arrived); return the deployment id. With a deployment id that is already
+    recorded, nothing new starts; `env` is sealed here, as `start_deployment` seals it."""
+    validate_project_name(project)
+    deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
+    engine = engine or engine_for(settings.sqlalchemy_url)
+    if await asyncio.to_thread(status, engine, deployment_id) is not None:
+        return deployment_id
+    deployment = await _input(
+        settings,
+        engine,
+        project,
+        deployment_id=deployment_id,
+        upload_id=upload_id,
+        source_commit=source_commit,
+        source=source,
+        env=seal(env or {}, load_key(settings)),
+    )
+    return await _queued(client, settings, engine, deployment)
 
 
 async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:

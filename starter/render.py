@@ -1,16 +1,25 @@
-"""How deployments look on a terminal: tables, logs and a live progress bar."""
+"""How deployments look on a terminal: tables, logs and a live progress bar. The local and
+the remote CLI draw through the same functions, so both print the same."""
+
+from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from slipway.analytics import Eta, Stats
-from slipway.diagnosis import Diagnosis
 from slipway.models import DeploymentView, LogEntry
-from slipway.monitoring import Alert, ProjectSummary
+
+if TYPE_CHECKING:
+    # Types only: the remote CLI draws these without loading the database's modules.
+    from slipway.analytics import Stats
+    from slipway.domains import DomainView
+    from slipway.monitoring import Alert, ProjectSummary
+    from starter.http.schemas import Stuck
+    from starter.projects import SourceView
 
 console = Console()
 errors = Console(stderr=True)
@@ -64,32 +73,67 @@ def log_line(entry: LogEntry) -> str:
     )
 
 
-def stuck_table(found: list[Diagnosis]) -> Table:
+def deployments_table(views: list[DeploymentView]) -> Table:
+    """Deployments, newest first, each under its short id (its first 8 characters, which
+    every command that takes an id accepts)."""
+    table = Table("id", "project", "status", "phase", "created", "source")
+    for view in views:
+        table.add_row(
+            view.id[:8],
+            view.project,
+            view.status.value,
+            f"{view.phase.value} ({view.progress}%)",
+            view.created_at.isoformat(timespec="seconds"),
+            view.source,
+        )
+    return table
+
+
+def deployments_json(views: list[DeploymentView]) -> str:
+    """The `ls --json` document."""
+    return json.dumps(
+        [
+            {
+                "id": view.id,
+                "project": view.project,
+                "status": view.status.value,
+                "phase": view.phase.value,
+                "progress": view.progress,
+                "created_at": view.created_at.isoformat(),
+                "updated_at": view.updated_at.isoformat(),
+                "source": view.source,
+            }
+            for view in views
+        ],
+        indent=2,
+    )
+
+
+def stuck_table(found: list[Stuck]) -> Table:
     """Stuck deployments, oldest phase first, with what each is doing."""
     table = Table("deployment", "project", "phase", "since", "kind", "detail")
     for item in found:
-        view = item.view
         table.add_row(
-            view.id,
-            view.project,
-            f"{view.phase.value} ({view.progress}%)",
-            view.phase_updated_at.isoformat(timespec="seconds"),
+            item.id,
+            item.project,
+            f"{item.phase.value} ({item.progress}%)",
+            item.phase_updated_at.isoformat(timespec="seconds"),
             item.kind.value,
             item.detail,
         )
     return table
 
 
-def stuck_json(found: list[Diagnosis]) -> str:
+def stuck_json(found: list[Stuck]) -> str:
     """The `stuck --json` document."""
     return json.dumps(
         [
             {
-                "id": item.view.id,
-                "project": item.view.project,
-                "status": item.view.status.value,
-                "phase": item.view.phase.value,
-                "phase_updated_at": item.view.phase_updated_at.isoformat(),
+                "id": item.id,
+                "project": item.project,
+                "status": item.status.value,
+                "phase": item.phase.value,
+                "phase_updated_at": item.phase_updated_at.isoformat(),
                 "kind": item.kind.value,
                 "detail": item.detail,
             }
@@ -101,10 +145,10 @@ def stuck_json(found: list[Diagnosis]) -> str:
 
 async def show_progress(
     snapshots: AsyncIterator[DeploymentView | None],
-    eta: Callable[[DeploymentView], Eta | None] = lambda _: None,
+    eta: Callable[[DeploymentView], float | None] = lambda _: None,
 ) -> DeploymentView | None:
-    """Draw a live bar from the deployment's snapshots, with `eta`'s estimate of the time
-    left when it has one; return the last snapshot."""
+    """Draw a live bar from the deployment's snapshots, with `eta`'s estimate of the
+    seconds left when it has one; return the last snapshot."""
     last: DeploymentView | None = None
     columns = (
         TextColumn("[bold]{task.description:<20}"),
@@ -124,7 +168,7 @@ async def show_progress(
                 task,
                 completed=view.progress,
                 description=view.phase.value,
-                eta=f"about {left.remaining_seconds:.0f}s left" if left else "",
+                eta=f"about {left:.0f}s left" if left is not None else "",
             )
     return last
 
@@ -206,3 +250,36 @@ def stats_tables(report: Stats) -> list[Table]:
     for f in report.failing:
         failing.add_row(f.phase.value, str(f.failures), f"{f.share:.0%}", f"{f.failure_rate:.0%}")
     return [phases, days, failing]
+
+
+def source_table(source: SourceView) -> Table:
+    """A project's source settings, secrets only as set or not."""
+    table = Table("setting", "value", title=f"project {source.project}")
+    table.add_row("repository", source.git_url or "-")
+    table.add_row("branch", source.branch or "(the remote's HEAD)")
+    table.add_row("token", "set" if source.token else "-")
+    table.add_row("ssh key", "set" if source.ssh_key else "-")
+    table.add_row("webhook secret", "set" if source.webhook_secret else "-")
+    table.add_row("registry credentials", "set" if source.registry_auth else "-")
+    table.add_row("notify", source.notify_url or "-")
+    return table
+
+
+def domains_table(found: list[DomainView]) -> Table | str:
+    """Domains with their certificate's state."""
+    if not found:
+        return "no domains"
+    table = Table("domain", "project", "www", "certificate", "until / why")
+    for view in found:
+        cert = view.certificate
+        detail = cert.error or (cert.expires_at.isoformat() if cert.expires_at else "")
+        name = view.name if view.unicode_name == view.name else f"{view.unicode_name} ({view.name})"
+        table.add_row(
+            name, view.project, "redirects" if view.redirect_www else "", cert.state.value, detail
+        )
+    return table
+
+
+def domains_json(found: list[DomainView]) -> str:
+    """Domains as JSON, as the API answers them."""
+    return json.dumps([view.model_dump(by_alias=True, mode="json") for view in found], indent=2)

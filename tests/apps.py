@@ -12,6 +12,7 @@ APPLETS = (
     "env",
     "false",
     "httpd",
+    "ln",
     "ls",
     "mkdir",
     "nc",

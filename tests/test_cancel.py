@@ -47,7 +47,7 @@ async def test_cancel_during_copying_files(
         new = await deploy(client, settings, make_site(tmp_path / "v2", "new", 20000), project)
         await wait_for(
             "copying to start",
-            lambda: _in_phase(engine, new, Phase.COPYING_FILES, "filesCopied"),
+            lambda: _in_phase(engine, new, Phase.COPYING_FILES),
             timeout=120,
         )
         assert await api.cancel(client, engine, new) == "cancelling"

@@ -29,6 +29,7 @@ def _stack_env(home: Path) -> dict[str, str]:
             "SLIPWAY_TEMPORAL_UI_PORT": str(free_port()),
             "SLIPWAY_POSTGRES_PORT": str(free_port()),
             "SLIPWAY_HTTP_PORT": str(free_port()),
+            "SLIPWAY_HTTPS_PORT": str(free_port()),
             "SLIPWAY_STATIC_PORT": str(free_port()),
             "SLIPWAY_TRAEFIK_ADMIN_PORT": str(free_port()),
             "COLUMNS": "200",

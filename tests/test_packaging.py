@@ -91,7 +91,14 @@ def test_dockerfile_matches_the_package() -> None:
     for source in copied:
         assert (ROOT / source).exists(), f"COPY {source}: no such file"
     setuptools = project["tool"]["setuptools"]
-    tops = {name.split(".")[0] for name in setuptools["packages"]}
+    listed = set(setuptools["packages"])
+    for top in {name.split(".")[0] for name in listed}:
+        found = {
+            ".".join(init.parent.relative_to(ROOT).parts)
+            for init in (ROOT / top).rglob("__init__.py")
+        }
+        assert found <= listed, f"packages the wheel would lack: {sorted(found - listed)}"
+    tops = {name.split(".")[0] for name in listed}
     tops |= {f"{module}.py" for module in setuptools["py-modules"]}
     assert tops <= copied, f"the image lacks {sorted(tops - copied)}"
     assert "uv.lock" in copied, "the image installs from the lock file"

@@ -29,6 +29,7 @@ async def test_two_servers_serve_their_own_projects_and_stall_alone(
                 "server": f"{name}{uuid.uuid4().hex[:6]}",
                 "task_queue": queue,
                 "http_port": free_port(),
+                "https_port": free_port(),
                 "static_port": free_port(),
                 "traefik_admin_port": free_port(),
                 "upload_store": tmp_path / "uploads",

@@ -1,5 +1,6 @@
 """MonitorWorkflow: run by a Schedule (overlap: skip), one health pass over a server's active
-deployments, then each new alert delivered to the webhook."""
+deployments and its custom domains' certificates, then each new alert delivered to the
+webhook."""
 
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.monitor import MonitorActivities
+    from activities.routing import RoutingActivities
     from slipway.models import DeliverInput, MonitorInput, MonitorReport
 
 DELIVERY = RetryPolicy(
@@ -18,6 +20,9 @@ DELIVERY = RetryPolicy(
     maximum_attempts=6,
 )
 """A webhook that refuses is tried again with backoff, six times in all."""
+
+CERTIFICATES_PATCH = "certificates"
+"""Marks the passes that also look at the custom domains' certificates."""
 
 
 @workflow.defn(name="MonitorWorkflow")
@@ -35,6 +40,20 @@ class MonitorWorkflow:
             retry_policy=RetryPolicy(maximum_attempts=2),
             summary=f"check {inp.host_queue}",
         )
+        if workflow.patched(CERTIFICATES_PATCH):
+            try:
+                certificates = await workflow.execute_activity_method(
+                    RoutingActivities.check_certificates,
+                    inp,
+                    task_queue=inp.host_queue,
+                    schedule_to_close_timeout=timedelta(minutes=5),
+                    heartbeat_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(maximum_attempts=2),
+                    summary=f"certificates {inp.host_queue}",
+                )
+                report.alerts.extend(certificates.alerts)
+            except ActivityError:
+                workflow.logger.warning("the certificates of %s were not checked", inp.host_queue)
         workflow.set_current_details(
             f"checked {len(report.checked)}, restarted {len(report.restarted)}, "
             f"alerts {len(report.alerts)}"

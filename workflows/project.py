@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.routing import RoutingActivities
     from activities.tracking import TrackingActivities
     from slipway.metadata import PhaseMetadata
     from slipway.models import (
@@ -37,6 +38,16 @@ _DATABASE: dict[str, Any] = {
     "retry_policy": retry_policy(),
 }
 
+_ROUTES: dict[str, Any] = {
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": retry_policy(),
+}
+"""Rendering a project's route again on its server, retried while the server is away."""
+
+ROUTES_PATCH = "routes-changed"
+"""Marks the histories in which a deployment waits for a route refresh in progress."""
+
 
 @workflow.defn(name="ProjectWorkflow")
 class ProjectWorkflow:
@@ -48,6 +59,8 @@ class ProjectWorkflow:
         self._running: str | None = None
         self._started = False
         self._cancelled: set[str] = set()
+        self._routes_stale = False
+        self._refreshing = False
 
     @workflow.signal
     async def enqueue(self, deployment: DeploymentInput) -> None:
@@ -128,6 +141,32 @@ class ProjectWorkflow:
             **_DATABASE,
         )
 
+    @workflow.signal
+    async def routes_changed(self, host_queue: str) -> None:
+        """The project's custom domains or their certificates changed: its route is rendered
+        again on its server (`host_queue`), between two deployments, so that it never races
+        one writing the route. Signals that arrive while one waits share one refresh."""
+        self._routes_stale = True
+        while not self._project or self._running is not None or self._refreshing:
+            await workflow.wait_condition(
+                lambda: bool(self._project) and self._running is None and not self._refreshing
+            )
+        if not self._routes_stale:
+            return
+        self._routes_stale, self._refreshing = False, True
+        try:
+            await workflow.execute_activity_method(
+                RoutingActivities.refresh_routes,
+                self._project,
+                task_queue=host_queue,
+                summary=f"routes: {self._project}",
+                **_ROUTES,
+            )
+        except ActivityError:
+            workflow.logger.warning("the route of %s was not rendered again", self._project)
+        finally:
+            self._refreshing = False
+
     @workflow.query
     def state(self) -> ProjectState:
         """The deployment running now and those waiting, oldest first."""
@@ -146,6 +185,9 @@ class ProjectWorkflow:
                 await workflow.wait_condition(lambda: bool(self._pending), timeout=IDLE)
             except TimeoutError:
                 break
+            if workflow.patched(ROUTES_PATCH):
+                while self._refreshing:
+                    await workflow.wait_condition(lambda: not self._refreshing)
             newest = self._pending.pop()
             # It runs from now on: a cancel or a query while the older ones are superseded
             # finds it here.

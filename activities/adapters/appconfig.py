@@ -15,6 +15,9 @@ retries = 3
 start_period = "10s"
 command = "test -f /tmp/ready" # replaces the HTTP check (run by /bin/sh in the image)
 ```
+
+`[build]` and `[static]` (how the image is built; a static site it builds) are in
+`build_config`.
 """
 
 import os
@@ -32,6 +35,8 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from activities.adapters.build_config import BuildConfig, StaticConfig
 
 CONFIG_FILE = "slipway.toml"
 """Where an upload keeps its container settings, relative to its root."""
@@ -144,6 +149,8 @@ class AppConfig(BaseModel):
     cpus: float = Field(default=DEFAULT_CPUS, strict=True, ge=0.01)
     capabilities: tuple[str, ...] = ()
     health: HealthConfig = HealthConfig()
+    build: BuildConfig = BuildConfig()
+    static: StaticConfig | None = None
 
     @field_validator("cpus")
     @classmethod
@@ -174,8 +181,16 @@ def _describe(err: ValidationError) -> str:
     for problem in err.errors():
         where = ".".join(str(part) for part in problem["loc"]) or "(file)"
         if problem["type"] == "extra_forbidden":
+            sections: dict[str, type[BaseModel]] = {
+                "health": HealthConfig,
+                "build": BuildConfig,
+                "static": StaticConfig,
+            }
             known = ", ".join(
-                [*AppConfig.model_fields, *(f"health.{k}" for k in HealthConfig.model_fields)]
+                [
+                    *(name for name in AppConfig.model_fields if name not in sections),
+                    *(f"{s}.{k}" for s, model in sections.items() for k in model.model_fields),
+                ]
             )
             lines.append(f"{where}: unknown setting (known: {known})")
         else:

@@ -21,7 +21,10 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
+from activities.adapters.blobs import materialize
 from activities.adapters.confined import AlreadyThereError, ConfinedTree, LinkInPathError
+from activities.adapters.content_manifest import HEAD as MANIFEST_HEAD
+from activities.adapters.content_manifest import ManifestError
 from activities.adapters.links import LinkError, check_all
 from slipway.limits import LimitError, UnpackLimits
 
@@ -66,11 +69,14 @@ def checked_name(raw: str, limits: UnpackLimits) -> str:
 
 
 def kind_of(path: Path) -> str:
-    """'tar' or 'zip' for an upload in the store, judged by content, not by name."""
-    if zipfile.is_zipfile(path):
-        return "zip"
+    """'manifest', 'tar' or 'zip' for an upload in the store, judged by content, not by
+    name."""
     with path.open("rb") as head:
         magic = head.read(262)
+    if magic.startswith(MANIFEST_HEAD):
+        return "manifest"
+    if zipfile.is_zipfile(path):
+        return "zip"
     if (
         magic[:2] in (b"\x1f\x8b", b"BZ")
         or magic[:6] == b"\xfd7zXZ\x00"
@@ -191,9 +197,16 @@ class _Unpacking:
 
 
 def unpack(upload: Path, dest: Path, limits: UnpackLimits, check: Callable[[], None]) -> None:
-    """Unpack a .tar(.gz/.bz2/.xz) or .zip upload into the empty directory `dest`; `check`
-    runs between entries, so a cancelled deployment stops unpacking."""
+    """Unpack a .tar(.gz/.bz2/.xz) or .zip upload into the empty directory `dest`, or build
+    the tree a content manifest describes from the blob store (`blobs`); `check` runs
+    between entries, so a cancelled deployment stops unpacking."""
     kind = kind_of(upload)
+    if kind == "manifest":
+        try:
+            materialize(upload, dest, limits, check)
+        except ManifestError as err:
+            raise UnsafeArchiveError(str(err)) from None
+        return
     try:
         with ConfinedTree(dest) as tree:
             unpacking = _Unpacking(tree, limits, upload.stat().st_size)

@@ -15,9 +15,10 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
+from activities.adapters.app_output import last_lines
 from activities.adapters.container_spec import ContainerSpec
 from activities.adapters.docker import LABEL_DEPLOYMENT, LABEL_PORT
-from activities.adapters.images import ANSI, clean_line
+from activities.adapters.images import ANSI
 from slipway.errors import UnhealthyError
 
 
@@ -203,10 +204,7 @@ def tail_logs(
     container = _find(client, name)
     if container is None:
         return []
-    text = container.logs(tail=lines, stdout=True, stderr=True).decode("utf-8", "replace")
-    for secret in sorted((s for s in redact if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return [clean_line(line) for line in text.splitlines()]
+    return last_lines(container, lines, None, redact)
 
 
 def remove_container(client: docker.DockerClient, name: str, stop_timeout: float = 10.0) -> bool:

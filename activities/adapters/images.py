@@ -1,7 +1,10 @@
-"""Building an app's image on the Docker Engine, its output streamed line by line, and
-removing it again. The image tag derives from the deployment id, so a finished build is
-adopted by a retry, never made twice."""
+"""Building an app's image on the Docker Engine, its output streamed line by line and its
+steps counted, and removing it again. The image tag derives from the deployment id, so a
+finished build is adopted by a retry, never made twice; an unfinished one leaves nothing
+behind, and a finished one keeps its stages' images tagged beside it, as the cache of the
+project's next build, until it is removed."""
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,11 +13,22 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
+from activities.adapters.engine_stream import Chunk, EngineStream
+
 MAX_LINE = 4000
 """Build output lines are cut here: one minified blob must not become a huge log row."""
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 """Terminal colours and cursor moves, which a log row has no use for."""
+
+
+STEP = re.compile(r"^Step (\d+)/(\d+) : (\S+)")
+COMMITTED = re.compile(r"^\s*---> ([0-9a-f]{12,64})$")
+RUNNING = re.compile(r"^\s*---> Running in ([0-9a-f]{12,64})$")
+"""The legacy builder's lines that say where it is and what it made."""
+
+STAGE_TAG = "-stage"
+"""`<tag>-stage<n>`: a finished build's earlier stages, whose images nothing else keeps."""
 
 
 class BuildError(Exception):
@@ -50,11 +64,55 @@ class _Lines:
         self.pending = ""
 
 
+class _Made:
+    """What a build says, as log lines, steps for `on_step`, and what it made: the images its
+    steps committed and the containers they ran in (both to remove if it does not finish),
+    and each stage's image."""
+
+    def __init__(self, on_line: Callable[[str], None], on_step: Callable[[int, int], None]):
+        self.on_line = on_line
+        self.on_step = on_step
+        self.lines = _Lines(self._line)
+        self.images: list[str] = []
+        self.containers: list[str] = []
+        self.stages: list[str] = []
+        self.base = False
+
+    def _line(self, line: str) -> None:
+        if step := STEP.match(line):
+            self.base = step[3].upper() == "FROM"
+            self.on_step(int(step[1]), int(step[2]))
+        elif ran := RUNNING.match(line):
+            self.containers.append(ran[1])
+        elif (committed := COMMITTED.match(line)) and not self.base:
+            self.images.append(committed[1])
+        self.on_line(line)
+
+    def feed(self, chunk: Chunk) -> None:
+        if "error" in chunk:
+            self.lines.flush()
+            detail = chunk.get("errorDetail") or {}
+            raise BuildError(f"docker build failed: {detail.get('message') or chunk['error']}")
+        if "stream" in chunk:
+            self.lines.feed(chunk["stream"])
+        elif "status" in chunk and "progress" not in chunk:
+            prefix = f"{chunk['id']}: " if chunk.get("id") else ""
+            self.lines.feed(f"{prefix}{chunk['status']}\n")
+        elif "aux" in chunk and chunk["aux"].get("ID"):
+            self.stages.append(chunk["aux"]["ID"])
+
+
 def _image(client: docker.DockerClient, tag: str) -> Any:
     try:
         return client.images.get(tag)
     except NotFound:
         return None
+
+
+def find_image(client: docker.DockerClient, tag: str) -> str | None:
+    """The id of the image `tag` names, if the Engine has it."""
+    image = _image(client, tag)
+    return None if image is None else str(image.id)
 
 
 def build_image(
@@ -67,19 +125,25 @@ def build_image(
     labels: Mapping[str, str] | None = None,
     network_mode: str = "none",
     dockerfile: str = "Dockerfile",
+    args: Mapping[str, str] | None = None,
+    target: str | None = None,
+    on_step: Callable[[int, int], None] = lambda step, steps: None,
 ) -> str:
     """Build `context_dir` into an image tagged `tag` and return its id, sending each line of
-    the build's output to `on_line` in order (colours stripped, blank lines dropped) and calling
-    `check` between chunks so a cancellation stops the build.
+    the build's output to `on_line` in order (colours stripped, blank lines dropped), each
+    `Step n/m` to `on_step`, and calling `check` between chunks and while the engine is
+    silent, so a cancellation stops the build at once, even inside a long RUN step.
 
     Idempotent: the Engine tags an image only once its build has completed, so an existing
     tag is a finished build of this deployment and is adopted without rebuilding (and without
-    output). An interrupted build leaves no tag: a retry builds again, mostly from the cache.
-    Leaving early (an exception from `check` or `on_line`) closes the connection, which makes
-    the Engine abandon the build untagged.
+    output). Leaving early (an exception from `check` or `on_line`) shuts the connection,
+    which makes the Engine abandon the build untagged; a build that fails or is left removes
+    the containers and untagged images its steps made (cached layers other images build on
+    stay), so a retry builds again from what earlier builds cached.
 
-    The legacy builder runs RUN steps with `network_mode` ("none" by default: builds must not
-    depend on a registry or the internet). `BuildError` means the source does not build.
+    The legacy builder runs RUN steps with `network_mode` ("none" by default); `args` are
+    build arguments, `target` the stage to stop at. `BuildError` means the source does not
+    build.
     """
     existing = _image(client, tag)
     if existing is not None:
@@ -87,59 +151,58 @@ def build_image(
     if not (context_dir / dockerfile).is_file():
         raise BuildError(f"no {dockerfile} at the root of the upload")
     check()
+
+    def call() -> Any:
+        return client.api.build(
+            path=str(context_dir),
+            dockerfile=dockerfile,
+            tag=tag,
+            labels=dict(labels) if labels else None,
+            network_mode=network_mode,
+            buildargs=dict(args) if args else None,
+            target=target,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        )
+
+    made = _Made(on_line, on_step)
     try:
-        return _build(client, context_dir, tag, on_line, check, labels, network_mode, dockerfile)
+        with EngineStream(client, call, check) as chunks:
+            for chunk in chunks:
+                made.feed(chunk)
+        made.lines.flush()
     except APIError as err:
+        _discard(client, made)
         if not err.is_client_error():
             raise
         raise BuildError(f"docker build failed: {err.explanation or err}") from None
-
-
-def _build(
-    client: docker.DockerClient,
-    context_dir: Path,
-    tag: str,
-    on_line: Callable[[str], None],
-    check: Callable[[], None],
-    labels: Mapping[str, str] | None,
-    network_mode: str,
-    dockerfile: str,
-) -> str:
-    """One build, streamed; a Dockerfile the Engine cannot parse is a 400 from the call."""
-    stream = client.api.build(
-        path=str(context_dir),
-        dockerfile=dockerfile,
-        tag=tag,
-        labels=dict(labels) if labels else None,
-        network_mode=network_mode,
-        rm=True,
-        forcerm=True,
-        pull=False,
-        decode=True,
-    )
-    lines = _Lines(on_line)
-    built: str | None = None
-    try:
-        for chunk in stream:
-            check()
-            if "error" in chunk:
-                lines.flush()
-                detail = chunk.get("errorDetail") or {}
-                raise BuildError(f"docker build failed: {detail.get('message') or chunk['error']}")
-            if "stream" in chunk:
-                lines.feed(chunk["stream"])
-            elif "status" in chunk and "progress" not in chunk:
-                prefix = f"{chunk['id']}: " if chunk.get("id") else ""
-                lines.feed(f"{prefix}{chunk['status']}\n")
-            elif "aux" in chunk:
-                built = chunk["aux"].get("ID") or built
-        lines.flush()
-    finally:
-        stream.close()
+    except BaseException:
+        _discard(client, made)
+        raise
     image = _image(client, tag)
-    if built is None or image is None:
+    if not made.stages or image is None:
         raise RuntimeError(f"the Docker Engine ended the build of {tag} without an image")
+    repository, name = tag.rsplit(":", 1)
+    for number, stage in enumerate(made.stages[:-1], start=1):
+        client.api.tag(stage, repository, f"{name}{STAGE_TAG}{number}")
     return str(image.id)
+
+
+def _discard(client: docker.DockerClient, made: _Made) -> None:
+    """Remove what an unfinished build made: the containers its steps ran in, and the images
+    its steps committed that nothing else holds (no tag, no digest, no child image, no
+    container). A base image or a cached layer that another image builds on stays."""
+    for container in made.containers:
+        with contextlib.suppress(APIError):
+            client.api.remove_container(container, force=True)
+    for image_id in reversed(made.images):
+        image = _image(client, image_id)
+        if image is None or image.tags or image.attrs.get("RepoDigests"):
+            continue
+        with contextlib.suppress(APIError):  # the Engine refuses while anything uses it
+            client.images.remove(image.id)
 
 
 def remove_image(client: docker.DockerClient, tag: str) -> bool:
@@ -148,8 +211,13 @@ def remove_image(client: docker.DockerClient, tag: str) -> bool:
     untag an image a container still uses.
 
     Idempotent: a missing tag is the goal reached. It removes by tag, never by id, so an
-    image that another tag also names survives.
+    image that another tag also names survives. The build's stage tags go with it.
     """
+    for image in client.images.list(filters={"reference": f"{tag}{STAGE_TAG}*"}):
+        for stage in image.tags:
+            if stage.startswith(f"{tag}{STAGE_TAG}"):
+                with contextlib.suppress(NotFound):
+                    client.images.remove(stage, noprune=False)
     try:
         client.images.remove(tag, noprune=False)
     except NotFound:

@@ -1,20 +1,30 @@
 """The project's Traefik routes, written to the file provider's directory.
 
-A project has two routers. The public one (Host only) serves the release that is live; the
-candidate one (Host and the candidate header naming a deployment) serves the release being
-proven. updating_routes only points the candidate at the new release; the public router
-moves at active, once the candidate has passed its health check.
+A project has two routers on its base name (`<project>.<base domain>`, over HTTP). The
+public one serves the release that is live; the candidate one (the candidate header naming a
+deployment) serves the release being proven, on every name of the project. updating_routes
+only points the candidate at the new release; the public routers move at active, once the
+candidate has passed its health check.
+
+Each custom domain adds two routers to the public service: one on the HTTPS entry point, with
+its certificate (the ACME resolver's, or the one the project brought), and one on HTTP, which
+serves until that certificate exists and then redirects to HTTPS, so that a domain whose
+certificate cannot be issued still answers. A domain that redirects `www.` answers at that
+name too, and sends it to the bare one.
 """
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
+from activities.adapters.certificates import RESOLVER
 from activities.adapters.docker import container_name
 from activities.adapters.files import write_atomically
+from activities.adapters.hosts import Hosts, RoutedDomain
 from slipway.layout import Layout
 from slipway.models import RouteResult
 
@@ -57,33 +67,77 @@ def _middleware(project: str, target: Target) -> dict[str, Any]:
     return {"headers": {"customRequestHeaders": headers}}
 
 
-def render_route(
-    project: str, host: str, public: Target | None, candidate: Target, candidate_id: str
-) -> tuple[str, str]:
-    """The project's Traefik dynamic configuration and its version; with no public target
-    (before a project's first deployment goes active) only the candidate router exists."""
-    name = f"slipway-{project}"
-    routers = {
-        f"{name}-candidate": (
-            f"Host(`{host}`) && Header(`{CANDIDATE_HEADER}`, `{candidate_id}`)",
-            candidate,
-        ),
+def _router(rule: str, service: str, middlewares: list[str], **more: Any) -> dict[str, Any]:
+    return {
+        "rule": rule,
+        "entryPoints": ["web"],
+        "service": service,
+        "middlewares": middlewares,
+        **more,
     }
-    if public is not None:
-        routers[name] = (f"Host(`{host}`)", public)
-    config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
-    for router, (rule, target) in routers.items():
-        config["http"]["routers"][router] = {
-            "rule": rule,
-            "entryPoints": ["web"],
-            "service": router,
-            "middlewares": [router],
+
+
+def _hosts_rule(names: list[str]) -> str:
+    rule = " || ".join(f"Host(`{name}`)" for name in names)
+    return f"({rule})" if len(names) > 1 else rule
+
+
+def _domain(http: dict[str, Any], name: str, domain: RoutedDomain, hosts: Hosts) -> None:
+    """A custom domain's routers (`_` never occurs in a project's name nor in a domain's,
+    so that no two projects' routers share a name). Their priority is explicit and low: the
+    candidate router, which matches the same names, always comes first."""
+    key = f"{name}_{domain.name}"
+    served = [name]
+    if domain.redirect_www:
+        served = [f"{key}_www", name]
+        http["middlewares"][f"{key}_www"] = {
+            "redirectRegex": {
+                "regex": rf"^(https?)://www\.{re.escape(domain.name)}(:[0-9]+)?(.*)$",
+                "replacement": f"${{1}}://{domain.name}${{2}}${{3}}",
+                "permanent": True,
+            }
         }
-        config["http"]["middlewares"][router] = _middleware(project, target)
-        config["http"]["services"][router] = {"loadBalancer": {"servers": [{"url": target.url}]}}
+    rule = " || ".join(f"Host(`{each}`)" for each in domain.names)
+    tls = {} if domain.own_certificate else {"certResolver": RESOLVER}
+    http["routers"][f"{key}_tls"] = _router(
+        rule, name, served, entryPoints=["websecure"], priority=1, tls=tls
+    )
+    if hosts.secure(domain):
+        port = {} if hosts.https_port == 443 else {"port": str(hosts.https_port)}
+        http["middlewares"][f"{name}_https"] = {
+            "redirectScheme": {"scheme": "https", "permanent": True, **port}
+        }
+        served = [f"{name}_https"]
+    http["routers"][key] = _router(rule, name, served, priority=1)
+
+
+def render_route(
+    project: str, hosts: Hosts, public: Target | None, candidate: Target, candidate_id: str
+) -> tuple[str, str]:
+    """The project's Traefik dynamic configuration and its version (which changes only when
+    the configuration does); with no public target (before a project's first deployment goes
+    active) only the candidate router exists."""
+    name = f"slipway-{project}"
+    config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
+    http = config["http"]
+    names = [hosts.base, *(d.name for d in hosts.domains)]
+    targets = {f"{name}-candidate": candidate}
+    http["routers"][f"{name}-candidate"] = _router(
+        f"{_hosts_rule(names)} && Header(`{CANDIDATE_HEADER}`, `{candidate_id}`)",
+        f"{name}-candidate",
+        [f"{name}-candidate"],
+    )
+    if public is not None:
+        targets[name] = public
+        http["routers"][name] = _router(f"Host(`{hosts.base}`)", name, [name])
+        for domain in hosts.domains:
+            _domain(http, name, domain, hosts)
+    for router, target in targets.items():
+        http["middlewares"][router] = _middleware(project, target)
+        http["services"][router] = {"loadBalancer": {"servers": [{"url": target.url}]}}
     version = hashlib.sha256(yaml.safe_dump(config, sort_keys=True).encode()).hexdigest()[:16]
-    for middleware in config["http"]["middlewares"].values():
-        middleware["headers"]["customResponseHeaders"] = {ROUTE_HEADER: version}
+    for router in targets:
+        http["middlewares"][router]["headers"]["customResponseHeaders"] = {ROUTE_HEADER: version}
     return yaml.safe_dump(config, sort_keys=True), version
 
 
@@ -112,16 +166,44 @@ def _target(layout: Layout, project: str, name: str) -> Target | None:
     return Target(url=url, slot=slot)
 
 
+def candidate_of(layout: Layout, project: str) -> str | None:
+    """The deployment the project's candidate router is for, read back from its route."""
+    route = layout.route(project)
+    if not route.exists():
+        return None
+    rule = yaml.safe_load(route.read_text())["http"]["routers"][f"slipway-{project}-candidate"]
+    found = re.search(rf"Header\(`{CANDIDATE_HEADER}`, `([^`]+)`\)", rule["rule"])
+    return found.group(1) if found else None
+
+
 def version_of(layout: Layout, project: str) -> str | None:
     """The version of the project's route as written, or None without one."""
     route = layout.route(project)
     if not route.exists():
         return None
     for middleware in yaml.safe_load(route.read_text())["http"]["middlewares"].values():
-        headers = middleware["headers"].get("customResponseHeaders", {})
+        headers = middleware.get("headers", {}).get("customResponseHeaders", {})
         if ROUTE_HEADER in headers:
             return str(headers[ROUTE_HEADER])
     return None
+
+
+def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) -> RouteResult | None:
+    """The project's route rendered again for `hosts`, its routers pointing where they point
+    now; written (through a rename) only with `write` and if it changed. None without a
+    route (a project that has not deployed here yet: its first deployment renders it)."""
+    candidate_id = candidate_of(layout, project)
+    if candidate_id is None:
+        return None
+    public = public_target(layout, project)
+    config, version = render_route(
+        project, hosts, public, candidate_target(layout, project), candidate_id
+    )
+    route = layout.route(project)
+    changed = route.read_text() != config
+    if changed and write:
+        write_atomically(route, config)
+    return RouteResult(changed=changed, version=version)
 
 
 def write_route(

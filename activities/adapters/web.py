@@ -1,12 +1,13 @@
-"""Asking Traefik for a release as a visitor (or a candidate's prover) would: with the
-project's Host, the release must answer as itself, through the route version just written,
-not merely answer 200."""
+"""Asking Traefik for a release as a visitor (or a candidate's prover) would: with each of
+the project's names as the Host, the release must answer as itself, through the route version
+just written, not merely answer 200."""
 
 import time
 
 import httpx
 
 from activities.adapters.beat import Beat
+from activities.adapters.hosts import Hosts
 from activities.adapters.releases import ContainerRelease
 from activities.adapters.traefik import CANDIDATE_HEADER, ROUTE_HEADER
 from slipway.errors import UnhealthyError
@@ -30,7 +31,9 @@ def wait_until_served(
     (and, with `body`, with that body: a static release's marker names its release), or fail
     after `timeout`. With
     `candidate` (a deployment id) the request asks for the release being proven rather than
-    the one serving.
+    the one serving. An `https://` proxy is asked with `host` as the TLS server name too; its
+    certificate is not judged here (the route is what is proven: a certificate's state is the
+    monitor's to watch).
 
     Idempotent: it only reads.
     """
@@ -38,15 +41,16 @@ def wait_until_served(
     headers = {"Host": host}
     if candidate:
         headers[CANDIDATE_HEADER] = candidate
+    secure = proxy.startswith("https://")
     deadline = time.monotonic() + timeout
     attempts = 0
     last = "no answer yet"
-    with httpx.Client(timeout=5.0, headers=headers) as client:
+    with httpx.Client(timeout=5.0, headers=headers, verify=not secure) as client:
         while True:
             beat.check()
             attempts += 1
             try:
-                answer = client.get(url)
+                answer = client.get(url, extensions={"sni_hostname": host} if secure else None)
                 served = answer.text.strip()
                 route = answer.headers.get(ROUTE_HEADER)
                 if (
@@ -54,7 +58,8 @@ def wait_until_served(
                     and route == route_version
                     and (body is None or served == body)
                 ):
-                    public = f"http://{host}:{proxy.rsplit(':', 1)[-1]}/"
+                    scheme, port = proxy.split("://", 1)[0], proxy.rsplit(":", 1)[-1]
+                    public = f"{scheme}://{host}:{port}/"
                     return HealthResult(url=public, attempts=attempts)
                 last = f"HTTP {answer.status_code} from route {route}: {served[:80]!r}"
             except httpx.HTTPError as err:
@@ -92,16 +97,34 @@ def release_served(
     beat: Beat,
     *,
     candidate: bool,
+    hosts: Hosts,
 ) -> HealthResult:
-    """The deployment's release answers through Traefik: a static one with its own marker,
-    an app on its health path; as the candidate, or as the public route."""
-    return wait_until_served(
-        settings.proxy_url,
-        settings.project_host(deployment.project),
-        app.config.health.path if app else f"/{RELEASE_MARKER}",
-        route_version,
-        timeout,
-        beat,
-        body=None if app else deployment.release,
-        candidate=deployment.deployment_id if candidate else None,
-    )
+    """The deployment's release answers through Traefik on every name of the project, its
+    base name and each custom domain (over HTTPS once the domain's HTTP redirects there): a
+    static one with its own marker, an app on its health path; as the candidate, or as the
+    public route. All within `timeout`; the answer is the base name's."""
+    deadline = time.monotonic() + timeout
+    answers = [
+        wait_until_served(
+            proxy,
+            host,
+            app.config.health.path if app else f"/{RELEASE_MARKER}",
+            route_version,
+            max(0.0, deadline - time.monotonic()),
+            beat,
+            body=None if app else deployment.release,
+            candidate=deployment.deployment_id if candidate else None,
+        )
+        for host, proxy in routes_of(settings, hosts, candidate=candidate)
+    ]
+    return answers[0]
+
+
+def routes_of(settings: Settings, hosts: Hosts, *, candidate: bool) -> list[tuple[str, str]]:
+    """Each name of a project with the entry point a visitor reaches it on (`proxy_url`, or
+    `secure_url` for a domain whose HTTP redirects to HTTPS; a candidate is asked over HTTP
+    on every name), its base name first."""
+    return [(hosts.base, settings.proxy_url)] + [
+        (d.name, settings.secure_url if hosts.secure(d) and not candidate else settings.proxy_url)
+        for d in hosts.domains
+    ]

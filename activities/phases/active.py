@@ -1,10 +1,11 @@
-"""active: traffic moves to the proven release. The public router goes to its target and,
-for a static site, `current` to it; the public route must then serve it. Once the new
-release has baked, an app's previous container goes."""
+"""active: traffic moves to the proven release. The public routers go to its target and,
+for a static site, `current` to it; the public route must then serve it on every name of the
+project. Once the new release has baked, an app's previous container goes."""
 
 from activities.adapters.beat import Beat
 from activities.adapters.containers import remove_container
 from activities.adapters.docker import LABEL_PORT, LABEL_PROJECT, docker_client, ours, port_of
+from activities.adapters.hosts import hosts_for
 from activities.adapters.releases import (
     point,
     remember_previous,
@@ -23,7 +24,8 @@ from slipway.models import DeploymentInput, SwitchResult
 from slipway.settings import Settings
 
 PUBLIC_CHECK_SECONDS = 15.0
-"""How long the switch waits for the public route to serve the promoted release."""
+"""How long the switch waits for the public route to serve the promoted release on all of
+the project's names."""
 
 
 def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> SwitchResult:
@@ -41,12 +43,14 @@ def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> Switc
         port = port_of(candidate_target(layout, d.project).url) or 0
         network = settings.container_network
         public = candidate = app_target(network, d.project, d.deployment_id, port)
-    host = settings.project_host(d.project)
-    config, version = render_route(d.project, host, public, candidate, d.deployment_id)
+    hosts = hosts_for(settings, d.project)
+    config, version = render_route(d.project, hosts, public, candidate, d.deployment_id)
     write_route(layout, d.project, d.deployment_id, config, version)
     previous = remember_previous(layout, d.project, d.deployment_id)
     point(layout, d.project, layout.current(d.project), d.release, f".current-{d.deployment_id}")
-    release_served(settings, d, app, version, PUBLIC_CHECK_SECONDS, beat, candidate=False)
+    release_served(
+        settings, d, app, version, PUBLIC_CHECK_SECONDS, beat, candidate=False, hosts=hosts
+    )
     replaced = before is not None and before.url != public.url and not before.slot
     return SwitchResult(
         previous_release=previous,

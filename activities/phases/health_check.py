@@ -1,12 +1,14 @@
 """health_check: the release proves itself before any traffic moves. An app's container must
 first be healthy in Docker's eyes; then the release must answer through Traefik as this
-deployment's candidate, through the route version just written."""
+deployment's candidate, through the route version just written, on every name of the project:
+its base name and each custom domain."""
 
 import time
 
 from activities.adapters.beat import Beat
 from activities.adapters.containers import tail_logs, wait_healthy
 from activities.adapters.docker import container_name, docker_client
+from activities.adapters.hosts import hosts_for
 from activities.adapters.releases import verified_release
 from activities.adapters.web import release_served
 from slipway.errors import UnhealthyError
@@ -38,7 +40,10 @@ def check(
                 output = "\n".join(lines) if lines else "(no output)"
                 raise UnhealthyError(f"{err}\nits last output:\n{output}") from None
     remaining = max(0.0, deadline - time.monotonic())
-    return release_served(settings, d, app, route_version, remaining, beat, candidate=True)
+    hosts = hosts_for(settings, d.project)
+    return release_served(
+        settings, d, app, route_version, remaining, beat, candidate=True, hosts=hosts
+    )
 
 
 def _secrets(settings: Settings, d: DeploymentInput) -> list[str]:

@@ -1,5 +1,6 @@
 """updating_routes: the candidate router pointed at the new release (for an app, at its own
-container, started now on its own port), the public router left as it is."""
+container, started now on its own port) on every name of the project, the public routers left
+as they are."""
 
 import json
 
@@ -13,6 +14,7 @@ from activities.adapters.containers import (
 )
 from activities.adapters.docker import LABEL_HOME, LABEL_PORT, docker_client
 from activities.adapters.files import write_atomically
+from activities.adapters.hosts import hosts_for
 from activities.adapters.ports import allocate_port
 from activities.adapters.releases import ContainerRelease, verified_release
 from activities.adapters.traefik import (
@@ -36,16 +38,16 @@ def update_routes(settings: Settings, deployment: DeploymentInput) -> RouteResul
     `traefik.write_route`)."""
     d = deployment
     layout = settings.layout
-    host = settings.project_host(d.project)
+    hosts = hosts_for(settings, d.project)
     public = public_target(layout, d.project)
     app = verified_release(layout, d.project, d.release)
     if app is None:
         candidate = static_target(settings.static_address, settings.static_port, "next")
-        config, version = render_route(d.project, host, public, candidate, d.deployment_id)
+        config, version = render_route(d.project, hosts, public, candidate, d.deployment_id)
         return write_route(layout, d.project, d.deployment_id, config, version)
     container_id, port = _start(settings, d, app)
     target = app_target(settings.container_network, d.project, d.deployment_id, port)
-    config, version = render_route(d.project, host, public, target, d.deployment_id)
+    config, version = render_route(d.project, hosts, public, target, d.deployment_id)
     routed = write_route(layout, d.project, d.deployment_id, config, version)
     return routed.model_copy(update={"container_id": container_id, "port": port})
 

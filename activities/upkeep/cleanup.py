@@ -2,6 +2,7 @@
 belong to no active or in-progress deployment, always keeping each project's current release
 and its newest kept releases for rollback."""
 
+import contextlib
 import logging
 import shutil
 import time
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import docker
 
+from activities.adapters.blobs import BLOBS, SCRATCH
 from activities.adapters.containers import remove_container
+from activities.adapters.content_manifest import HEAD, digests
 from activities.adapters.docker import LABEL_DEPLOYMENT, LABEL_PORT, LABEL_PROJECT, ours, port_of
 from activities.adapters.images import remove_image
-from activities.adapters.releases import DESCRIPTOR, current_release
+from activities.adapters.releases import current_release
 from activities.adapters.traefik import public_target
-from slipway.layout import Layout
+from slipway.layout import RELEASE_MARKER, Layout
 from slipway.models import CleanupReport, DeploymentView, ReconcileInput
 from slipway.phases import WAITING, Status
 
@@ -82,6 +85,8 @@ def clean(
             report.work_dirs.append(work.name)
     for upload in sorted(layout.uploads.iterdir()) if layout.uploads.is_dir() else []:
         check()
+        if upload.name == BLOBS:
+            continue
         if upload.name not in in_progress_uploads and _old(upload, inp.upload_retention_seconds):
             if upload.is_dir():
                 shutil.rmtree(upload, ignore_errors=True)
@@ -89,15 +94,72 @@ def clean(
                 upload.unlink(missing_ok=True)
             report.uploads.append(upload.name)
     report.store_objects = _collect_store(layout, check)
+    report.blobs = _collect_blobs(layout.uploads, inp.upload_retention_seconds, check)
     log.info(
-        "cleanup removed %d releases, %d work dirs, %d routes, %d uploads, %d stored objects",
+        "cleanup removed %d releases, %d work dirs, %d routes, %d uploads, %d stored objects, "
+        "%d blobs",
         len(report.releases),
         len(report.work_dirs),
         len(report.routes),
         len(report.uploads),
         report.store_objects,
+        report.blobs,
     )
     return report
+
+
+SCRATCH_SECONDS = 3600.0
+"""A blob arriving writes a scratch file for as long as its request lasts: one is only
+removed once it is this old as well as past the retention."""
+
+
+def _untouched(path: Path, seconds: float) -> bool:
+    """True if `path` is there and nothing wrote or touched it for `seconds`."""
+    with contextlib.suppress(FileNotFoundError):
+        return _old(path, seconds)
+    return False
+
+
+def _referenced(uploads: Path, check: Callable[[], None]) -> set[str]:
+    """Every content the kept manifests in the upload store refer to."""
+    found: set[str] = set()
+    for upload in uploads.iterdir():
+        check()
+        if not upload.is_file():
+            continue
+        with contextlib.suppress(FileNotFoundError), upload.open("rb") as handle:
+            if handle.read(len(HEAD)) == HEAD:
+                found |= digests(HEAD + handle.read())
+    return found
+
+
+def _collect_blobs(uploads: Path, retention: float, check: Callable[[], None]) -> int:
+    """Delete blobs that no kept manifest refers to and that nothing touched for the upload
+    retention (storing a manifest touches the blobs it finds, before the manifest is there);
+    manifests are only read when some blob is old enough to go. The age is looked at again
+    right before each deletion."""
+    store = uploads / BLOBS
+    if not store.is_dir():
+        return 0
+    old: list[Path] = []
+    for fan in sorted(store.iterdir()):
+        check()
+        if fan.name == SCRATCH:
+            wait = max(retention, SCRATCH_SECONDS)
+            for scratch in fan.iterdir():
+                if _untouched(scratch, wait):
+                    scratch.unlink(missing_ok=True)
+        elif fan.is_dir():
+            old += [blob for blob in fan.iterdir() if _untouched(blob, retention)]
+    if not old:
+        return 0
+    kept = _referenced(uploads, check)
+    removed = 0
+    for blob in old:
+        if blob.parent.name + blob.name not in kept and _untouched(blob, retention):
+            blob.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _collect_store(layout: Layout, check: Callable[[], None]) -> int:
@@ -121,7 +183,8 @@ def sweep(
     client: docker.DockerClient, layout: Layout, waiting: set[str], check: Callable[[], None]
 ) -> tuple[list[str], list[str]]:
     """Remove this home's containers that neither serve their project's public route nor
-    belong to a deployment under way, and images whose release is no longer kept; returns
+    belong to a deployment under way, and images whose release is no longer kept (an app's,
+    or a static site's built from a Dockerfile, kept as its project's build cache); returns
     the names and tags removed. Idempotent: it only removes."""
     containers: list[str] = []
     for container in client.containers.list(all=True, filters=ours(layout, LABEL_PROJECT)):
@@ -136,7 +199,8 @@ def sweep(
     for image in client.images.list(filters=ours(layout, LABEL_PROJECT)):
         check()
         project, deployment = image.labels[LABEL_PROJECT], image.labels.get(LABEL_DEPLOYMENT, "")
-        if deployment in waiting or (layout.release(project, deployment) / DESCRIPTOR).is_file():
+        kept = (layout.release(project, deployment) / RELEASE_MARKER).is_file()
+        if deployment in waiting or kept:
             continue
         for tag in image.tags:
             remove_image(client, tag)

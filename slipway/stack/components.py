@@ -50,10 +50,16 @@ def temporal(settings: Settings, port: int) -> Service:
 def traefik(settings: Settings) -> Service:
     """Traefik on loopback, routes from the file provider's watched directory. Its API and
     dashboard are off: apps share the loopback, and the API would show them every route and
-    backend; the admin entry point serves only the ping readiness uses."""
+    backend; the admin entry point serves only the ping readiness uses.
+
+    Custom domains are served on the HTTPS entry point with certificates from the ACME CA
+    (`SLIPWAY_ACME_CA`), obtained through the HTTP-01 challenge on the web entry point and
+    kept in `SLIPWAY_ACME_STORAGE` so that a restart issues nothing again. Its log is JSON:
+    the monitor reads why a certificate was refused from it, per domain."""
     root = settings.home / "traefik"
     dynamic = root / "dynamic"
     dynamic.mkdir(parents=True, exist_ok=True)
+    settings.acme_storage_path.parent.mkdir(parents=True, exist_ok=True)
     config = root / "traefik.yml"
     hardened = {
         "aliasHeadersStrategy": "delete",
@@ -63,10 +69,17 @@ def traefik(settings: Settings) -> Service:
             "allowEncodedNullCharacter": False,
         },
     }
+    acme = {
+        "caServer": settings.acme_ca,
+        "storage": str(settings.acme_storage_path),
+        "httpChallenge": {"entryPoint": "web"},
+        **({"email": settings.acme_email} if settings.acme_email else {}),
+    }
     static = {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
             "web": {"address": f"127.0.0.1:{settings.http_port}", "http": hardened},
+            "websecure": {"address": f"127.0.0.1:{settings.https_port}", "http": hardened},
             "traefik": {"address": f"127.0.0.1:{settings.traefik_admin_port}", "http": hardened},
         },
         "ping": {"entryPoint": "traefik"},
@@ -74,15 +87,19 @@ def traefik(settings: Settings) -> Service:
             "providersThrottleDuration": "100ms",
             "file": {"directory": str(dynamic), "watch": True},
         },
-        "log": {"level": "WARN"},
+        "certificatesResolvers": {"slipway": {"acme": acme}},
+        "log": {"level": "WARN", "format": "json"},
     }
     config.write_text(yaml.safe_dump(static, sort_keys=False))
+    trusted = settings.acme_ca_certificates
     return Service(
         name="traefik",
         argv=[binary("traefik"), f"--configFile={config}"],
-        log=settings.home / "logs" / "traefik.log",
+        log=settings.traefik_log_path,
         ready=lambda: http_ok(f"http://127.0.0.1:{settings.traefik_admin_port}/ping"),
-        address=f"http://127.0.0.1:{settings.http_port} (API and dashboard off)",
+        address=f"http://127.0.0.1:{settings.http_port}, https://127.0.0.1:{settings.https_port} "
+        "(API and dashboard off)",
+        env={**os.environ, "LEGO_CA_CERTIFICATES": str(trusted)} if trusted else None,
     )
 
 

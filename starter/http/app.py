@@ -10,7 +10,19 @@ from temporalio.client import Client
 
 from slipway.database import engine_for
 from slipway.settings import Settings
-from starter.http import deployments, errors, events, hooks, page, redaction, stats
+from starter.http import (
+    applogs,
+    content,
+    deployments,
+    domains,
+    errors,
+    events,
+    hooks,
+    page,
+    redaction,
+    sources,
+    stats,
+)
 from starter.http.auth import require_token
 from starter.http.config import ApiSettings, resolve_token
 from starter.http.limits import BodyLimit
@@ -56,10 +68,23 @@ def create_app(
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
     def openapi() -> dict[str, Any]:
-        """The OpenAPI document, behind the token like everything but /healthz."""
-        return app.openapi()
+        """The OpenAPI document, behind the token like everything but /healthz, with this
+        server's limits on uploads."""
+        return content.state_limits(app.openapi(), settings.unpack_limits)
 
-    for router in (deployments.router, events.router, stats.router, hooks.router, page.router):
+    # Content first: its POST /api/deployments takes the requests whose body is JSON, the
+    # archive upload's every other.
+    for router in (
+        content.router,
+        deployments.router,
+        events.router,
+        stats.router,
+        hooks.router,
+        applogs.router,
+        sources.router,
+        domains.router,
+        page.router,
+    ):
         app.include_router(router)
     return app
 

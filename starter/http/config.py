@@ -31,12 +31,6 @@ class ApiSettings(BaseSettings):
         gt=0,
         description="How long the page's session lasts once its link has been opened.",
     )
-    record_wait_seconds: float = Field(
-        default=5.0,
-        ge=0,
-        description="How long a new deployment's request waits for its row, so that reading "
-        "it right after works; it is queued either way.",
-    )
 
 
 def token_file(settings: Settings) -> Path:

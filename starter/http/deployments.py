@@ -20,18 +20,24 @@ from fastapi import (
     UploadFile,
 )
 from fastapi import Path as PathParam
-from pydantic import AfterValidator, WithJsonSchema
 
-from slipway import analytics, queries
+from slipway import analytics, monitoring, queries
 from slipway.diagnosis import diagnose
 from slipway.models import DeploymentView, LogEntry
-from slipway.names import validate_project_name
 from slipway.phases import WAITING, Status
 from starter import api
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
+from starter.http.fields import ENV_PAIR, ID_PREFIX, Commit, EnvPair
+from starter.http.fields import ProjectName as ProjectName  # where webhooks take it from
 from starter.http.limits import too_large
-from starter.http.schemas import Accepted, Deployment, RollbackRequest, Stuck
+from starter.http.schemas import (
+    Accepted,
+    Deployment,
+    RollbackRequest,
+    Stuck,
+    UploadDeployment,
+)
 from starter.http.services import Shared
 from starter.http.views import DURATION, duration, present
 from starter.uploads import ARCHIVE_SUFFIXES, UploadError
@@ -48,32 +54,6 @@ MAX_ROW_ID = 2**63 - 1
 router = APIRouter(
     prefix="/api", dependencies=[Depends(require_token)], responses=COMMON, tags=["deployments"]
 )
-
-
-PROJECT_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
-"""The DNS label `slipway.names.validate_project_name` checks, as the schema states it."""
-
-COMMIT = r"^[0-9A-Za-z][0-9A-Za-z._/-]{0,199}$"
-
-
-def _commit(value: str) -> str:
-    if not re.fullmatch(COMMIT, value):
-        raise ValueError("use 1-200 letters, digits and . _ / -, e.g. a git commit SHA")
-    return value
-
-
-# The validators say what is wrong in words a person acts on; the schema states the same rule
-# for clients and for schemathesis, which checks in tests that the two agree.
-ProjectName = Annotated[
-    str,
-    AfterValidator(validate_project_name),
-    WithJsonSchema({"type": "string", "pattern": PROJECT_NAME, "minLength": 1, "maxLength": 63}),
-]
-Commit = Annotated[
-    str,
-    AfterValidator(_commit),
-    WithJsonSchema({"type": "string", "pattern": COMMIT, "minLength": 1, "maxLength": 200}),
-]
 
 
 def recorded(deployment_id: uuid.UUID, services: Shared) -> DeploymentView:
@@ -114,17 +94,6 @@ def save_upload(source: BinaryIO, folder: Path, name: str, limit: int) -> Path:
     return target
 
 
-async def _row_appears(services: Shared, deployment_id: str) -> None:
-    """Wait briefly for a new deployment's row (its project's workflow records it), so that
-    reading it right after the 202 finds it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + services.api.record_wait_seconds
-    while loop.time() < deadline:
-        if await asyncio.to_thread(queries.get_deployment, services.engine, deployment_id):
-            return
-        await asyncio.sleep(0.05)
-
-
 ARCHIVE_NAME = 'filename="[^"]*(?:{})"'.format("|".join(map(re.escape, ARCHIVE_SUFFIXES)))
 """What `upload_name` asks of the file part's Content-Disposition, as the schema states it."""
 
@@ -143,22 +112,63 @@ UPLOAD_ENCODING = {
                         }
                     }
                 }
-            }
+            },
+            "application/json": {
+                "schema": UploadDeployment.model_json_schema(by_alias=True),
+            },
         }
     }
 }
-"""The upload's rule on its file name, which OpenAPI places in the multipart encoding."""
+"""The upload's rule on its file name, which OpenAPI places in the multipart encoding; and
+the other body the operation takes, JSON naming an upload made through /api/uploads (served
+by `starter.http.content`, which takes the requests whose body is JSON)."""
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        description="The same key again starts no second deployment: it answers with the "
+        "first one's id.",
+    ),
+]
 
 
-def _accepted(response: Response, deployment_id: str, message: str) -> Accepted:
+def accepted(response: Response, deployment_id: str, message: str) -> Accepted:
+    """A 202's body, with the deployment's address in Location."""
     response.headers["Location"] = f"/api/deployments/{deployment_id}"
     return Accepted(id=deployment_id, message=message)
+
+
+async def keyed(services: Shared, key: str | None, project: str) -> tuple[str, str | None]:
+    """The new deployment's id (derived from the Idempotency-Key when there is one), and
+    the id of the deployment that key already started, if any; the same key for another
+    project is refused."""
+    deployment_id = str(uuid.uuid5(IDEMPOTENCY, key) if key else uuid.uuid4())
+    if not key:
+        return deployment_id, None
+    earlier = await asyncio.to_thread(queries.get_deployment, services.engine, deployment_id)
+    if earlier is not None and earlier.project != project:
+        raise HTTPException(
+            422,
+            f"Idempotency-Key {key!r} already started deployment {earlier.id} "
+            f"of {earlier.project}; use a new key for {project}",
+        )
+    return deployment_id, earlier.id if earlier is not None else None
+
+
+def environment(pairs: list[str]) -> dict[str, str]:
+    """NAME=VALUE pairs as a mapping, a later name replacing an earlier one."""
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 @router.post(
     "/deployments",
     status_code=202,
-    responses={413: {**PROBLEM, "description": "The upload is over the size limit."}},
+    responses={
+        404: {**PROBLEM, "description": "JSON body: no such upload is stored."},
+        413: {**PROBLEM, "description": "The upload is over the size limit."},
+    },
     openapi_extra=UPLOAD_ENCODING,
 )
 async def create_deployment(
@@ -168,32 +178,24 @@ async def create_deployment(
         UploadFile, File(description="The site or app as a .tar.gz, .tgz, .tar or .zip archive.")
     ],
     project: Annotated[ProjectName, Form(description="Project name, a DNS label.")],
-    commit: Annotated[Commit | None, Form(description="Source commit, recorded.")] = None,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=255,
-            description="The same key again starts no second deployment: it answers with the "
-            "first one's id.",
+    env: Annotated[
+        list[EnvPair],
+        Form(
+            default_factory=list,
+            description=f"NAME=VALUE (pattern {ENV_PAIR}) for an app's container, repeatable; "
+            "the values are sealed at once.",
         ),
-    ] = None,
+    ],
+    commit: Annotated[Commit | None, Form(description="Source commit, recorded.")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    """Upload an archive and queue its deployment; its progress is at the returned id."""
+    """Upload an archive and queue its deployment; its progress is at the returned id. Or,
+    with a JSON body, deploy an upload made through /api/uploads and /api/blobs: only the
+    contents the server lacked were sent."""
     name = upload_name(file.filename)
-    deployment_id = str(
-        uuid.uuid5(IDEMPOTENCY, idempotency_key) if idempotency_key else uuid.uuid4()
-    )
-    if idempotency_key:
-        earlier = await asyncio.to_thread(queries.get_deployment, services.engine, deployment_id)
-        if earlier is not None and earlier.project != project:
-            raise HTTPException(
-                422,
-                f"Idempotency-Key {idempotency_key!r} already started deployment {earlier.id} "
-                f"of {earlier.project}; use a new key for {project}",
-            )
-        if earlier is not None:
-            return _accepted(response, earlier.id, "already started with this Idempotency-Key")
+    deployment_id, earlier = await keyed(services, idempotency_key, project)
+    if earlier is not None:
+        return accepted(response, earlier, "already started with this Idempotency-Key")
     client = await services.temporal()
     folder = services.settings.home / "api-uploads" / uuid.uuid4().hex
     limit = services.api.max_upload_bytes
@@ -207,11 +209,11 @@ async def create_deployment(
             source_commit=commit,
             deployment_id=deployment_id,
             engine=services.engine,
+            env=environment(env),
         )
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
-    await _row_appears(services, deployment_id)
-    return _accepted(response, deployment_id, "queued")
+    return accepted(response, deployment_id, "queued")
 
 
 @router.get("/deployments")
@@ -220,11 +222,28 @@ def list_deployments(
     project: Annotated[ProjectName | None, Query(description="Only this project's.")] = None,
     status: Annotated[Status | None, Query(description="Only those in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            alias="idPrefix",
+            pattern=ID_PREFIX,
+            min_length=8,
+            max_length=36,
+            description="Only those whose id begins so: 8 or more of its first characters, "
+            "lowercase, with its hyphens.",
+        ),
+    ] = None,
 ) -> list[Deployment]:
     """The newest deployments first."""
-    return [
-        present(services, view) for view in queries.recent(services.engine, project, status, limit)
-    ]
+    found = queries.recent(services.engine, project, status, limit, id_prefix)
+    return [present(services, view) for view in found]
+
+
+@router.get("/projects", tags=["projects"])
+def list_projects(services: Shared) -> list[monitoring.ProjectSummary]:
+    """Every project with its health as the monitor last saw it and the deployment serving
+    it (the newest active one)."""
+    return monitoring.project_summaries(services.engine)
 
 
 @router.get("/deployments/stuck")
@@ -274,7 +293,7 @@ def deployment_timeline(view: Recorded, services: Shared) -> list[analytics.Phas
 async def cancel_deployment(view: Recorded, services: Shared, response: Response) -> Accepted:
     """Cancel at any phase; the previous release keeps serving."""
     message = await api.cancel(await services.temporal(), services.engine, view.id)
-    return _accepted(response, view.id, message)
+    return accepted(response, view.id, message)
 
 
 @router.post("/deployments/{deployment_id}/resume", status_code=202, responses=NOT_FOUND | CONFLICT)
@@ -282,7 +301,7 @@ async def resume_deployment(view: Recorded, services: Shared, response: Response
     """Continue a failed, cancelled or orphaned deployment from its first unfinished phase."""
     client = await services.temporal()
     await api.resume(client, services.settings, services.engine, view.id)
-    return _accepted(response, view.id, "resuming")
+    return accepted(response, view.id, "resuming")
 
 
 @router.post("/projects/{name}/rollback", status_code=202, responses=CONFLICT)
@@ -297,4 +316,4 @@ async def rollback_project(
     to = str(body.to) if body is not None and body.to is not None else None
     client = await services.temporal()
     deployment_id = await api.rollback(client, services.settings, services.engine, name, to)
-    return _accepted(response, deployment_id, f"rolling back {name}")
+    return accepted(response, deployment_id, f"rolling back {name}")

@@ -12,7 +12,8 @@ from starlette.routing import BaseRoute, Match, Route
 from temporalio.service import RPCError
 
 from slipway.names import InvalidNameError
-from starter.api import DeploymentError
+from slipway.project_sources import ProjectError
+from starter.api import DeploymentError, KeyClashError
 from starter.http.schemas import Problem
 from starter.http.services import UnavailableError
 from starter.uploads import UploadError
@@ -85,6 +86,14 @@ def install(app: FastAPI) -> None:
     async def invalid_input(_: Request, err: Exception) -> JSONResponse:
         return _problem(422, str(err))
 
+    async def key_clash(_: Request, err: Exception) -> JSONResponse:
+        assert isinstance(err, KeyClashError)
+        return _problem(
+            422,
+            f"Idempotency-Key already started deployment {err.deployment_id} of another "
+            "project; use a new key for this one",
+        )
+
     async def conflict(_: Request, err: Exception) -> JSONResponse:
         return _problem(409, str(err))
 
@@ -102,7 +111,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(InvalidNameError, invalid_input)
     app.add_exception_handler(UploadError, invalid_input)
+    app.add_exception_handler(ProjectError, invalid_input)
     app.add_exception_handler(DeploymentError, conflict)
+    app.add_exception_handler(KeyClashError, key_clash)
     app.add_exception_handler(UnavailableError, unavailable)
     app.add_exception_handler(OperationalError, database_down)
     app.add_exception_handler(RPCError, temporal_refused)

@@ -19,8 +19,9 @@ from slipway import queries
 from slipway.models import DeploymentView
 from starter import api
 from starter.http.auth import require_token
-from starter.http.deployments import MAX_ROW_ID, ProjectName, Recorded
+from starter.http.deployments import MAX_ROW_ID, Recorded
 from starter.http.errors import COMMON, NOT_FOUND
+from starter.http.fields import ProjectName
 from starter.http.services import Services, Shared
 from starter.http.views import present
 

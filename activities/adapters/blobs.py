@@ -1,0 +1,241 @@
+"""The blob store beside the uploads (`<upload store>/blobs/ab/cdef...`): file contents kept
+under the sha256 of their bytes, and the trees a content manifest builds from them.
+
+A blob is written whole and verified, or not at all: streamed into a scratch file while its
+digest is computed, and renamed into place only if the bytes hash to the name they were sent
+under, so no reader ever sees a partial or a wrong blob. Building a tree checks each blob
+again (a regular file, of the declared size, hashing to its name), because a store can be
+shared and written by other means; files are hard links to the blobs when they share a file
+system (a redeploy of a large site then costs links, not copies), else copies; every write
+goes through `ConfinedTree`, so nothing is written through a link, and links come last.
+"""
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from activities.adapters.confined import AlreadyThereError, ConfinedTree, LinkInPathError
+from activities.adapters.content_manifest import (
+    DIGEST,
+    EXECUTABLE,
+    REGULAR,
+    Item,
+    ManifestError,
+    largest,
+    parse,
+)
+from slipway.limits import LimitError, UnpackLimits, size
+
+BLOBS = "blobs"
+"""The blob store's directory in the upload store; it is no upload itself."""
+
+SCRATCH = "incoming"
+"""Where blobs are written before they are renamed into place."""
+_CHUNK = 1 << 20
+_COPY_INSTEAD = (errno.EXDEV, errno.EMLINK, errno.EPERM)
+"""Why a hard link can fail where a copy works: another file system, too many links, or a
+file system that has no hard links."""
+
+
+class BlobError(ValueError):
+    """A blob was refused: its content is not what its name says, or it is too large."""
+
+
+class BlobTooLargeError(BlobError):
+    """A blob is larger than any file may be."""
+
+
+def blob_path(uploads: Path, digest: str) -> Path:
+    """Where the blob with this sha256 is kept; only a digest names one."""
+    if not DIGEST.fullmatch(digest):
+        raise BlobError(f"{digest[:80]!r} is not a sha256 of 64 lowercase hex digits")
+    return uploads / BLOBS / digest[:2] / digest[2:]
+
+
+class BlobWriter:
+    """One blob arriving: its bytes go to a scratch file in the store while they are
+    hashed and counted, and it is renamed into place only once they match its name."""
+
+    def __init__(self, uploads: Path, digest: str, max_bytes: int) -> None:
+        self.final = blob_path(uploads, digest)
+        self.digest = digest
+        self.max_bytes = max_bytes
+        scratch = uploads / BLOBS / SCRATCH
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.scratch = scratch / uuid.uuid4().hex
+        self._out: BinaryIO = self.scratch.open("xb")
+        # Readable whatever the umask: a blob becomes, through a hard link, a source file.
+        os.fchmod(self._out.fileno(), REGULAR)
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        """Hash and keep the next bytes; refuse once they pass the largest file allowed."""
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise BlobTooLargeError(
+                f"the blob is larger than {size(self.max_bytes)} (SLIPWAY_UNPACK_MAX_FILE_BYTES)"
+            )
+        self._hash.update(chunk)
+        self._out.write(chunk)
+
+    def commit(self) -> None:
+        """Put the blob in place if its bytes hash to its name, else refuse it; either way
+        the scratch file is gone afterwards."""
+        self._out.close()
+        found = self._hash.hexdigest()
+        if found != self.digest:
+            self.discard()
+            raise BlobError(f"the content's sha256 is {found}, not {self.digest}")
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.scratch, self.final)
+
+    def discard(self) -> None:
+        """Drop what arrived."""
+        self._out.close()
+        self.scratch.unlink(missing_ok=True)
+
+
+def put(uploads: Path, digest: str, data: bytes, max_bytes: int) -> None:
+    """Store a whole blob held in memory, as `BlobWriter` would."""
+    writer = BlobWriter(uploads, digest, max_bytes)
+    try:
+        writer.write(data)
+    except BlobError:
+        writer.discard()
+        raise
+    writer.commit()
+
+
+TOUCH_AFTER = 3600.0
+"""Seconds after which a blob a manifest finds is touched again (cleanup counts a blob's age
+from its last touch); a younger one is left alone, sparing a write per file per upload."""
+
+
+def missing_blobs(uploads: Path, items: Iterable[Item]) -> list[str]:
+    """The digests of the files' contents the store lacks, sorted. A blob it has must have
+    the size the manifest gives (else the manifest lies, and is refused); one not touched
+    for an hour is touched, so that cleanup, which only removes blobs untouched for the
+    upload retention, keeps it."""
+    lacking: set[str] = set()
+    seen: set[str] = set()
+    now = time.time()
+    for entry in items:
+        if entry.kind != "file" or entry.sha256 in seen:
+            continue
+        seen.add(entry.sha256)
+        path = blob_path(uploads, entry.sha256)
+        try:
+            info = path.stat()
+            if info.st_mtime < now - TOUCH_AFTER:
+                os.utime(path)
+        except FileNotFoundError:
+            lacking.add(entry.sha256)
+            continue
+        if info.st_size != entry.size:
+            raise ManifestError(
+                f"entry {entry.path!r} says it has {entry.size} bytes; its content "
+                f"{entry.sha256} has {info.st_size}"
+            )
+    return sorted(lacking)
+
+
+def _verified(uploads: Path, entry: Item) -> Path:
+    """The entry's blob, once it has proved to be a regular file of the declared size whose
+    bytes hash to its name."""
+    path = blob_path(uploads, entry.sha256)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ManifestError(
+            f"entry {entry.path!r}: its content {entry.sha256} is not in the blob store; "
+            "upload it again"
+        ) from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ManifestError(f"entry {entry.path!r}: its blob is a link") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:
+            raise ManifestError(
+                f"entry {entry.path!r} says it has {entry.size} bytes; its blob "
+                f"{entry.sha256} has {info.st_size}"
+            )
+        found = hashlib.file_digest(handle, "sha256").hexdigest()
+    if found != entry.sha256:
+        raise ManifestError(
+            f"entry {entry.path!r}: its blob's content hashes to {found}, not {entry.sha256}"
+        )
+    return path
+
+
+def _copy(tree: ConfinedTree, source: Path, entry: Item) -> None:
+    out = tree.create(entry.path, entry.mode)
+    try:
+        with source.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                os.write(out, chunk)
+    finally:
+        os.close(out)
+
+
+class _Building:
+    """One tree being built: which blobs have proved themselves, what copies cost."""
+
+    def __init__(self, tree: ConfinedTree, uploads: Path, limits: UnpackLimits) -> None:
+        self.tree = tree
+        self.uploads = uploads
+        self.limits = limits
+        self.free = shutil.disk_usage(tree.root).free
+        self.copied = 0
+        self.proved: dict[str, Path] = {}
+
+    def place(self, entry: Item) -> None:
+        """Hard-link the entry's blob at its path, or copy it where a link cannot be made
+        (an executable file, whose mode its blob does not have, is always copied)."""
+        source = self.proved.get(entry.sha256)
+        if source is None:
+            source = self.proved[entry.sha256] = _verified(self.uploads, entry)
+        if entry.mode != EXECUTABLE:
+            try:
+                self.tree.link_in(source, entry.path)
+                return
+            except OSError as err:
+                if err.errno not in _COPY_INSTEAD:
+                    raise
+        self.copied += entry.size
+        self.limits.free_space(self.copied, self.free, "building the upload from its blobs")
+        _copy(self.tree, source, entry)
+
+
+def materialize(
+    manifest: Path, dest: Path, limits: UnpackLimits, check: Callable[[], None]
+) -> None:
+    """Build the tree the stored manifest describes into the empty directory `dest`, from
+    the blob store beside it; `check` runs between entries, so a cancelled deployment stops.
+    Anything wrong is a `ManifestError` naming the entry."""
+    if manifest.stat().st_size > largest(limits):
+        raise ManifestError("the manifest is larger than any within the limits")
+    items = parse(manifest.read_bytes(), limits)
+    try:
+        with ConfinedTree(dest) as tree:
+            building = _Building(tree, manifest.parent, limits)
+            for entry in items:
+                check()
+                if entry.kind == "dir":
+                    tree.mkdir(entry.path)
+                elif entry.kind == "file":
+                    building.place(entry)
+            for entry in items:
+                if entry.kind == "link":
+                    tree.symlink(entry.path, entry.target)
+    except (LimitError, LinkInPathError, AlreadyThereError) as err:
+        raise ManifestError(str(err)) from None

@@ -1,0 +1,225 @@
+"""A content manifest: a tree described entry by entry (relative path, kind, size, mode, the
+sha256 of each file's content, the target of each link), so that a client sends only the
+contents the server lacks and the tree is built from the blob store.
+
+The same rules hold whichever road a manifest takes: the API checks one before it stores
+it, and pulling_source checks the stored bytes again before it builds anything, because an
+upload can reach the store some other way. Paths must be canonical (no empty, '.' or '..'
+segment, not absolute, no control character or backslash), each path is one thing, nothing
+lies under a file or a link, links stay inside the final tree, and the declared sizes are
+held to an archive's limits (the blobs are held to the sizes when the tree is built).
+"""
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from activities.adapters.links import LinkError, check_all
+from slipway.limits import LimitError, UnpackLimits
+
+FORMAT = "slipway-manifest/1"
+HEAD = b'{"format":"slipway-manifest/1","entries":['
+"""How a stored manifest begins: unpacking tells it from an archive by this."""
+
+DIGEST = re.compile(r"[0-9a-f]{64}")
+"""A blob's name: the sha256 of its content, in lowercase hex."""
+
+EXECUTABLE, REGULAR = 0o755, 0o644
+"""The only modes a file is given, as when an archive is unpacked: executable or not."""
+
+_BAD_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_NAME_MAX = 255
+_FIELDS = {
+    "dir": {"path", "kind"},
+    "file": {"path", "kind", "size", "mode", "sha256"},
+    "link": {"path", "kind", "target"},
+}
+
+
+class ManifestError(ValueError):
+    """The manifest describes a tree Slipway will not build; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry: a directory, a file (its content named by `sha256`) or a link."""
+
+    path: str
+    kind: str
+    size: int = 0
+    mode: int = REGULAR
+    sha256: str = ""
+    target: str = ""
+
+
+def file_mode(mode: int) -> int:
+    """The mode a file is given: executable if any execute bit is set, else not."""
+    return EXECUTABLE if mode & 0o111 else REGULAR
+
+
+def _utf8(text: str, what: str) -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ManifestError(f"{what} {text!r} is not valid UTF-8") from None
+
+
+def check_path(path: str, limits: UnpackLimits) -> None:
+    """Refuse a path that is not canonical, could leave the tree, or is over the limits."""
+    _utf8(path, "the path")
+    if _BAD_CHARACTERS.search(path):
+        raise ManifestError(f"entry {path!r} has a control character or a backslash in its name")
+    if path.startswith("/") or _DRIVE.match(path):
+        raise ManifestError(f"entry {path!r} has an absolute path")
+    parts = path.split("/")
+    if ".." in parts:
+        raise ManifestError(f"entry {path!r} climbs out of the upload with '..'")
+    if "" in parts or "." in parts:
+        raise ManifestError(f"entry {path!r} is not canonical: no empty or '.' segment")
+    if any(len(part.encode()) > _NAME_MAX for part in parts):
+        raise ManifestError(f"entry {path[:60]!r}... has a name over {_NAME_MAX} bytes")
+    limits.path(path)
+
+
+def check(items: Iterable[Item], limits: UnpackLimits) -> None:
+    """Refuse the tree unless every entry is valid where it stands and together they form
+    a tree within the limits whose links stay inside it."""
+    try:
+        _check(list(items), limits)
+    except (LimitError, LinkError) as err:
+        raise ManifestError(str(err)) from None
+
+
+def _check(items: list[Item], limits: UnpackLimits) -> None:
+    kinds: dict[str, str] = {}
+    for item in items:
+        check_path(item.path, limits)
+        if item.path in kinds:
+            raise ManifestError(f"entry {item.path!r} appears twice")
+        kinds[item.path] = item.kind
+    implicit: set[str] = set()
+    sizes: dict[str, int] = {}
+    total = 0
+    for item in items:
+        parent = item.path.rpartition("/")[0]
+        while parent and parent not in implicit:
+            above = kinds.get(parent)
+            if above is None:
+                implicit.add(parent)
+            elif above != "dir":
+                raise ManifestError(
+                    f"entry {item.path!r} lies under {parent!r}, which is a {above}"
+                )
+            else:
+                break
+            parent = parent.rpartition("/")[0]
+        if item.kind == "file":
+            if sizes.setdefault(item.sha256, item.size) != item.size:
+                raise ManifestError(
+                    f"entry {item.path!r} says its content {item.sha256} has {item.size} bytes; "
+                    f"another entry says {sizes[item.sha256]}"
+                )
+            limits.file(item.path, item.size)
+            total += item.size
+            limits.total(total)
+    limits.count(len(kinds) + len(implicit))
+    links = {item.path: item.target for item in items if item.kind == "link"}
+    for name, target in links.items():
+        _utf8(target, f"the target of {name!r}")
+        if len(target.encode()) > limits.max_path_length:
+            raise ManifestError(f"the link {name!r} has an oversized target")
+    check_all(links)
+
+
+def _integer(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def item(raw: object) -> Item:
+    """One stored entry, its fields checked for its kind (the tree is judged by `check`)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
+        raise ManifestError("an entry is not an object with a path")
+    path, kind = raw["path"], raw.get("kind")
+    if not isinstance(kind, str) or kind not in _FIELDS:
+        raise ManifestError(f"entry {path!r} is a {kind!r}: only file, dir and link are kept")
+    if set(raw) != _FIELDS[kind]:
+        raise ManifestError(f"entry {path!r} has the fields {sorted(raw)}, not those of a {kind}")
+    if kind == "dir":
+        return Item(path, kind)
+    if kind == "link":
+        target = raw["target"]
+        if not isinstance(target, str) or not target or "\0" in target:
+            raise ManifestError(f"the link {path!r} has an empty or invalid target")
+        return Item(path, kind, target=target)
+    size, mode, digest = raw["size"], raw["mode"], raw["sha256"]
+    if not _integer(size, 0, 2**63 - 1) or not _integer(mode, 0, 0o7777):
+        raise ManifestError(f"entry {path!r} has an invalid size or mode")
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+        raise ManifestError(f"entry {path!r} has no sha256 of 64 lowercase hex digits")
+    return Item(path, kind, size=size, mode=file_mode(mode), sha256=digest)
+
+
+def as_json(entry: Item) -> dict[str, object]:
+    """An entry as the manifest holds it, and as a client sends it: the fields of its kind."""
+    if entry.kind == "file":
+        return {
+            "path": entry.path,
+            "kind": entry.kind,
+            "size": entry.size,
+            "mode": file_mode(entry.mode),
+            "sha256": entry.sha256,
+        }
+    if entry.kind == "link":
+        return {"path": entry.path, "kind": entry.kind, "target": entry.target}
+    return {"path": entry.path, "kind": entry.kind}
+
+
+def canonical(items: Iterable[Item]) -> bytes:
+    """The manifest as stored: entries sorted by path, fixed fields, no spaces. Its sha256
+    is the upload's id, so the same tree is the same upload whoever describes it."""
+    entries = [as_json(entry) for entry in sorted(items, key=lambda entry: entry.path)]
+    document = {"format": FORMAT, "entries": entries}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def digests(data: bytes) -> set[str]:
+    """The contents a stored manifest refers to, read leniently: cleanup keeps what any
+    manifest names, valid or not (one that is not JSON names nothing)."""
+    try:
+        document = json.loads(data)
+        entries = document["entries"] if isinstance(document, dict) else []
+    except (ValueError, KeyError):
+        return set()
+    if not isinstance(entries, list):
+        return set()
+    return {
+        entry["sha256"]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+    }
+
+
+def largest(limits: UnpackLimits) -> int:
+    """The most bytes a manifest within the limits can take: a larger file is refused
+    before it is read."""
+    return limits.max_files * (limits.max_path_length * 2 + 256) + 1024
+
+
+def parse(data: bytes, limits: UnpackLimits) -> list[Item]:
+    """The entries of a stored manifest, checked as the API checked them."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        raise ManifestError("the manifest is not JSON") from None
+    if (
+        not isinstance(document, dict)
+        or set(document) != {"format", "entries"}
+        or document["format"] != FORMAT
+        or not isinstance(document["entries"], list)
+    ):
+        raise ManifestError(f"the upload is not a manifest of the format {FORMAT}")
+    items = [item(raw) for raw in document["entries"]]
+    check(items, limits)
+    return items

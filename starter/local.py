@@ -1,0 +1,231 @@
+"""The CLI's commands answered on this machine: its database, its Temporal server and its
+upload store, through `starter.api` (what `slipway` does when SLIPWAY_API_URL is unset).
+Database calls run in threads, never on the event loop."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+import sqlalchemy as sa
+from temporalio.client import Client
+
+from slipway import monitoring, queries
+from slipway.analytics import Stats, recent_medians
+from slipway.analytics import eta as estimate
+from slipway.analytics import stats as deployment_stats
+from slipway.database import engine_for
+from slipway.diagnosis import diagnose
+from slipway.domains import DomainConflictError, DomainNotFoundError, DomainView
+from slipway.models import DeploymentView, GitSource, LogEntry
+from slipway.names import InvalidNameError
+from slipway.phases import WAITING, Phase, Status
+from slipway.project_sources import ProjectError
+from slipway.settings import Settings
+from slipway.temporal import connect
+from slipway.workflow_ids import deployment_workflow_id
+from starter import api, applogs, domains, projects
+from starter.applogs import AppLogsError
+from starter.backend import Refusal, is_whole, one_of, parse_id
+from starter.devstack import ui_url
+from starter.domains import CertificateError
+from starter.http.schemas import Stuck
+from starter.uploads import UploadError
+
+
+@contextmanager
+def refusing() -> Iterator[None]:
+    """The core's refusals as a message and exit code 2, not a traceback."""
+    try:
+        yield
+    except (
+        api.DeploymentError,
+        InvalidNameError,
+        UploadError,
+        ProjectError,
+        AppLogsError,
+        CertificateError,
+        DomainNotFoundError,
+        DomainConflictError,
+    ) as err:
+        raise Refusal(str(err)) from None
+
+
+class Local:
+    """This machine's server, from its `SLIPWAY_*` settings."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._client: Client | None = None
+        self._medians: dict[Phase, float] = {}
+
+    async def __aenter__(self) -> "Local":
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        return None
+
+    @property
+    def engine(self) -> sa.Engine:
+        return engine_for(self.settings.sqlalchemy_url)
+
+    async def client(self) -> Client:
+        """The Temporal client, connected on first use."""
+        if self._client is None:
+            try:
+                self._client = await connect(self.settings)
+            except RuntimeError as err:
+                raise Refusal(
+                    f"cannot reach Temporal at {self.settings.temporal_address} ({err}); "
+                    "is `slipway dev` running?"
+                ) from None
+        return self._client
+
+    async def resolve(self, given: str) -> str:
+        wanted = parse_id(given)
+        if is_whole(wanted):
+            return wanted
+        found = await asyncio.to_thread(queries.recent, self.engine, None, None, 2, wanted)
+        return one_of(given, [view.id for view in found])
+
+    async def deploy(
+        self, path: Path, project: str, commit: str | None, env: dict[str, str]
+    ) -> str:
+        with refusing():
+            return await api.start_deployment(
+                await self.client(), self.settings, path, project, source_commit=commit, env=env
+            )
+
+    async def deploy_git(
+        self, project: str, git: GitSource | None, commit: str | None, env: dict[str, str]
+    ) -> str:
+        with refusing():
+            return await api.start_deployment(
+                await self.client(),
+                self.settings,
+                None,
+                project,
+                git=git,
+                source_commit=commit,
+                env=env,
+            )
+
+    async def set_source(
+        self, project: str, change: projects.SourceSettings
+    ) -> tuple[projects.SourceView, str | None]:
+        with refusing():
+            generated = await asyncio.to_thread(
+                projects.apply, self.engine, self.settings, project, change
+            )
+            return await asyncio.to_thread(projects.show, self.engine, project), generated
+
+    async def source(self, project: str) -> projects.SourceView:
+        with refusing():
+            return await asyncio.to_thread(projects.show, self.engine, project)
+
+    async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
+        with refusing():
+            return await asyncio.to_thread(
+                applogs.app_logs, self.settings, self.engine, project, tail, since
+            )
+
+    async def follow_app_logs(self, project: str) -> AsyncIterator[str]:
+        with refusing():
+            async for line in applogs.follow_app_logs(self.settings, self.engine, project):
+                yield line
+
+    async def add_domain(
+        self,
+        project: str,
+        name: str,
+        redirect_www: bool,
+        certificate: str | None,
+        key: str | None,
+    ) -> DomainView:
+        with refusing():
+            view, _ = await domains.add(
+                await self.client(),
+                self.engine,
+                self.settings,
+                project,
+                name,
+                redirect_www=redirect_www,
+                certificate=certificate,
+                key=key,
+            )
+            return view
+
+    async def remove_domain(self, project: str, name: str) -> DomainView:
+        with refusing():
+            return await domains.remove(
+                await self.client(), self.engine, self.settings, project, name
+            )
+
+    async def domains(self, project: str | None) -> list[DomainView]:
+        with refusing():
+            return await asyncio.to_thread(domains.listed, self.engine, project)
+
+    async def status(self, deployment_id: str) -> DeploymentView | None:
+        with refusing():
+            return await asyncio.to_thread(api.status, self.engine, deployment_id)
+
+    async def health(self, project: str) -> monitoring.ProjectHealth:
+        return await asyncio.to_thread(monitoring.health_of, self.engine, project)
+
+    async def logs(self, deployment_id: str) -> list[LogEntry]:
+        with refusing():
+            return await asyncio.to_thread(api.logs, self.engine, deployment_id)
+
+    async def follow_logs(self, deployment_id: str, after: int) -> AsyncIterator[LogEntry]:
+        client = await self.client()
+        async for entry in api.follow_logs(client, self.engine, deployment_id, after):
+            yield entry
+
+    async def progress(self, deployment_id: str) -> AsyncIterator[DeploymentView | None]:
+        client = await self.client()
+        self._medians = await asyncio.to_thread(recent_medians, self.engine)
+        async for view in api.follow(client, self.engine, deployment_id):
+            yield view
+
+    def eta(self, view: DeploymentView) -> float | None:
+        left = estimate(view, self._medians, datetime.now(UTC))
+        return left.remaining_seconds if left else None
+
+    async def temporal_url(self, deployment_id: str) -> str:
+        return ui_url(self.settings, deployment_workflow_id(deployment_id))
+
+    async def listing(
+        self, project: str | None, status: Status | None, limit: int
+    ) -> list[DeploymentView]:
+        return await asyncio.to_thread(queries.recent, self.engine, project, status, limit)
+
+    async def cancel(self, deployment_id: str) -> str:
+        with refusing():
+            return await api.cancel(await self.client(), self.engine, deployment_id)
+
+    async def resume(self, deployment_id: str) -> None:
+        with refusing():
+            await api.resume(await self.client(), self.settings, self.engine, deployment_id)
+
+    async def rollback(self, project: str, to: str | None) -> str:
+        with refusing():
+            client = await self.client()
+            return await api.rollback(client, self.settings, self.engine, project, to)
+
+    async def stuck(self, older_than: timedelta) -> list[Stuck]:
+        views = await asyncio.to_thread(queries.find_stuck, self.engine, older_than, WAITING)
+        client = await self.client()
+        return [Stuck.of(await diagnose(client, view)) for view in views]
+
+    async def projects(self) -> list[monitoring.ProjectSummary]:
+        return await asyncio.to_thread(monitoring.project_summaries, self.engine)
+
+    async def stats(self, since: timedelta) -> Stats:
+        return await asyncio.to_thread(deployment_stats, self.engine, since)

@@ -1,0 +1,288 @@
+"""Content-addressed uploads: a manifest, then only the contents the server lacks. Every
+hostile manifest is refused by the API with nothing written, and again by pulling_source
+when one reaches the upload store another way; the client's hash cache reads only what
+changed; cleanup removes only old blobs no kept manifest names."""
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from temporalio.client import Client
+
+from activities.adapters.beat import Beat
+from activities.adapters.blobs import BLOBS, blob_path
+from activities.adapters.content_manifest import FORMAT
+from activities.phases.pulling_source import pull
+from activities.upkeep.cleanup import clean
+from slipway.errors import BadInputError
+from slipway.layout import Layout
+from slipway.limits import UnpackLimits
+from slipway.models import ReconcileInput
+from slipway.settings import Settings
+from starter.http.app import create_app
+from starter.http.config import ApiSettings
+from starter.tree import cache_file, describe
+from tests.test_http_api import AUTH, TOKEN
+
+HELLO = b"hello"
+DIGEST = hashlib.sha256(HELLO).hexdigest()
+SCRIPT = b"#!/bin/sh\necho hi\n"
+SCRIPT_DIGEST = hashlib.sha256(SCRIPT).hexdigest()
+ABSENT = hashlib.sha256(b"never uploaded").hexdigest()
+LIMITS = UnpackLimits(min_free_bytes=0)
+
+
+def file(
+    path: str, digest: str = DIGEST, size: int = len(HELLO), mode: int = 0o644
+) -> dict[str, object]:
+    return {"path": path, "kind": "file", "size": size, "mode": mode, "sha256": digest}
+
+
+def link(path: str, target: str) -> dict[str, object]:
+    return {"path": path, "kind": "link", "target": target}
+
+
+def directory(path: str) -> dict[str, object]:
+    return {"path": path, "kind": "dir"}
+
+
+HOSTILE: dict[str, tuple[list[dict[str, object]], str]] = {
+    "climbs with ..": ([file("a/../../outside")], "climbs out"),
+    "absolute path": ([file("/tmp/slipway-outside")], "absolute path"),
+    "control character": ([file("a\x01b")], "control character"),
+    "backslash": ([file("a\\..\\b")], "backslash"),
+    "not canonical": ([file("a//b")], "not canonical"),
+    "duplicate": ([file("index.html"), file("index.html")], "appears twice"),
+    "under a file": ([file("index.html"), file("index.html/x")], "lies under 'index.html'"),
+    "under a link": ([directory("d"), link("l", "d"), file("l/x")], "lies under 'l'"),
+    "link leaves": ([file("index.html"), link("l", "../outside")], "leads outside"),
+    "absolute link": ([file("index.html"), link("l", "/etc/passwd")], "absolute path"),
+    "late escape": (
+        [link("x", "s/s/../.."), link("s", "."), file("index.html")],
+        "leads outside",
+    ),
+    "sizes disagree": ([file("a.html"), file("b.html", size=6)], "another entry says"),
+    "size lies": ([file("index.html", size=6)], "has 5"),
+}
+"""Manifests no server may build, with what the refusal says (by the API or, stored, by
+pulling_source)."""
+
+
+def stored(entries: list[dict[str, object]]) -> bytes:
+    """Entries as a stored manifest, as if written into the store by some other road."""
+    return json.dumps({"format": FORMAT, "entries": entries}, separators=(",", ":")).encode()
+
+
+def listing(root: Path) -> set[str]:
+    """Every path under `root`, to tell whether anything was written."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")} if root.exists() else set()
+
+
+@pytest.fixture
+def own_store(settings: Settings, tmp_path: Path) -> Settings:
+    """The session's settings with an upload store of this test's own."""
+    return settings.model_copy(update={"upload_store": tmp_path / "uploads"})
+
+
+@pytest.fixture
+async def api(
+    own_store: Settings, client: Client, engine: sa.Engine
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(own_store, ApiSettings(token=SecretStr(TOKEN)), client=client, engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api.test", headers=AUTH, timeout=60
+    ) as http:
+        yield http
+
+
+async def test_every_hostile_manifest_is_refused_with_422_and_nothing_is_written(
+    api: httpx.AsyncClient, own_store: Settings, project: str
+) -> None:
+    uploads = own_store.layout.uploads
+    put = await api.put(f"/api/blobs/{DIGEST}", content=HELLO)
+    assert put.status_code == 204, put.text
+    before = listing(uploads)
+    for case, (entries, _) in HOSTILE.items():
+        answer = await api.post("/api/uploads", json={"entries": entries})
+        assert answer.status_code == 422, (case, answer.text)
+        assert listing(uploads) == before, case
+
+    # Content that does not hash to its name is refused while it streams, and not kept.
+    wrong = await api.put(f"/api/blobs/{ABSENT}", content=b"something else")
+    assert wrong.status_code == 422 and wrong.json()["detail"].startswith("blob: ")
+    assert listing(uploads) == before
+
+    # A manifest whose content never arrived is stored, but not deployed.
+    answer = await api.post("/api/uploads", json={"entries": [file("index.html", ABSENT, 14)]})
+    assert answer.status_code == 200 and answer.json()["missing"] == [ABSENT]
+    deploy = {"project": project, "uploadId": answer.json()["uploadId"]}
+    refused = await api.post("/api/deployments", json=deploy)
+    assert refused.status_code == 422, refused.text
+    assert "are not stored" in refused.json()["detail"]
+
+    # A blob that arrives with another size than its manifest gave is refused at deployment.
+    lying = hashlib.sha256(b"seven b").hexdigest()
+    answer = await api.post("/api/uploads", json={"entries": [file("index.html", lying, 8)]})
+    assert (await api.put(f"/api/blobs/{lying}", content=b"seven b")).status_code == 204
+    refused = await api.post(
+        "/api/deployments", json={"project": project, "uploadId": answer.json()["uploadId"]}
+    )
+    assert refused.status_code == 422 and "has 7" in refused.json()["detail"]
+
+    unknown = {"project": project, "uploadId": "0" * 64}
+    assert (await api.post("/api/deployments", json=unknown)).status_code == 404
+
+
+async def test_a_manifest_answers_what_is_missing_and_is_stored_once(
+    api: httpx.AsyncClient, own_store: Settings
+) -> None:
+    entries = [file("index.html"), file("copy.html"), file("bin/run", SCRIPT_DIGEST, len(SCRIPT))]
+    first = (await api.post("/api/uploads", json={"entries": entries})).json()
+    assert sorted(first["missing"]) == sorted({DIGEST, SCRIPT_DIGEST})
+    assert (await api.put(f"/api/blobs/{DIGEST}", content=HELLO)).status_code == 204
+    again = (await api.post("/api/uploads", json={"entries": list(reversed(entries))})).json()
+    assert again == {"uploadId": first["uploadId"], "missing": [SCRIPT_DIGEST]}
+    manifest = own_store.layout.upload(first["uploadId"])
+    assert hashlib.sha256(manifest.read_bytes()).hexdigest() == first["uploadId"]
+    assert blob_path(own_store.layout.uploads, DIGEST).read_bytes() == HELLO
+
+
+def _store(layout: Layout, entries: list[dict[str, object]], blobs: dict[str, bytes]) -> str:
+    """Write a manifest and blobs straight into the upload store; return the upload id."""
+    data = stored(entries)
+    upload_id = hashlib.sha256(data).hexdigest()
+    layout.uploads.mkdir(parents=True, exist_ok=True)
+    layout.upload(upload_id).write_bytes(data)
+    for digest, content in blobs.items():
+        path = blob_path(layout.uploads, digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return upload_id
+
+
+def test_pulling_source_refuses_hostile_manifests_that_reach_the_store_another_way(
+    tmp_path: Path,
+) -> None:
+    layout = Layout(tmp_path / "home")
+    cases = {
+        **HOSTILE,
+        "missing blob": ([file("index.html", ABSENT, 14)], "not in the blob store"),
+        "wrong content": ([file("index.html", ABSENT, 5)], "hashes to"),
+        "not a manifest": ([{"path": "x", "kind": "socket"}], "only file, dir and link"),
+    }
+    for case, (entries, reason) in cases.items():
+        blobs = {DIGEST: HELLO}
+        if case == "wrong content":
+            blobs[ABSENT] = HELLO
+        upload_id = _store(layout, entries, blobs)
+        deployment_id = str(uuid.uuid4())
+        with pytest.raises(BadInputError, match="was refused") as refused:
+            pull(layout, upload_id, deployment_id, LIMITS, Beat())
+        assert reason in str(refused.value), (case, str(refused.value))
+        assert not layout.work(deployment_id).exists(), case
+        assert not layout.upload(upload_id).exists(), case
+    assert not Path("/tmp/slipway-outside").exists()
+
+    # A blob planted as a link is not followed.
+    upload_id = _store(layout, [file("index.html")], {})
+    planted = blob_path(layout.uploads, DIGEST)
+    planted.unlink()
+    planted.symlink_to("/etc/hostname")
+    with pytest.raises(BadInputError, match="its blob is a link"):
+        pull(layout, upload_id, str(uuid.uuid4()), LIMITS, Beat())
+
+
+def test_a_manifest_builds_its_tree_from_hard_links_and_makes_links_last(
+    tmp_path: Path,
+) -> None:
+    layout = Layout(tmp_path / "home")
+    entries = [
+        file("index.html"),
+        file("assets/again.html"),
+        file("bin/run", SCRIPT_DIGEST, len(SCRIPT), 0o755),
+        directory("empty"),
+        link("home.html", "index.html"),
+    ]
+    upload_id = _store(layout, entries, {DIGEST: HELLO, SCRIPT_DIGEST: SCRIPT})
+    deployment_id = str(uuid.uuid4())
+    result = pull(layout, upload_id, deployment_id, LIMITS, Beat())
+    source = layout.source(deployment_id)
+    blob = blob_path(layout.uploads, DIGEST)
+    assert (source / "index.html").stat().st_ino == blob.stat().st_ino
+    assert (source / "assets" / "again.html").stat().st_ino == blob.stat().st_ino
+    assert (source / "bin" / "run").read_bytes() == SCRIPT
+    assert (source / "bin" / "run").stat().st_mode & 0o777 == 0o755
+    assert (source / "empty").is_dir()
+    assert os.readlink(source / "home.html") == "index.html"
+    assert result.files == 3 and result.bytes == 2 * len(HELLO) + len(SCRIPT)
+
+
+def _aged(root: Path, seconds: float) -> None:
+    """Make every file under `root` look last changed `seconds` ago."""
+    then = time.time() - seconds
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (then, then), follow_symlinks=False)
+
+
+def test_the_hash_cache_reads_only_files_that_changed(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "a").mkdir(parents=True)
+    for i in range(20):
+        (site / "a" / f"{i}.txt").write_text(f"file {i}")
+    (site / "index.html").write_text("hi")
+    _aged(site, 3600)
+    cache = cache_file(site, {"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert cache is not None and cache.is_relative_to(tmp_path / "cache")
+
+    first = describe(site, LIMITS, cache)
+    assert first.hashed == 21 and cache.exists()
+    again = describe(site, LIMITS, cache)
+    assert again.hashed == 0 and again.items == first.items
+
+    (site / "a" / "3.txt").write_text("changed")
+    _aged(site / "a" / "3.txt", 1800)
+    third = describe(site, LIMITS, cache)
+    assert third.hashed == 1
+    changed = {i.path: i.sha256 for i in third.items}["a/3.txt"]
+    assert changed == hashlib.sha256(b"changed").hexdigest()
+
+    # A file changed just now is hashed every time until it has settled.
+    (site / "index.html").write_text("ho")
+    assert describe(site, LIMITS, cache).hashed == 1
+    assert describe(site, LIMITS, cache).hashed == 1
+
+
+def test_cleanup_removes_only_old_blobs_no_kept_manifest_names(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    kept_blob, lone_blob, fresh_blob = (hashlib.sha256(b).hexdigest() for b in (b"k", b"l", b"f"))
+    kept = _store(layout, [file("k", kept_blob, 1)], {kept_blob: b"k", lone_blob: b"l"})
+    gone = _store(layout, [file("l", lone_blob, 1)], {fresh_blob: b"f"})
+    _aged(layout.uploads, 7200)
+    os.utime(layout.upload(kept))
+    os.utime(blob_path(layout.uploads, fresh_blob))
+    scratch = layout.uploads / BLOBS / "incoming"
+    scratch.mkdir()
+    (scratch / "partial").write_bytes(b"x")
+
+    report = clean(
+        layout,
+        ReconcileInput(host_queue="unused", upload_retention_seconds=3600),
+        lambda _: [],
+        lambda _: None,
+        lambda: None,
+    )
+    assert report.uploads == [gone] and report.blobs == 1
+    assert blob_path(layout.uploads, kept_blob).exists(), "a kept manifest names it"
+    assert not blob_path(layout.uploads, lone_blob).exists(), "old, and only a removed one did"
+    assert blob_path(layout.uploads, fresh_blob).exists(), "touched within the retention"
+    assert (scratch / "partial").exists(), "a blob may still be arriving"
+    assert layout.upload(kept).exists()
