@@ -1,11 +1,12 @@
 """Deploying from git, with real git and no network: bare repositories served over HTTPS by
-git's smart HTTP on loopback (a private one behind basic auth) and over file://, through the
-session's Temporal, PostgreSQL, Traefik and Caddy."""
+git's smart HTTP on loopback (a private one behind basic auth), over ssh with a deploy key and
+over file://, through the session's Temporal, PostgreSQL, Traefik and Caddy."""
 
 import asyncio
 import base64
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,10 +29,11 @@ from slipway.tables import deployment_logs, deployments, projects
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
 from starter.projects import set_git, show
-from tests.components import free_port
+from tests.components import free_port, require
 from tests.git_server import Authority, git, make_authority, make_repo, serving_git
 from tests.helpers import fetch, outcome, row
 from tests.running import RunningWorker
+from tests.ssh_server import keypair, serving_ssh, sshd_available
 
 TOKEN = f"tok-{uuid.uuid4().hex}"
 
@@ -184,6 +186,65 @@ async def test_a_private_repository_opens_with_the_projects_sealed_token_and_sho
     for text in (history.to_json(), project_history.to_json(), str(stored)):
         assert TOKEN not in text and secret not in text
     assert row(engine, deployment_id).metadata["sourceUrl"] == url
+
+
+async def test_a_repository_over_ssh_opens_with_the_projects_sealed_deploy_key(
+    client: Client,
+    git_settings: Settings,
+    engine: sa.Engine,
+    git_worker: RunningWorker,
+    forge: Forge,
+    project: str,
+) -> None:
+    require(sshd_available(), "OpenSSH's server is not installed (scripts/sshd installs it)")
+    repo = make_repo(forge.root, f"ssh-{project}")
+    commit = repo.commit(site("over ssh"))
+    private_key, public_key = keypair(forge.root / f"key-{project}")
+    with serving_ssh(forge.root / f"sshd-{project}") as server:
+        url = server.url(repo.bare)
+        refused, failure = await deploy_git(client, git_settings, project, GitSource(url=url))
+        assert failure is not None and "Permission denied (publickey)" in failure, failure
+        assert row(engine, refused).metadata["attempt"] == 1
+
+        server.authorize(public_key)
+        set_git(engine, git_settings, project, url, branch="main", ssh_key=private_key)
+        assert show(engine, project).ssh_key
+        deployment_id, failure = await deploy_git(client, git_settings, project, None)
+        assert failure is None, failure
+        assert "site over ssh" in fetch(git_settings, project).text
+        assert row(engine, deployment_id).metadata["sourceCommit"] == commit
+
+    # The key lived in a private file for one command only; the host it met is remembered.
+    private = git_settings.layout.git_private
+    assert [p.name for p in private.iterdir() if p.is_file()] == ["known_hosts"]
+    known = private / "known_hosts"
+    found = subprocess.run(
+        ["ssh-keygen", "-F", f"[127.0.0.1]:{server.port}", "-f", str(known)], capture_output=True
+    )
+    assert found.returncode == 0
+
+    # A host that answers with another key than the one remembered is not trusted.
+    first_host_key = (forge.root / f"sshd-{project}" / "host_key.pub").read_text().split()[:2]
+    with serving_ssh(forge.root / f"impostor-{project}") as impostor:
+        impostor.authorize(public_key)
+        with known.open("a") as lines:
+            lines.write(f"[127.0.0.1]:{impostor.port} {' '.join(first_host_key)}\n")
+        set_git(engine, git_settings, project, impostor.url(repo.bare), branch="main")
+        refused, failure = await deploy_git(client, git_settings, project, None)
+    assert failure is not None and "Host key verification failed" in failure, failure
+    history = await client.get_workflow_handle(
+        deployment_workflow_id(deployment_id)
+    ).fetch_history()
+    with engine.connect() as conn:
+        stored = [
+            *conn.execute(sa.select(projects.c.source).where(projects.c.name == project)),
+            *conn.execute(
+                sa.select(deployment_logs).where(deployment_logs.c.deployment_id == deployment_id)
+            ),
+        ]
+    body = private_key.splitlines()[1]
+    for text in (history.to_json(), str(stored)):
+        assert body not in text
 
 
 @pytest.mark.parametrize(

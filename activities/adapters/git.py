@@ -78,8 +78,11 @@ class Repository:
 
     def _ssh(self, key: Path | None) -> str:
         known = self.private / "known_hosts"
+        # A host met for the first time is remembered, and must match ever after; only
+        # errors are printed, so a failure reads as ssh's reason.
         options = (
             f"-o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known}"
+            " -o LogLevel=ERROR"
         )
         return f"ssh {options} -o IdentitiesOnly=yes -i {key}" if key else f"ssh {options}"
 
