@@ -166,7 +166,8 @@ class HostActivities:
         def progress(copied: int, total: int) -> None:
             nonlocal last_write
             now = time.monotonic()
-            if now - last_write < PROGRESS_EVERY and copied < total:
+            if now - last_write < PROGRESS_EVERY:
+                # The end needs no write of its own: the next transition records the counts.
                 return
             last_write = now
             records.record_progress(

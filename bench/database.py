@@ -20,7 +20,7 @@ from bench import sites
 from bench.report import Figure, Raw, Section
 from bench.stack import Stack, in_process_workers
 from bench.workflows import finished
-from slipway import analytics
+from slipway import analytics, rollups
 from slipway.database import engine_for, migrate
 from slipway.phases import PROGRESS, Phase
 from slipway.queries import find_stuck, stuck_query
@@ -55,9 +55,9 @@ class Counts:
 
 
 @contextmanager
-def counting(engine: sa.Engine) -> Iterator[Counts]:
-    """Count every statement and commit on `engine` (the worker's, in this process) while
-    the block runs; activities run on threads, hence the lock."""
+def counting() -> Iterator[Counts]:
+    """Count every statement and commit of every engine in this process (the API's and the
+    workers') while the block runs; activities run on threads, hence the lock."""
     counts = Counts()
 
     def on_statement(conn: sa.Connection, cursor: object, statement: str, *rest: object) -> None:
@@ -68,13 +68,13 @@ def counting(engine: sa.Engine) -> Iterator[Counts]:
         with counts.lock:
             counts.commits += 1
 
-    sa.event.listen(engine, "before_cursor_execute", on_statement)
-    sa.event.listen(engine, "commit", on_commit)
+    sa.event.listen(sa.Engine, "before_cursor_execute", on_statement)
+    sa.event.listen(sa.Engine, "commit", on_commit)
     try:
         yield counts
     finally:
-        sa.event.remove(engine, "before_cursor_execute", on_statement)
-        sa.event.remove(engine, "commit", on_commit)
+        sa.event.remove(sa.Engine, "before_cursor_execute", on_statement)
+        sa.event.remove(sa.Engine, "commit", on_commit)
 
 
 def _wal(engine: sa.Engine) -> int:
@@ -117,7 +117,7 @@ async def _deploy(stack: Stack, settings: Settings, project: str, text: str) -> 
     site = sites.one_file(stack.root / "database" / text, text)
     engine = stack.engine
     before = _wal(engine)
-    with counting(engine) as counts:
+    with counting() as counts:
         deployment_id = await api.start_deployment(stack.client, settings, site, project)
         _, failure = await finished(stack.client, deployment_workflow_id(deployment_id))
     if failure:
@@ -158,7 +158,7 @@ def _plain(engine: sa.Engine, project: str) -> Cost:
         "INSERT INTO deployment_logs (deployment_id, phase, message) VALUES (:id, :phase, :msg)"
     )
     before = _wal(engine)
-    with counting(engine) as counts:
+    with counting() as counts:
         for phase in SUCCESS:
             values = {"id": deployment_id, "phase": phase.value}
             with engine.begin() as conn:
@@ -403,6 +403,10 @@ def at_scale(
         grown = size
         by_size[size] = _at_size(engine, size)
     _add_logs(engine, log_rows)
+    with engine.begin() as conn:
+        # Rows written here by hand, not through the transitions: fill the rollups they
+        # would have kept, as the migration does for a database that has history.
+        rollups.refill(conn)
     report = _median_seconds(lambda: analytics.stats(engine, ANALYTICS_WINDOW), 3)
     with engine.connect() as conn:
         count = _median_seconds(
@@ -437,6 +441,7 @@ def at_scale(
             count,
             "SELECT count(*)",
             "s",
+            at_most=3.0,
             note="; ".join(report_plan),
         ),
     ]

@@ -2,10 +2,12 @@
 deployments fail, how many succeed per day, and when a running one should end.
 
 A phase's run lasts from its transition row (`Phase transition: ...`, see
-`records.transition_message`) to the deployment's next transition row, so durations need no
-column of their own and a retried activity, which writes no second row, counts once.
+`records.transition_message`) to the deployment's next transition row, so a retried
+activity, which writes no second row, counts once. The report over a window reads the
+rollups the transitions keep (`slipway.rollups`); one deployment's timeline reads its rows.
 """
 
+import itertools
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -14,16 +16,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from slipway import rollups
 from slipway.models import DeploymentView
-from slipway.phases import WAITING, WORK_PHASES, DeploymentType, Mode, Phase, Status
-from slipway.records import transition_message
-from slipway.tables import deployment_logs, deployments
-
-TRANSITION_PREFIX = transition_message(Phase.QUEUED, 0).split(Phase.QUEUED.value)[0]
-"""What every transition row's message starts with."""
-
-TIMED_PHASES: tuple[Phase, ...] = (Phase.QUEUED, *WORK_PHASES)
-"""The phases that last: active and failed end a deployment (until it is resumed)."""
+from slipway.phases import WAITING, DeploymentType, Mode, Phase, Status
+from slipway.rollups import TIMED_PHASES, TRANSITION_PREFIX
+from slipway.tables import deployment_days, deployment_logs, phase_rollup
 
 
 class Report(BaseModel):
@@ -116,60 +113,59 @@ def _runs(*where: sa.ColumnElement[bool]) -> sa.Subquery:
 
 
 def phase_stats(engine: sa.Engine, since: datetime) -> list[PhaseStats]:
-    """Per phase, its runs that began since `since` and have ended, skipped ones aside
-    (they take no time and would drag the medians down)."""
-    runs = _runs(deployment_logs.c.timestamp >= since)
-    seconds = sa.extract("epoch", runs.c.ended_at - runs.c.started_at)
-    ended_in_failed = runs.c.next_phase == Phase.FAILED.value
+    """Per phase, its runs that began since `since` (from the hour it falls in) and have
+    ended, skipped ones aside (they take no time and would drag the medians down); read
+    from the hourly rollup, so percentiles are within about 2.5% (`slipway.rollups`)."""
+    r = phase_rollup
     query = (
         sa.select(
-            runs.c.phase,
-            sa.func.count(),
-            sa.func.percentile_cont(0.5).within_group(seconds),
-            sa.func.percentile_cont(0.95).within_group(seconds),
-            sa.func.max(seconds),
-            sa.func.count().filter(ended_in_failed & (runs.c.next_level == "error")),
-            sa.func.count().filter(ended_in_failed & (runs.c.next_level != "error")),
+            r.c.phase,
+            r.c.bucket,
+            sa.func.sum(r.c.runs),
+            sa.func.sum(r.c.failures),
+            sa.func.sum(r.c.cancellations),
+            sa.func.max(r.c.max_seconds),
         )
-        .where(
-            runs.c.ended_at.is_not(None),
-            runs.c.phase.in_([p.value for p in TIMED_PHASES]),
-            ~runs.c.skipped,
-        )
-        .group_by(runs.c.phase)
+        .where(r.c.hour >= sa.func.date_trunc("hour", since, "UTC"))
+        .group_by(r.c.phase, r.c.bucket)
+        .order_by(r.c.phase, r.c.bucket)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    found = [
-        PhaseStats(
-            phase=Phase(phase),
-            count=count,
-            p50_seconds=float(p50),
-            p95_seconds=float(p95),
-            max_seconds=float(longest),
-            failures=failures,
-            cancellations=cancellations,
+    found: list[PhaseStats] = []
+    for phase, group in itertools.groupby(rows, key=lambda row: row[0]):
+        runs = list(group)
+        histogram = [(int(bucket), int(count)) for _, bucket, count, _, _, _ in runs]
+        longest = max(float(row[5]) for row in runs)
+        found.append(
+            PhaseStats(
+                phase=Phase(phase),
+                count=sum(count for _, count in histogram),
+                p50_seconds=rollups.percentile(histogram, 0.5, longest),
+                p95_seconds=rollups.percentile(histogram, 0.95, longest),
+                max_seconds=longest,
+                failures=sum(int(row[3]) for row in runs),
+                cancellations=sum(int(row[4]) for row in runs),
+            )
         )
-        for phase, count, p50, p95, longest, failures, cancellations in rows
-    ]
     return sorted(found, key=lambda s: TIMED_PHASES.index(s.phase))
 
 
 def daily(engine: sa.Engine, since: datetime) -> list[DayStats]:
-    """Deployments created since `since`, per UTC day, oldest day first."""
-    day = sa.cast(sa.func.timezone("UTC", deployments.c.created_at), sa.Date)
-    status = deployments.c.status
+    """Deployments created since `since` (from the UTC day it falls on), per UTC day, oldest
+    day first, by how they stand now."""
+    d = deployment_days
+    count = sa.func.coalesce(sa.func.sum(d.c.deployments), 0)
+
+    def of(status: Status) -> sa.ColumnElement[int]:
+        return sa.func.coalesce(sa.func.sum(d.c.deployments).filter(d.c.status == status.value), 0)
+
     query = (
-        sa.select(
-            day,
-            sa.func.count(),
-            sa.func.count().filter(status == Status.ACTIVE.value),
-            sa.func.count().filter(status == Status.FAILED.value),
-            sa.func.count().filter(status == Status.CANCELLED.value),
-        )
-        .where(deployments.c.created_at >= since)
-        .group_by(day)
-        .order_by(day)
+        sa.select(d.c.day, count, of(Status.ACTIVE), of(Status.FAILED), of(Status.CANCELLED))
+        .where(d.c.day >= sa.cast(sa.func.timezone("UTC", since), sa.Date))
+        .group_by(d.c.day)
+        .having(count > 0)
+        .order_by(d.c.day)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
@@ -274,6 +270,5 @@ def eta(view: DeploymentView, typical: Mapping[Phase, float], now: datetime) -> 
     elapsed = (now - view.phase_updated_at).total_seconds()
     remaining = max(typical.get(view.phase, 0.0) - elapsed, 0.0)
     remaining += sum(typical.get(p, 0.0) for p in ahead)
-    return Eta(
-        remaining_seconds=round(remaining, 1), expected_at=now + timedelta(seconds=remaining)
-    )
+    remaining = round(remaining, 1)
+    return Eta(remaining_seconds=remaining, expected_at=now + timedelta(seconds=remaining))

@@ -74,6 +74,11 @@ class DeploymentInput(BaseModel):
     bake_probe_seconds: float = Field(
         default=2.0, gt=0, description="How often the release is looked at while it bakes."
     )
+    registered: bool = Field(
+        default=False,
+        description="It is recorded queued and has not run before (set by whoever recorded "
+        "it: the API, or the project's workflow), so it is not recorded again.",
+    )
 
     @property
     def release(self) -> str:

@@ -8,6 +8,7 @@ adds a second transition nor moves the row again.
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
+from slipway import rollups
 from slipway.metadata import Metadata, PhaseMetadata
 from slipway.models import DeploymentInput
 from slipway.phases import PROGRESS, STATUS, Phase, Status
@@ -19,7 +20,7 @@ _EVENT_WHERE = sa.text("event_key IS NOT NULL")
 
 def transition_message(phase: Phase, progress: int) -> str:
     """The log line of a transition, in the seed's words."""
-    return f"Phase transition: {phase.value} ({progress}%)"
+    return f"{rollups.TRANSITION_PREFIX}{phase.value} ({progress}%)"
 
 
 def _insert_event(
@@ -84,6 +85,7 @@ def register(
         ).first()
         if created is None:
             return False
+        rollups.move_day(conn, deployment.deployment_id, None, Status.QUEUED.value)
         _insert_event(
             conn,
             deployment.deployment_id,
@@ -131,6 +133,7 @@ def supersede(engine: sa.Engine, deployment_id: str, by: str) -> bool:
         ).first()
         if changed is None:
             return False
+        rollups.move_day(conn, deployment_id, Status.QUEUED.value, Status.SUPERSEDED.value)
         _insert_event(
             conn,
             deployment_id,
@@ -156,25 +159,31 @@ def record_transition(
     before (a retry), in which case nothing changes."""
     progress = PROGRESS[phase]
     metadata = details.stored()
+    after = status or STATUS[phase]
     with engine.begin() as conn:
         before = conn.execute(
-            sa.select(deployments.c.phase_metadata).where(deployments.c.id == deployment_id)
-        ).scalar()
+            sa.select(
+                deployments.c.phase_metadata, deployments.c.phase, deployments.c.status
+            ).where(deployments.c.id == deployment_id)
+        ).first()
         if not _insert_event(
             conn,
             deployment_id,
             phase,
             transition_message(phase, progress),
-            _changed(before or {}, metadata),
+            _changed(before.phase_metadata if before else {}, metadata),
             transition_key(phase, round),
             level,
         ):
             return False
+        if before is not None:
+            ended = (Phase(before.phase), before.status, before.phase_metadata)
+            _roll_up(conn, deployment_id, ended, phase, after, level)
         conn.execute(
             sa.update(deployments)
             .where(deployments.c.id == deployment_id)
             .values(
-                status=(status or STATUS[phase]).value,
+                status=after.value,
                 phase=phase.value,
                 phase_progress=progress,
                 phase_metadata=metadata,
@@ -183,6 +192,30 @@ def record_transition(
             )
         )
         return True
+
+
+def _roll_up(
+    conn: sa.Connection,
+    deployment_id: str,
+    before: tuple[Phase, str, Metadata],
+    phase: Phase,
+    after: Status,
+    level: str,
+) -> None:
+    """Count the phase run this transition ends (`before`: that phase, the status and the
+    metadata the row had; a skipped run takes no time and is left out, as a terminal phase
+    that is resumed) and the deployment's change of status."""
+    ended, status, metadata = before
+    if ended in rollups.TIMED_PHASES and "skipped" not in metadata:
+        failed = phase is Phase.FAILED
+        rollups.add_run(
+            conn,
+            deployment_id,
+            ended,
+            failed=failed and level == "error",
+            cancelled=failed and level != "error",
+        )
+    rollups.move_day(conn, deployment_id, status, after.value)
 
 
 def record_progress(

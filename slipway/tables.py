@@ -125,3 +125,25 @@ project_events = sa.Table(
     ),
     sa.Index("idx_project_events_project", "project_id", "id"),
 )
+
+phase_rollup = sa.Table(
+    "phase_rollup",
+    metadata,
+    sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("phase", sa.String(50), primary_key=True),
+    sa.Column("bucket", sa.SmallInteger, primary_key=True),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("cancellations", sa.Integer, nullable=False),
+    sa.Column("max_seconds", sa.Float, nullable=False),
+)
+"""Finished phase runs by the hour they began, phase and duration bucket (slipway.rollups)."""
+
+deployment_days = sa.Table(
+    "deployment_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("status", sa.String(20), primary_key=True),
+    sa.Column("deployments", sa.Integer, nullable=False),
+)
+"""Deployments by the UTC day they were created and the status they stand in now."""

@@ -123,8 +123,9 @@ async def start_deployment(
 async def _queued(
     client: Client, settings: Settings, engine: sa.Engine, deployment: DeploymentInput
 ) -> str:
-    """Record the new deployment as queued, then hand it to its project's serializer: a
-    caller that reads it right after finds it. Two requests that name one deployment id
+    """Record the new deployment as queued, then hand it to its project's serializer, saying
+    so (the serializer then writes no record of its own): a caller that reads it right
+    after finds it. Two requests that name one deployment id
     (an Idempotency-Key sent twice at once) meet here: the row is claimed in one statement,
     and the one that did not claim it starts nothing (`KeyClashError` if it was for another
     project)."""
@@ -137,7 +138,7 @@ async def _queued(
                 f"deployment {found.id} is already one of {found.project}'s", found.id
             )
         return deployment.deployment_id
-    return await submit(client, settings, deployment)
+    return await submit(client, settings, deployment.model_copy(update={"registered": True}))
 
 
 async def deploy_stored(

@@ -438,10 +438,9 @@ async def test_the_newest_waiting_deployment_runs_and_the_older_ones_are_superse
                     deployment_workflow_id(deployment.deployment_id)
                 ).describe()
             assert missing.value.status is RPCStatusCode.NOT_FOUND, "a superseded one ran"
-        assert standins.names(newest.deployment_id) == [
-            "register_deployment",
-            *STATIC_RUN,
-        ], "registered once by the serializer, once by its own workflow"
+        assert standins.names(newest.deployment_id) == STATIC_RUN, (
+            "registered once, by the serializer: its own workflow does not again"
+        )
     finally:
         await lane.client.get_workflow_handle(project_workflow_id(project)).terminate()
 
@@ -493,6 +492,30 @@ async def test_a_finished_deployment_submitted_again_ends_at_once(lane: Lane) ->
     assert result.failure is None
     assert lane.standins.names() == ["register_deployment"]
     assert result.progress.status is Status.ACTIVE
+
+
+async def test_the_serializer_drops_a_finished_deployment_submitted_again(lane: Lane) -> None:
+    """The same through the project's serializer, which records it: no workflow starts."""
+    deployment = lane.deployment()
+    lane.standins.registered[deployment.deployment_id] = Status.ACTIVE
+    serializer = lane.client.get_workflow_handle(project_workflow_id(deployment.project))
+    await lane.submit(deployment)
+    try:
+        await lane.standins.entered("register_deployment", deployment.deployment_id)
+        for _ in range(100):
+            state = await serializer.query(ProjectWorkflow.state)
+            if not state.queued and state.running is None:
+                break
+            await asyncio.sleep(0.05)
+        assert (state.running, state.queued) == (None, [])
+        assert lane.standins.names(deployment.deployment_id) == ["register_deployment"]
+        with pytest.raises(RPCError) as missing:
+            await lane.client.get_workflow_handle(
+                deployment_workflow_id(deployment.deployment_id)
+            ).describe()
+        assert missing.value.status is RPCStatusCode.NOT_FOUND, "it ran twice"
+    finally:
+        await serializer.terminate()
 
 
 async def test_a_resume_runs_again_though_the_deployment_was_recorded(lane: Lane) -> None:

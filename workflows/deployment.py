@@ -93,10 +93,12 @@ class DeploymentWorkflow:
             reason=deployment.reason or None,
         )
         self._enter(Phase.QUEUED)
-        recorded = await self._call(
-            bookkeeping_profile("registering"),
-            TrackingActivities.register,
-            self._input(),
+        recorded = (
+            Status.QUEUED
+            if deployment.registered
+            else await self._call(
+                bookkeeping_profile("registering"), TrackingActivities.register, self._input()
+            )
         )
         if (
             recorded not in (None, Status.QUEUED)

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         ProjectState,
         SupersedeInput,
     )
-    from slipway.phases import Status
+    from slipway.phases import Mode, Status
     from slipway.workflow_ids import deployment_workflow_id
     from workflows.deployment import DeploymentWorkflow
     from workflows.options import retry_policy
@@ -45,6 +45,9 @@ _ROUTES: dict[str, Any] = {
 }
 """Rendering a project's route again on its server, retried while the server is away."""
 
+REGISTERED_ONCE_PATCH = "registered-once"
+"""Marks the histories in which the project's workflow alone records a deployment queued."""
+
 ROUTES_PATCH = "routes-changed"
 """Marks the histories in which a deployment waits for a route refresh in progress."""
 
@@ -61,12 +64,14 @@ class ProjectWorkflow:
         self._cancelled: set[str] = set()
         self._routes_stale = False
         self._refreshing = False
+        self._registering: set[str] = set()
 
     @workflow.signal
     async def enqueue(self, deployment: DeploymentInput) -> None:
         """A deployment to run after the one in progress; recorded as queued at once. The same
         deployment sent twice is queued once. One sent with only what to deploy (a service
-        holding nothing but a Temporal client) is given an id and placed first."""
+        holding nothing but a Temporal client) is given an id and placed first; one its
+        sender recorded already (`registered`, as the API does) is not recorded again."""
         if not deployment.deployment_id or not deployment.host_queue:
             placed = await self._placed(deployment)
             if placed is None:
@@ -76,12 +81,38 @@ class ProjectWorkflow:
             d.deployment_id == deployment.deployment_id for d in self._pending
         ):
             return
+        once = workflow.patched(REGISTERED_ONCE_PATCH)
         self._pending.append(deployment)
-        await workflow.execute_activity_method(
-            TrackingActivities.register,
-            PhaseInput(deployment=deployment, metadata=PhaseMetadata(release=deployment.release)),
-            **_DATABASE,
-        )
+        if once and deployment.registered:
+            return
+        if once:
+            self._registering.add(deployment.deployment_id)
+        try:
+            recorded = await workflow.execute_activity_method(
+                TrackingActivities.register,
+                PhaseInput(
+                    deployment=deployment, metadata=PhaseMetadata(release=deployment.release)
+                ),
+                **_DATABASE,
+            )
+        finally:
+            self._registering.discard(deployment.deployment_id)
+        if once and deployment in self._pending:
+            self._confirm(deployment, recorded)
+
+    def _confirm(self, deployment: DeploymentInput, recorded: Status) -> None:
+        """A deployment still waiting once it is recorded: one that ran before (a retried
+        request) is dropped, as it runs once (a resume comes with a new round, an orphan's
+        resolution as abandon); any other will not be recorded again by its own workflow.
+        One that started meanwhile records itself, and finds out there."""
+        index = self._pending.index(deployment)
+        if recorded is Status.QUEUED or deployment.round or deployment.mode is Mode.ABANDON:
+            self._pending[index] = DeploymentInput(
+                **deployment.model_dump(exclude={"registered"}), registered=True
+            )
+            return
+        del self._pending[index]
+        workflow.logger.info("deployment %s ran before: not again", deployment.deployment_id)
 
     async def _placed(self, deployment: DeploymentInput) -> DeploymentInput | None:
         """An id of its own (deterministic: from the workflow's random source), then its
@@ -182,17 +213,19 @@ class ProjectWorkflow:
         self._pending = list(inp.pending) + self._pending
         for _ in range(CONTINUE_AFTER):
             try:
-                await workflow.wait_condition(lambda: bool(self._pending), timeout=IDLE)
+                await workflow.wait_condition(lambda: self._ready() is not None, timeout=IDLE)
             except TimeoutError:
                 break
             if workflow.patched(ROUTES_PATCH):
                 while self._refreshing:
                     await workflow.wait_condition(lambda: not self._refreshing)
-            newest = self._pending.pop()
+            chosen = self._ready()
+            assert chosen is not None
+            newest = self._pending[chosen]
             # It runs from now on: a cancel or a query while the older ones are superseded
-            # finds it here.
+            # finds it here. Those that arrived after it stay for the next turn.
             self._running, self._started = newest.deployment_id, False
-            older, self._pending = self._pending, []
+            older, self._pending = self._pending[:chosen], self._pending[chosen + 1 :]
             for deployment in older:
                 await workflow.execute_activity_method(
                     TrackingActivities.supersede,
@@ -203,6 +236,14 @@ class ProjectWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._pending:
             workflow.continue_as_new(ProjectInput(project=inp.project, pending=self._pending))
+
+    def _ready(self) -> int | None:
+        """The index of the newest waiting deployment that is recorded already (one whose
+        record is being written waits for it, so that it is written once), if any."""
+        for index in range(len(self._pending) - 1, -1, -1):
+            if self._pending[index].deployment_id not in self._registering:
+                return index
+        return None
 
     async def _deploy(self, deployment: DeploymentInput) -> None:
         """Run one deployment to its end, whatever the end; it records its own outcome."""
