@@ -1,5 +1,6 @@
 """The Slipway worker: workflows and database activities on the shared queue, this server's
-host-bound activities on its own queue. SIGTERM drains in-flight work, then exits."""
+deployments and their host-bound activities on its own queue. SIGTERM drains in-flight work,
+then exits."""
 
 import asyncio
 import logging
@@ -47,18 +48,29 @@ def build_workers(
     engine = engine_for(settings.sqlalchemy_url, checked=False)
     chain = [*interceptors, AttemptInterceptor()]
     monitor = MonitorActivities(settings, engine)
+    tracking = TrackingActivities(engine, settings).all()
+    notify_end = NotifyActivities(engine, settings).notify_end
+    sticky = timedelta(seconds=settings.sticky_timeout_seconds)
+    # A deployment's own workflow runs on its server's queue, next to its phases: each
+    # activity it schedules there is handed back with the workflow task's completion
+    # (eager execution) instead of waiting for a poll. Its bookkeeping and the end's notice
+    # run beside it.
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
+        workflows=[DeploymentWorkflow, NotifyWorkflow],
         activities=[
             *HostActivities(settings, engine).all(),
             *TrafficActivities(settings, engine).all(),
             CleanupActivities(engine, settings).cleanup_host,
             monitor.check_server,
             *RoutingActivities(settings, engine, client).all(),
+            *tracking,
+            notify_end,
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        sticky_queue_schedule_to_start_timeout=sticky,
     )
     if not shared_queue:
         return [host]
@@ -73,14 +85,14 @@ def build_workers(
             NotifyWorkflow,
         ],
         activities=[
-            *TrackingActivities(engine, settings).all(),
-            NotifyActivities(engine, settings).notify_end,
+            *tracking,
+            notify_end,
             ReconcileActivities(engine, client, settings).resolve_orphans,
             monitor.deliver_alert,
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout_seconds),
+        sticky_queue_schedule_to_start_timeout=sticky,
     )
     return [shared, host]
 
