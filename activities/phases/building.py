@@ -135,7 +135,8 @@ def build(
     `on_progress` hears the progress within the phase, at most once a second.
 
     Idempotent: the image tag derives from the deployment id and an existing image with it is
-    adopted, not rebuilt; the release is written atomically, marker last; the exported files
+    adopted, not rebuilt; the release is written atomically, marker last; a static site's
+    rules are written (or removed) whole, from the same slipway.toml; the exported files
     replace the source in one rename, the upload kept aside as the context of a retry; the
     result file written last lets a resumed deployment skip the phase.
     """
