@@ -211,6 +211,22 @@ async def test_hostile_static_rules_are_refused_naming_the_key(
     assert "still serving" in fetch(settings, project).text
 
 
+async def test_a_site_that_redirects_every_path_still_proves_itself(
+    client: Client, settings: Settings, worker: RunningWorker, project: str, tmp_path: Path
+) -> None:
+    """The health check reads Slipway's own path, which no rule reaches."""
+    toml = '[[static.redirects]]\nfrom = "/*"\nto = "https://moved.example/:splat"\n'
+    _, failure = await deploy_and_wait(
+        client, settings, site(tmp_path / "moved", "x", toml), project
+    )
+    assert failure is None
+    answer = get(settings, project, "/any/page")
+    assert (answer.status_code, answer.headers["location"]) == (
+        301,
+        "https://moved.example/any/page",
+    )
+
+
 async def test_rules_planted_by_an_upload_are_not_rules(
     client: Client, settings: Settings, worker: RunningWorker, project: str, tmp_path: Path
 ) -> None:
