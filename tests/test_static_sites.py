@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
+from activities.adapters.releases import point
 from slipway.layout import Layout
 from slipway.settings import Settings
 from slipway.static_rules import RULES_DIR, StaticRules, rules_path
@@ -269,6 +270,12 @@ async def test_each_release_is_served_under_its_own_rules_a_rollback_included(
     assert get(settings, project, "/go").headers["location"] == "/two"
     assert get(settings, project, "/").headers["x-release"] == "two"
     assert get(settings, project, "/deep/link").status_code == 200
+
+    layout = Layout(settings.home)
+    point(layout, project, layout.candidate(project), first, ".next-by-hand")
+    staged = get(settings, project, "/go", X_Slipway_Candidate=second)
+    assert staged.headers["location"] == "/one", "the candidate follows `next` and its rules"
+    assert get(settings, project, "/go").headers["location"] == "/two", "the public, `current`"
 
     back = await api.rollback(client, settings, engine, project)
     assert await outcome(client, back) is None
