@@ -12,6 +12,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
+from activities.adapters.caddy import StaticServerError, load_rules
 from activities.adapters.releases import move_old_links
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
@@ -98,7 +99,8 @@ def build_workers(
 
 
 async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
-    """Migrate the schema, then poll both queues until SIGTERM or SIGINT."""
+    """Migrate the schema, bring the static server's configuration up to date with the kept
+    releases, then poll both queues until SIGTERM or SIGINT."""
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=BLOCKING_THREADS)
     )
@@ -106,6 +108,10 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     moved = await asyncio.to_thread(move_old_links, settings.layout)
     if moved:
         logging.info("release links moved to %s for %s", settings.layout.slots, ", ".join(moved))
+    try:
+        await asyncio.to_thread(load_rules, settings)
+    except StaticServerError as err:
+        logging.warning("static rules not loaded yet (a static deployment loads them): %s", err)
     client = await connect(settings)
     await ensure_reconcile_schedule(client, settings)
     await ensure_monitor_schedule(client, settings)

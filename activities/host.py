@@ -215,7 +215,7 @@ class HostActivities:
         await self._phase(
             inp,
             Phase.CREATING_SYMLINKS,
-            lambda _: creating_symlinks.stage(self.layout, d.project, d.release),
+            lambda _: creating_symlinks.stage(self.settings, d.project, d.release),
         )
 
     @activity.defn(name="update_routes")

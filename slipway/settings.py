@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Where this server's workers reach Traefik's entry point."
     )
     static_address: str = Field(default="127.0.0.1", description="Where Traefik reaches Caddy.")
+    static_admin_socket: Path | None = Field(
+        default=None,
+        description="Caddy's admin socket, through which workers load each release's [static] "
+        "rules; default <home>/caddy/admin/caddy.sock (a directory only this user enters).",
+    )
     container_network: str = Field(
         default="host",
         description="Docker network apps run on: host (a loopback port each), or a network "
