@@ -125,3 +125,17 @@ project_events = sa.Table(
     ),
     sa.Index("idx_project_events_project", "project_id", "id"),
 )
+
+env_versions = sa.Table(
+    "env_versions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("sealed_values", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("change", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.UniqueConstraint("project_id", "version", name="uq_env_versions_project_version"),
+)
