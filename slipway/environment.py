@@ -61,7 +61,7 @@ def pairs(given: Iterable[str]) -> dict[str, str]:
 def parse_dotenv(text: str) -> dict[str, str]:
     """The variables of a `.env` file: `NAME=VALUE` lines, optionally after `export `;
     blank lines and `#` comments skipped; a value in single quotes taken as written, one in
-    double quotes with \\n, \\t, \\" and \\\\ escapes; an unquoted value up to a ` #`
+    double quotes with \\n, \\t, \\r, \\", \\$ and \\\\ escapes; an unquoted value up to a ` #`
     comment, trimmed. A line that is none of these is refused by its number."""
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):

@@ -138,6 +138,8 @@ async def test_versions_through_the_api(
         assert answer.status_code == 422, (body, answer.text)
         assert why in answer.json()["detail"]
     assert (await http.get(f"/api/projects/{project}/env")).json()["version"] == 3
+    answer = await http.post(f"/api/projects/{project}/deployments", json={"env": {"PORT": "1"}})
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("env: PORT is")
 
     # Nothing deployed and no repository: the version is kept, the redeploy says why not.
     answer = await http.patch(

@@ -2,18 +2,21 @@
 changed and imported from a `.env` file, each change a new version, each with `redeploy` to
 start a deployment with it; calls of `starter.project_env`.
 
-A name that is not a POSIX name, one of Slipway's own (PORT, HOST), a variable to unset that
-is not set, a `.env` line that cannot be read (named by its number) or an environment past
-the server's limits is 422, saying which.
+A name that is not a POSIX name is refused by the schema; one of Slipway's own (PORT, HOST),
+a variable to unset that is not set, a `.env` line that cannot be read (named by its number)
+or an environment past the server's limits is 422 `env: why`.
 """
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi import Path as PathParam
 from pydantic import Field
 
+from slipway.environment import EnvError
 from starter import project_env
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, PROBLEM
@@ -29,6 +32,15 @@ Name = Annotated[ProjectName, PathParam(description="Project name.")]
 REFUSED: dict[int | str, dict[str, Any]] = {
     422: {**PROBLEM, "description": "A variable cannot be set or unset as asked."}
 }
+
+
+@contextmanager
+def refused_as_env() -> Iterator[None]:
+    """A change that cannot be made: 422 `env: why`."""
+    try:
+        yield
+    except EnvError as err:
+        raise HTTPException(422, f"env: {err}") from None
 
 
 class EnvRequest(ApiModel):
@@ -60,9 +72,10 @@ async def env_list(name: Name, services: Shared) -> project_env.EnvListing:
 async def env_change(name: Name, body: EnvRequest, services: Shared) -> project_env.EnvChange:
     """Set and remove variables as one new version; with `redeploy`, start a deployment
     with it (else the next deployment uses it)."""
-    version = await asyncio.to_thread(
-        project_env.change, services.engine, services.settings, name, body.set, body.unset
-    )
+    with refused_as_env():
+        version = await asyncio.to_thread(
+            project_env.change, services.engine, services.settings, name, body.set, body.unset
+        )
     return await project_env.applied(
         services.temporal, services.settings, services.engine, version, body.redeploy
     )
@@ -71,9 +84,10 @@ async def env_change(name: Name, body: EnvRequest, services: Shared) -> project_
 @router.post("/projects/{name}/env/import", responses=REFUSED)
 async def env_import(name: Name, body: DotenvRequest, services: Shared) -> project_env.EnvChange:
     """Set every variable of a `.env` file as one new version (the others stay)."""
-    version = await asyncio.to_thread(
-        project_env.import_dotenv, services.engine, services.settings, name, body.dotenv
-    )
+    with refused_as_env():
+        version = await asyncio.to_thread(
+            project_env.import_dotenv, services.engine, services.settings, name, body.dotenv
+        )
     return await project_env.applied(
         services.temporal, services.settings, services.engine, version, body.redeploy
     )
