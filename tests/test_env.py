@@ -7,6 +7,8 @@ import asyncio
 import json
 import logging
 import os
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -17,8 +19,11 @@ from temporalio.client import Client
 from slipway import queries
 from slipway.environment import EnvError, check, mask, pairs, parse_dotenv
 from slipway.limits import EnvLimits
+from slipway.models import DeploymentInput, DeploymentView
+from slipway.phases import Mode, Phase, Status
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
+from slipway.submission import continuation
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api, applogs, project_env
 from tests.apps import write_busybox_app
@@ -323,3 +328,24 @@ async def _history(settings: Settings, workflow_id: str) -> bytes:
     out, _ = await shown.communicate()
     assert shown.returncode == 0, out.decode()
     return out + b" ".join(_payload_data(json.loads(out)))
+
+
+def test_a_resumed_or_abandoned_run_keeps_its_version() -> None:
+    now = datetime.now(UTC)
+    view = DeploymentView(
+        id=str(uuid.uuid4()),
+        project="p-resumed",
+        status=Status.FAILED,
+        phase=Phase.FAILED,
+        progress=0,
+        metadata={"envVersion": 4, "mode": "deploy", "round": 1},
+        updated_at=now,
+        phase_updated_at=now,
+        created_at=now,
+        workflow_id="deploy-x",
+        source="upload site",
+    )
+    template = DeploymentInput(project="p-resumed", env_version=9)
+    for mode in (Mode.DEPLOY, Mode.ABANDON):
+        again = continuation(view, template, mode, "why", next_round=True)
+        assert (again.env_version, again.env) == (4, {})
