@@ -5,6 +5,8 @@ the deployment row is updated only when that insert happened, so a retried activ
 adds a second transition nor moves the row again.
 """
 
+from collections.abc import Mapping
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
@@ -51,9 +53,15 @@ def _insert_event(
 
 
 def register(
-    engine: sa.Engine, deployment: DeploymentInput, domain: str, details: PhaseMetadata
+    engine: sa.Engine,
+    deployment: DeploymentInput,
+    domain: str,
+    details: PhaseMetadata,
+    sealed_env: Mapping[str, str] | None = None,
 ) -> bool:
-    """Create the project if new and the deployment in phase queued; False if it existed."""
+    """Create the project if new and the deployment in phase queued; False if it existed.
+    `sealed_env` is the deployment's own environment overrides, sealed (by default what its
+    input carried, for a deployment recorded before environment versions)."""
     metadata = details.stored()
     with engine.begin() as conn:
         # A project made before its first deployment (its source set) is pinned by it.
@@ -78,7 +86,7 @@ def register(
                 workflow_id=deployment_workflow_id(deployment.deployment_id),
                 source=deployment.source,
                 phase_metadata=metadata,
-                sealed_env=deployment.env,
+                sealed_env=dict(deployment.env if sealed_env is None else sealed_env),
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(deployments.c.id)

@@ -16,7 +16,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slipway.layout import Layout
-from slipway.limits import GIB, MIB, UnpackLimits
+from slipway.limits import GIB, MIB, EnvLimits, UnpackLimits
 from slipway.names import validate_project_name
 from slipway.stack import credentials
 
@@ -222,6 +222,17 @@ class Settings(BaseSettings):
     max_domains_per_project: int = Field(
         default=50, ge=1, description="Custom domains one project may answer at."
     )
+    env_max_vars: int = Field(
+        default=200, ge=1, description="Most environment variables one project may set."
+    )
+    env_max_value_bytes: int = Field(
+        default=32 * 1024, ge=1, description="Longest value of one variable, in bytes."
+    )
+    env_max_total_bytes: int = Field(
+        default=256 * 1024,
+        ge=1,
+        description="Most bytes a project's variables (names and values) may hold in all.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -249,6 +260,15 @@ class Settings(BaseSettings):
     def layout(self) -> Layout:
         """This server's directory tree."""
         return Layout(self.home, self.upload_store)
+
+    @property
+    def env_limits(self) -> EnvLimits:
+        """The limits a project's environment is kept under."""
+        return EnvLimits(
+            max_vars=self.env_max_vars,
+            max_value_bytes=self.env_max_value_bytes,
+            max_total_bytes=self.env_max_total_bytes,
+        )
 
     @property
     def unpack_limits(self) -> UnpackLimits:

@@ -15,6 +15,7 @@ from starter.http import (
     content,
     deployments,
     domains,
+    env,
     errors,
     events,
     hooks,
@@ -83,6 +84,7 @@ def create_app(
         applogs.router,
         sources.router,
         domains.router,
+        env.router,
         page.router,
     ):
         app.include_router(router)
