@@ -16,6 +16,7 @@ from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
 from activities.monitor import MonitorActivities
 from activities.notify import NotifyActivities
+from activities.previews import PreviewActivities
 from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.routing import RoutingActivities
 from activities.tracking import TrackingActivities
@@ -47,6 +48,7 @@ def build_workers(
     engine = engine_for(settings.sqlalchemy_url, checked=False)
     chain = [*interceptors, AttemptInterceptor()]
     monitor = MonitorActivities(settings, engine)
+    previews = PreviewActivities(settings, engine)
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
@@ -56,6 +58,7 @@ def build_workers(
             CleanupActivities(engine, settings).cleanup_host,
             monitor.check_server,
             *RoutingActivities(settings, engine, client).all(),
+            *previews.host(),
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -76,6 +79,8 @@ def build_workers(
             *TrackingActivities(engine, settings).all(),
             NotifyActivities(engine, settings).notify_end,
             ReconcileActivities(engine, client, settings).resolve_orphans,
+            ReconcileActivities(engine, client, settings).expire_previews,
+            *previews.shared(),
             monitor.deliver_alert,
         ],
         interceptors=chain,

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from slipway.metadata import Metadata, PhaseMetadata
 from slipway.models import DeploymentInput
 from slipway.phases import PROGRESS, STATUS, Phase, Status
+from slipway.previews import register_preview
 from slipway.tables import deployment_logs, deployments, projects
 from slipway.workflow_ids import deployment_workflow_id
 
@@ -64,6 +65,8 @@ def register(
                 set_={"server": sa.func.coalesce(projects.c.server, deployment.server)},
             )
         )
+        if deployment.preview_of:
+            register_preview(conn, deployment.project, deployment.preview_of, domain)
         project_id = conn.execute(
             sa.select(projects.c.id).where(projects.c.name == deployment.project)
         ).scalar_one()

@@ -112,6 +112,10 @@ class Backend(Protocol):
 
     async def source(self, project: str) -> SourceView: ...
 
+    async def set_previews(self, project: str, enabled: bool) -> SourceView:
+        """Turn the project's previews from pushes to other branches on or off."""
+        ...
+
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
         """The last lines the project's serving container printed, secrets masked."""
         ...

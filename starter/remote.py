@@ -452,6 +452,16 @@ class Remote:
 
         return SourceView.model_validate_json(await self._read(f"/api/projects/{project}/source"))
 
+    async def set_previews(self, project: str, enabled: bool) -> SourceView:
+        from starter.projects import SourceView
+
+        answer = await self._request(
+            "PUT", f"/api/projects/{project}/previews", json={"enabled": enabled}
+        )
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        return SourceView.model_validate_json(answer.content)
+
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
         params: dict[str, str | int] = {"tail": tail} if tail is not None else {}
         if since is not None:

@@ -1,0 +1,267 @@
+"""Preview deployments against the session's real components (Temporal, PostgreSQL, Traefik,
+Caddy) and a real git repository: a push to another branch than the production one deploys
+its preview at `<name>--<project>`, a second push updates it, `promote` switches production to
+its release without rebuilding, deleting the branch removes it, and the reconciler removes a
+preview past its time to live; a client polling production throughout sees only 200s and
+never a preview's content before it is promoted."""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from temporalio.client import Client
+
+from slipway import previews, queries
+from slipway.names import (
+    InvalidNameError,
+    preview_name_of,
+    preview_site,
+    validate_preview_name,
+)
+from slipway.phases import Mode, Status
+from slipway.settings import Settings
+from slipway.tables import projects
+from starter import api
+from starter.http.app import create_app
+from starter.http.config import ApiSettings
+from starter.projects import set_git, set_previews
+from tests.git_server import Repo, git, make_repo
+from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, outcome, row, wait_for
+from tests.running import RunningWorker
+
+SECRET = f"hook-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def hooks(
+    settings: Settings, client: Client, engine: sa.Engine
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        settings,
+        ApiSettings(token=SecretStr(uuid.uuid4().hex), max_hook_bytes=64 * 1024),
+        client=client,
+        engine=engine,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+        yield http
+
+
+@pytest.fixture
+def repo(tmp_path: Path, settings: Settings, engine: sa.Engine, project: str) -> Repo:
+    made = make_repo(tmp_path, "site")
+    set_git(engine, settings, project, made.bare.as_uri(), branch="main", webhook_secret=SECRET)
+    set_previews(engine, settings, project, True)
+    return made
+
+
+async def pushed(
+    hooks: httpx.AsyncClient, project: str, ref: str, after: str, **extra: object
+) -> dict[str, object]:
+    """A push signed as GitHub signs it; the API's answer."""
+    body = json.dumps({"ref": ref, "after": after, "before": "0" * 40, **extra}).encode()
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    answer = await hooks.post(
+        f"/api/hooks/git/{project}",
+        content=body,
+        headers={
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": f"sha256={signature}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert answer.status_code == 202, answer.text
+    found: dict[str, object] = answer.json()
+    return found
+
+
+def text(settings: Settings, name: str) -> str:
+    """What the name answers through Traefik, failing on anything but a 200."""
+    answer = fetch(settings, name)
+    assert answer.status_code == 200, (name, answer.status_code)
+    return answer.text
+
+
+def removed_at(engine: sa.Engine, site: str) -> object:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(projects.c.removed_at).where(projects.c.name == site)
+        ).scalar()
+
+
+def only_200s_of(watcher: Watcher, *allowed: str) -> None:
+    """Every answer the watcher saw was a 200 holding one of the allowed texts."""
+    assert watcher.answers
+    wrong = [
+        (status, body[:80])
+        for status, body in watcher.answers
+        if status != 200 or not any(a in body for a in allowed)
+    ]
+    assert not wrong, wrong[:5]
+
+
+async def test_a_branch_preview_is_deployed_updated_promoted_and_removed_with_its_branch(
+    hooks: httpx.AsyncClient,
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    repo: Repo,
+    project: str,
+) -> None:
+    production = repo.commit({"index.html": "<h1>production v1</h1>\n"})
+    first = await pushed(hooks, project, "refs/heads/main", production)
+    assert first["preview"] is None
+    assert await outcome(client, str(first["id"])) is None
+    assert "production v1" in text(settings, project)
+    site = preview_site("feature-log-in", project)
+
+    async with Watcher(settings, project) as watching:
+        commit_a = repo.commit({"index.html": "<h1>preview A</h1>\n"}, branch="feature/Log-in")
+        answer = await pushed(hooks, project, "refs/heads/feature/Log-in", commit_a)
+        assert answer["preview"] == "feature-log-in"
+        assert await outcome(client, str(answer["id"])) is None
+        assert "preview A" in text(settings, site)
+        view = row(engine, str(answer["id"]))
+        assert view.project == site and view.status is Status.ACTIVE
+        assert view.details.source_commit == commit_a
+
+        commit_b = repo.commit({"index.html": "<h1>preview B</h1>\n"}, branch="feature/Log-in")
+        update = await pushed(hooks, project, "refs/heads/feature/Log-in", commit_b)
+        assert await outcome(client, str(update["id"])) is None
+        assert "preview B" in text(settings, site)
+        assert "production v1" in text(settings, project)
+        await asyncio.sleep(0.3)
+    only_200s_of(watching, "production v1")
+
+    listed = api.list_previews(settings, engine, project)
+    assert [(p.name, p.site, p.status) for p in listed] == [("feature-log-in", site, Status.ACTIVE)]
+    assert listed[0].deployment_id == update["id"]
+    assert listed[0].url.startswith(f"http://{site}.")
+    assert listed[0].expires_at is not None
+    assert api.list_previews(settings, engine, None)[0].project in {p.project for p in listed}
+    assert all(v.project == project for v in queries.recent(engine, project, None, 10))
+
+    async with Watcher(settings, project) as watching:
+        promotion = await api.promote(client, settings, engine, project, "feature-log-in")
+        assert await outcome(client, promotion) is None
+        await asyncio.sleep(0.3)
+    only_200s_of(watching, "production v1", "preview B")
+    assert "preview B" in watching.answers[-1][1]
+    promoted = row(engine, promotion)
+    assert promoted.project == project
+    assert promoted.release == update["id"]
+    assert promoted.details.mode is Mode.ROLLBACK
+    assert "promote preview feature-log-in" in promoted.source
+    assert not promoted.details.image_id  # nothing was built again
+    assert "preview B" in text(settings, site)
+
+    async with Watcher(settings, project) as watching:
+        gone = await pushed(hooks, project, "refs/heads/feature/Log-in", "0" * 40, deleted=True)
+        assert gone["removed"] is True and gone["preview"] == "feature-log-in"
+        await wait_for("the preview's removal", lambda: removed_at(engine, site), 60)
+        await wait_for(
+            "its name to stop answering", lambda: fetch(settings, site).status_code == 404
+        )
+        await asyncio.sleep(0.3)
+    only_200s_of(watching, "preview B")
+    layout = settings.layout
+    assert not layout.site(site).exists()
+    assert not layout.route(site).exists()
+    assert not layout.current(site).parent.exists()
+    assert (layout.release(project, str(update["id"])) / "index.html").is_file()
+    assert api.list_previews(settings, engine, project) == []
+    again = await pushed(hooks, project, "refs/heads/feature/Log-in", "0" * 40, deleted=True)
+    assert again["removed"] is False and "no preview" in str(again["ignored"])
+
+    back = await api.rollback(client, settings, engine, project)
+    assert await outcome(client, back) is None
+    assert row(engine, back).release == first["id"]
+    assert "production v1" in text(settings, project)
+
+
+async def test_a_preview_not_deployed_for_its_time_to_live_is_removed_by_the_reconciler(
+    tmp_path: Path,
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+) -> None:
+    _, failed = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "prod", "production"), project
+    )
+    assert failed is None
+    preview = await api.start_deployment(
+        client, settings, make_site(tmp_path / "exp", "short-lived"), project, preview="exp"
+    )
+    assert await outcome(client, preview) is None
+    site = preview_site("exp", project)
+    assert "short-lived" in text(settings, site)
+
+    report = await api.reconcile_now(client, settings)
+    assert site not in report.expired_previews
+    assert "short-lived" in text(settings, site)
+
+    await asyncio.sleep(1.0)
+    brief = settings.model_copy(update={"preview_ttl_seconds": 0.5})
+    async with Watcher(settings, project) as watching:
+        report = await api.reconcile_now(client, brief)
+        assert site in report.expired_previews
+        await wait_for("the expired preview's removal", lambda: removed_at(engine, site), 60)
+        await asyncio.sleep(0.3)
+    only_200s_of(watching, "production")
+    assert fetch(settings, site).status_code == 404
+    assert not settings.layout.site(site).exists()
+    assert row(engine, preview).status is Status.ACTIVE  # its record stays
+    assert previews.preview_parent(engine, site) == project
+
+
+async def test_preview_names_are_dns_labels_that_fit_beside_the_project(
+    tmp_path: Path, client: Client, settings: Settings, engine: sa.Engine, project: str
+) -> None:
+    assert validate_preview_name("pr-42", project) == "pr-42"
+    for bad in ("", "Feature", "a_b", "-a", "a-", "a--b", "x" * 60, "a.b", "../x"):
+        with pytest.raises(InvalidNameError):
+            validate_preview_name(bad, project)
+    assert preview_name_of("feature/Log_in", project) == "feature-log-in"
+    assert preview_name_of("///", project) is None
+    long = preview_name_of("x" * 100, project)
+    assert long is not None and len(preview_site(long, project)) == 63
+    site = tmp_path / "site"
+    make_site(site, "never")
+    with pytest.raises(InvalidNameError):
+        await api.start_deployment(client, settings, site, project, preview="Not_A_Label")
+    with pytest.raises(api.DeploymentError, match="no preview"):
+        await api.promote(client, settings, engine, project, "missing")
+
+
+async def test_a_preview_takes_no_production_deployment_under_its_name(
+    tmp_path: Path,
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+) -> None:
+    preview = await api.start_deployment(
+        client, settings, make_site(tmp_path / "p", "preview only"), project, preview="pr-7"
+    )
+    assert await outcome(client, preview) is None
+    site = preview_site("pr-7", project)
+    with pytest.raises(api.DeploymentError, match="is a preview of"):
+        await api.start_deployment(client, settings, make_site(tmp_path / "x", "x"), site)
+    assert fetch(settings, project).status_code == 404  # production has nothing yet
+    removed = await api.remove_preview(client, settings, engine, project, "pr-7", "by hand")
+    assert removed
+    await wait_for("the preview's removal", lambda: removed_at(engine, site), 60)
+    assert git("--version").startswith("git version")
