@@ -9,8 +9,9 @@ import asyncio
 import hashlib
 import hmac
 import json
+import ssl
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -33,6 +34,14 @@ from starter import api
 from starter.http.app import create_app
 from starter.http.config import ApiSettings
 from starter.projects import set_git, set_previews
+from tests.components import (
+    Pebble,
+    free_port,
+    own_temp_dir,
+    pebble_installed,
+    require,
+    web_servers,
+)
 from tests.git_server import Repo, git, make_repo
 from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, outcome, row, wait_for
 from tests.running import RunningWorker
@@ -265,3 +274,78 @@ async def test_a_preview_takes_no_production_deployment_under_its_name(
     assert removed
     await wait_for("the preview's removal", lambda: removed_at(engine, site), 60)
     assert git("--version").startswith("git version")
+
+
+@pytest.fixture
+def secure(base_settings: Settings) -> Iterator[tuple[Settings, str]]:
+    """A server of this test's own whose Traefik has an HTTPS entry point with certificates
+    from pebble (its DNS answers every name with 127.0.0.1), under a base domain of its own;
+    and pebble's issuing root, as PEM."""
+    require(pebble_installed(), "no pebble (scripts/pebble installs Debian's)")
+    with own_temp_dir("slipway-previews-") as root:
+        http_port = free_port()
+        pebble = Pebble(root / "pebble", http_port).start()
+        tag = uuid.uuid4().hex[:8]
+        settings = base_settings.model_copy(
+            update={
+                "home": root / "home",
+                "base_domain": "previews.test",
+                "http_port": http_port,
+                "https_port": free_port(),
+                "static_port": free_port(),
+                "traefik_admin_port": free_port(),
+                "acme_ca": pebble.directory,
+                "acme_ca_certificates": pebble.trust,
+                "acme_email": "ops@slipway.test",
+                "task_queue": f"t-{tag}",
+                "server": f"pv{tag}",
+            }
+        )
+        started = web_servers(settings)
+        try:
+            yield settings, pebble.issuing_root()
+        finally:
+            for service in reversed(started):
+                service.stop()
+            pebble.stop()
+
+
+def get_secure(settings: Settings, host: str, trusted: str) -> httpx.Response:
+    """GET over HTTPS as a browser asks for `host`, verified against the PEM root."""
+    context = ssl.create_default_context(cadata=trusted)
+    with httpx.Client(verify=context, timeout=5.0) as http:
+        return http.get(
+            f"https://127.0.0.1:{settings.https_port}/",
+            headers={"Host": f"{host}:{settings.https_port}"},
+            extensions={"sni_hostname": host},
+        )
+
+
+async def test_a_preview_answers_over_https_with_a_certificate_from_the_acme_ca(
+    tmp_path: Path, client: Client, secure: tuple[Settings, str], project: str
+) -> None:
+    settings, root = secure
+    async with RunningWorker(client, settings):
+        _, failed = await deploy_and_wait(
+            client, settings, make_site(tmp_path / "prod", "production"), project
+        )
+        assert failed is None
+        preview = await api.start_deployment(
+            client, settings, make_site(tmp_path / "tls", "secure preview"), project, preview="tls"
+        )
+        assert await outcome(client, preview) is None
+    site = preview_site("tls", project)
+    host = settings.project_host(site)
+    assert "secure preview" in text(settings, site), "its HTTP keeps serving"
+
+    def served() -> bool:
+        try:
+            answer = get_secure(settings, host, root)
+        except (httpx.HTTPError, OSError):
+            return False
+        return answer.status_code == 200 and "secure preview" in answer.text
+
+    await wait_for("the preview over HTTPS", served, 90)
+    assert "production" in text(settings, project)
+    production_route = settings.layout.route(project).read_text()
+    assert "websecure" not in production_route, "production's base name is left as it was"
