@@ -14,12 +14,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import docker
 import httpx
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from activities.adapters.docker import LABEL_PROJECT, container_name, image_tag
 from slipway import previews, queries
 from slipway.names import (
     InvalidNameError,
@@ -34,6 +36,7 @@ from starter import api
 from starter.http.app import create_app
 from starter.http.config import ApiSettings
 from starter.projects import set_git, set_previews
+from tests.apps import write_busybox_app
 from tests.components import (
     Pebble,
     free_port,
@@ -349,3 +352,68 @@ async def test_a_preview_answers_over_https_with_a_certificate_from_the_acme_ca(
     assert "production" in text(settings, project)
     production_route = settings.layout.route(project).read_text()
     assert "websecure" not in production_route, "production's base name is left as it was"
+
+
+FAST = '[health]\ninterval = 0.5\nstart_period = 0\nretries = 2\npath = "/"\n'
+
+
+@pytest.fixture
+def preview_images(docker_client: docker.DockerClient, project: str) -> Iterator[str]:
+    """The site of this test's preview `next`; its containers and images go when it ends."""
+    site = preview_site("next", project)
+    yield site
+    label = {"label": f"{LABEL_PROJECT}={site}"}
+    for each in (site, project):  # the project's own run the promoted image
+        mine = {"label": f"{LABEL_PROJECT}={each}"}
+        for container in docker_client.containers.list(all=True, filters=mine):
+            container.remove(force=True)
+    for image in docker_client.images.list(filters=label):
+        docker_client.images.remove(image.id, force=True)
+
+
+async def test_an_app_preview_runs_its_own_container_and_its_promoted_image_is_kept(
+    tmp_path: Path,
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    containers: None,
+    preview_images: str,
+    docker_client: docker.DockerClient,
+) -> None:
+    site = preview_images
+    v1 = write_busybox_app(tmp_path / "v1", version="v1", config=FAST)
+    _, failed = await deploy_and_wait(client, settings, v1, project)
+    assert failed is None
+    v2 = write_busybox_app(tmp_path / "v2", version="v2", config=FAST)
+    async with Watcher(settings, project) as watching:
+        preview = await api.start_deployment(client, settings, v2, project, preview="next")
+        assert await outcome(client, preview) is None
+        await asyncio.sleep(0.3)
+    only_200s_of(watching, "busybox app v1")
+    assert "busybox app v2" in text(settings, site)
+    label = {"label": f"{LABEL_PROJECT}={site}"}
+    [running] = docker_client.containers.list(filters=label)
+    assert running.name == container_name(site, preview)
+
+    async with Watcher(settings, project) as watching:
+        promotion = await api.promote(client, settings, engine, project, "next")
+        assert await outcome(client, promotion) is None
+        await asyncio.sleep(0.3)
+    only_200s_of(watching, "busybox app v1", "busybox app v2")
+    assert "busybox app v2" in text(settings, project)
+    assert row(engine, promotion).release == preview
+    assert docker_client.containers.get(container_name(project, promotion)).status == "running"
+
+    async with Watcher(settings, project) as watching:
+        assert await api.remove_preview(client, settings, engine, project, "next", "done")
+        await wait_for("the preview's removal", lambda: removed_at(engine, site), 60)
+        await api.reconcile_now(client, settings)
+        await asyncio.sleep(0.3)
+    only_200s_of(watching, "busybox app v2")
+    assert docker_client.containers.list(all=True, filters=label) == []
+    assert [i.tags for i in docker_client.images.list(filters=label)] == [
+        [image_tag(site, preview)]
+    ], "the promoted release's image is kept for production"
+    assert fetch(settings, site).status_code == 404
