@@ -32,6 +32,7 @@ from slipway.names import (
 from slipway.phases import Mode, Status
 from slipway.settings import Settings
 from slipway.tables import projects
+from slipway.workflow_ids import deployment_workflow_id, project_workflow_id, reconcile_schedule_id
 from starter import api
 from starter.http.app import create_app
 from starter.http.config import ApiSettings
@@ -48,6 +49,7 @@ from tests.components import (
 from tests.git_server import Repo, git, make_repo
 from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, outcome, row, wait_for
 from tests.running import RunningWorker
+from tests.test_replay import replayer
 
 SECRET = f"hook-{uuid.uuid4().hex}"
 
@@ -195,6 +197,10 @@ async def test_a_branch_preview_is_deployed_updated_promoted_and_removed_with_it
     again = await pushed(hooks, project, "refs/heads/feature/Log-in", "0" * 40, deleted=True)
     assert again["removed"] is False and "no preview" in str(again["ignored"])
 
+    for workflow_id in (deployment_workflow_id(promotion), project_workflow_id(site)):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        await replayer().replay_workflow(history)
+
     back = await api.rollback(client, settings, engine, project)
     assert await outcome(client, back) is None
     assert row(engine, back).release == first["id"]
@@ -233,6 +239,9 @@ async def test_a_preview_not_deployed_for_its_time_to_live_is_removed_by_the_rec
         await asyncio.sleep(0.3)
     only_200s_of(watching, "production")
     assert fetch(settings, site).status_code == 404
+    passes = client.get_workflow_handle(reconcile_schedule_id(settings.server) + "-now")
+    history = await passes.fetch_history()
+    await replayer().replay_workflow(history)
     assert not settings.layout.site(site).exists()
     assert row(engine, preview).status is Status.ACTIVE  # its record stays
     assert previews.preview_parent(engine, site) == project
