@@ -49,6 +49,7 @@ from tests.components import (
 from tests.git_server import Repo, git, make_repo
 from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, outcome, row, wait_for
 from tests.running import RunningWorker
+from tests.test_cli import slipway
 from tests.test_replay import replayer
 
 SECRET = f"hook-{uuid.uuid4().hex}"
@@ -426,3 +427,55 @@ async def test_an_app_preview_runs_its_own_container_and_its_promoted_image_is_k
         [image_tag(site, preview)]
     ], "the promoted release's image is kept for production"
     assert fetch(settings, site).status_code == 404
+
+
+async def test_the_cli_deploys_lists_and_promotes_a_preview_named_after_the_branch(
+    tmp_path: Path,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+) -> None:
+    production = make_site(tmp_path / "prod", "cli production")
+    code, _, err = await slipway(
+        settings, "deploy", str(production), "--project", project, "--wait"
+    )
+    assert code == 0, err
+    checkout = make_site(tmp_path / "checkout", "cli preview")
+    git("init", "-q", "-b", "Fix/Typo", str(checkout))
+    code, out, err = await slipway(
+        settings, "deploy", str(checkout), "--project", project, "--preview", "--wait"
+    )
+    assert code == 0, err
+    site = preview_site("fix-typo", project)
+    assert row(engine, out.split()[0]).project == site
+    assert "cli preview" in text(settings, site)
+    assert "cli production" in text(settings, project)
+
+    named = make_site(tmp_path / "named", "cli named")
+    code, _, err = await slipway(
+        settings, "deploy", str(named), "--project", project, "--preview", "pr-9", "--wait"
+    )
+    assert code == 0, err
+    assert "cli named" in text(settings, preview_site("pr-9", project))
+
+    code, out, err = await slipway(settings, "ls", "--previews", "--project", project, "--json")
+    assert code == 0, err
+    assert sorted(p["name"] for p in json.loads(out)) == ["fix-typo", "pr-9"]
+    code, out, _ = await slipway(settings, "ls", "--previews", "--project", project)
+    assert code == 0 and "fix-typo" in out and "pr-9" in out
+
+    code, _, err = await slipway(
+        settings, "deploy", str(named), "--project", project, "--preview", "Bad--Name"
+    )
+    assert code == 2 and "invalid preview name" in err
+    code, _, err = await slipway(settings, "promote", project, "no-such")
+    assert code == 2 and "has no preview no-such" in err
+
+    code, out, err = await slipway(settings, "promote", project, "fix-typo")
+    assert code == 0, err
+    assert "cli preview" in text(settings, project)
+
+    code, out, err = await slipway(settings, "project", "set", project, "--previews")
+    assert code == 0, err
+    assert "on" in out.split("previews")[-1]

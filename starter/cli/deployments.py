@@ -116,11 +116,12 @@ def _preview_name(project: str, given: str | None, ref: str | None, path: Path |
 
 
 def _checked_out(path: Path) -> str | None:
-    """The branch checked out where PATH is, if it is in a git work tree."""
+    """The branch checked out where PATH is, if it is in a git work tree (none when its HEAD
+    is detached)."""
     where = path if path.is_dir() else path.parent
     try:
         found = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "--abbrev-ref", "HEAD"],
+            ["git", "-C", str(where), "symbolic-ref", "--quiet", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=10,
@@ -129,7 +130,7 @@ def _checked_out(path: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     branch = found.stdout.strip()
-    return branch if found.returncode == 0 and branch and branch != "HEAD" else None
+    return branch if found.returncode == 0 and branch else None
 
 
 def _deploy_preview(
