@@ -106,10 +106,10 @@ async def start_deployment(
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
-    site, preview_of = await _site(engine, project, preview)
     existing = await asyncio.to_thread(status, engine, deployment_id)
     if existing is not None:
         return deployment_id
+    site, preview_of = await _site(engine, project, preview)
     upload_id = ""
     if path is not None:
         limits = settings.unpack_limits

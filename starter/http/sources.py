@@ -75,7 +75,9 @@ def set_project_source(name: Name, body: projects.SourceSettings, services: Shar
 class PreviewsSetting(ApiModel):
     """Whether pushes to other branches than the production one deploy previews."""
 
-    enabled: bool = Field(description="On: a push to another branch deploys its preview.")
+    enabled: bool = Field(
+        strict=True, description="On: a push to another branch deploys its preview."
+    )
 
 
 @router.put("/projects/{name}/previews")
