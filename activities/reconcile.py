@@ -83,7 +83,12 @@ class ReconcileActivities:
                 Mode.DEPLOY if resume else Mode.ABANDON,
                 diagnosis.detail,
                 next_round=resume,
-            ).model_copy(update={"env": queries.sealed_env(self.engine, view.id)})
+            ).model_copy(
+                update={
+                    "env": await asyncio.to_thread(queries.sealed_env, self.engine, view.id),
+                    **await asyncio.to_thread(previews.lineage, self.engine, view),
+                }
+            )
             await submit(self.client, self.settings.task_queue, deployment)
             outcome = "resumed" if resume else "failed"
             report.resolved[view.id] = f"{outcome}: {diagnosis.detail}"

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from slipway.models import PreviewView
+from slipway.models import DeploymentView, PreviewView
 from slipway.names import SITE_SEPARATOR
 from slipway.phases import WAITING, Status
 from slipway.project_events import record_event
-from slipway.queries import recent
+from slipway.queries import get_deployment, recent
 from slipway.tables import deployments, projects
 
 _parent = projects.alias("parent")
@@ -35,6 +35,17 @@ def register_preview(conn: sa.Connection, site: str, project: str, domain: str) 
         .where(projects.c.name == site)
         .values(preview_of=parent, removed_at=None)
     )
+
+
+def lineage(engine: sa.Engine, view: DeploymentView) -> dict[str, str]:
+    """What a recorded deployment's input said of previews, found again for a new run of it
+    (resumed, or abandoned): the project it previews, if its own is a preview, and for a
+    promotion the preview its release comes from (that release's deployment's project)."""
+    origin = get_deployment(engine, view.release) if view.release != view.id else None
+    return {
+        "preview_of": preview_parent(engine, view.project) or "",
+        "release_from": origin.project if origin and origin.project != view.project else "",
+    }
 
 
 def preview_parent(engine: sa.Engine, site: str, *, live: bool = False) -> str | None:

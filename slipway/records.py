@@ -65,8 +65,6 @@ def register(
                 set_={"server": sa.func.coalesce(projects.c.server, deployment.server)},
             )
         )
-        if deployment.preview_of:
-            register_preview(conn, deployment.project, deployment.preview_of, domain)
         project_id = conn.execute(
             sa.select(projects.c.id).where(projects.c.name == deployment.project)
         ).scalar_one()
@@ -87,6 +85,8 @@ def register(
         ).first()
         if created is None:
             return False
+        if deployment.preview_of:
+            register_preview(conn, deployment.project, deployment.preview_of, domain)
         _insert_event(
             conn,
             deployment.deployment_id,

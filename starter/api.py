@@ -244,9 +244,10 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
         raise DeploymentError(f"deployment {deployment_id} is still running")
     template = await _input(settings, engine, view.project, deployment_id=deployment_id)
     env = await asyncio.to_thread(queries.sealed_env, engine, deployment_id)
+    lineage = await asyncio.to_thread(previews.lineage, engine, view)
     deployment = submission.continuation(
         view, template, Mode.DEPLOY, f"resumed after {view.status.value}", next_round=True
-    ).model_copy(update={"env": env})
+    ).model_copy(update={"env": env, **lineage})
     return await submit(client, settings, deployment)
 
 

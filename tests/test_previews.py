@@ -179,6 +179,12 @@ async def test_a_branch_preview_is_deployed_updated_promoted_and_removed_with_it
     assert "promote preview feature-log-in" in promoted.source
     assert not promoted.details.image_id  # nothing was built again
     assert "preview B" in text(settings, site)
+    # A new run of either (resumed, or abandoned as orphaned) finds out what it was.
+    assert previews.lineage(engine, promoted) == {"preview_of": "", "release_from": site}
+    assert previews.lineage(engine, row(engine, str(update["id"]))) == {
+        "preview_of": project,
+        "release_from": "",
+    }
 
     async with Watcher(settings, project) as watching:
         gone = await pushed(hooks, project, "refs/heads/feature/Log-in", "0" * 40, deleted=True)
