@@ -18,6 +18,7 @@ from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
 from activities.monitor import MonitorActivities
 from activities.notify import NotifyActivities
+from activities.previews import PreviewActivities
 from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.routing import RoutingActivities
 from activities.tracking import TrackingActivities
@@ -56,6 +57,7 @@ def build_workers(
     # activity it schedules there is handed back with the workflow task's completion
     # (eager execution) instead of waiting for a poll. Its bookkeeping and the end's notice
     # run beside it.
+    previews = PreviewActivities(settings, engine)
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
@@ -68,6 +70,7 @@ def build_workers(
             *RoutingActivities(settings, engine, client).all(),
             *tracking,
             notify_end,
+            *previews.host(),
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -89,6 +92,8 @@ def build_workers(
             *tracking,
             notify_end,
             ReconcileActivities(engine, client, settings).resolve_orphans,
+            ReconcileActivities(engine, client, settings).expire_previews,
+            *previews.shared(),
             monitor.deliver_alert,
         ],
         interceptors=chain,

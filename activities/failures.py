@@ -21,6 +21,9 @@ def check_names(deployment: DeploymentInput) -> None:
         validate_project_name(deployment.project)
         validate_deployment_id(deployment.deployment_id)
         validate_deployment_id(deployment.release)
+        for other in (deployment.preview_of, deployment.release_from):
+            if other:
+                validate_project_name(other)
     except InvalidNameError as err:
         raise BadInputError(str(err)) from None
 

@@ -96,7 +96,8 @@ class HostActivities:
     @activity.defn(name="pull_source")
     async def pull_source(self, inp: PhaseInput) -> SourceResult:
         """pulling_source, from an upload or a git repository (see `pulling_source` for why
-        a retry is safe). A repository's credentials are the project's, unsealed here."""
+        a retry is safe). A repository's credentials are the project's (a preview's: those
+        of the project it previews, whose mirror it shares), unsealed here."""
         d = inp.deployment
         limits = self.settings.unpack_limits
 
@@ -104,9 +105,9 @@ class HostActivities:
             if d.git is None:
                 return pulling_source.pull(self.layout, d.upload_id, d.deployment_id, limits, beat)
             repo = Repository(
-                mirror=self.layout.mirror(d.project),
+                mirror=self.layout.mirror(d.owner),
                 url=d.git.url,
-                credentials=self._credentials(d.project),
+                credentials=self._credentials(d.owner),
                 private=self.layout.git_private,
                 ca_file=self.settings.git_ca_file,
                 max_bytes=self.settings.git_max_bytes,
@@ -150,7 +151,7 @@ class HostActivities:
                 records.add_log(self.engine, d.deployment_id, Phase.BUILDING, line, event_key=key)
 
             report = partial(records.record_progress, self.engine, d.deployment_id, Phase.BUILDING)
-            sealed = source_of(self.engine, d.project).sealed_registry_auth
+            sealed = source_of(self.engine, d.owner).sealed_registry_auth
             job = building.Job(self.settings, d.project, d.deployment_id, sealed)
             return building.build(job, log, report, beat)
 
@@ -211,6 +212,17 @@ class HostActivities:
             lambda: copying_files.finished(self.layout, d.project, d.deployment_id),
         )
 
+    @activity.defn(name="adopt_release")
+    async def adopt_release(self, inp: PhaseInput) -> None:
+        """copying_files of a promotion: the preview's release made the project's own (see
+        `copying_files.adopt`); idempotent, a release already adopted is left alone."""
+        d = inp.deployment
+        await self._phase(
+            inp,
+            Phase.COPYING_FILES,
+            lambda _: copying_files.adopt(self.layout, d.release_from, d.project, d.release),
+        )
+
     @activity.defn(name="stage_release")
     async def stage_release(self, inp: PhaseInput) -> None:
         """creating_symlinks (see `creating_symlinks.stage`)."""
@@ -227,7 +239,7 @@ class HostActivities:
         try:
             key = load_key(self.settings)
             return deployment_env(
-                self.engine, key, d.project, d.env_version, d.deployment_id, d.env
+                self.engine, key, d.preview_of or d.project, d.env_version, d.deployment_id, d.env
             )
         except (SecretError, EnvError) as err:
             raise BadInputError(str(err)) from None
@@ -268,6 +280,7 @@ class HostActivities:
             self.pull_source,
             self.build,
             self.copy_files,
+            self.adopt_release,
             self.stage_release,
             self.update_routes,
             self.health_check,

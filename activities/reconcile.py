@@ -4,7 +4,7 @@ lock so two reconcilers started at once do the work once."""
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from docker.errors import DockerException
@@ -15,7 +15,7 @@ from activities.adapters.beat import Beat
 from activities.adapters.docker import docker_client
 from activities.heartbeat import heartbeating
 from activities.upkeep import cleanup
-from slipway import queries
+from slipway import previews, queries
 from slipway.diagnosis import Kind, diagnose
 from slipway.locks import advisory_lock, try_lock, unlock
 from slipway.models import (
@@ -24,11 +24,12 @@ from slipway.models import (
     DeploymentView,
     Mode,
     OrphanReport,
+    PreviewRemoval,
     ReconcileInput,
 )
-from slipway.names import InvalidNameError, validate_deployment_id
-from slipway.settings import Settings
-from slipway.submission import continuation, submit
+from slipway.names import SITE_SEPARATOR, InvalidNameError, validate_deployment_id
+from slipway.settings import Settings, host_task_queue
+from slipway.submission import continuation, remove_preview, submit
 
 ORPHANS_LOCK = "slipway:orphans"
 
@@ -82,11 +83,35 @@ class ReconcileActivities:
                 Mode.DEPLOY if resume else Mode.ABANDON,
                 diagnosis.detail,
                 next_round=resume,
-            )
+            ).model_copy(update=await asyncio.to_thread(previews.lineage, self.engine, view))
             await submit(self.client, self.settings.task_queue, deployment)
             outcome = "resumed" if resume else "failed"
             report.resolved[view.id] = f"{outcome}: {diagnosis.detail}"
         return report
+
+    @activity.defn(name="expire_previews")
+    async def expire_previews(self, inp: ReconcileInput) -> list[str]:
+        """Send each of this server's previews not deployed for the preview time to live to
+        its serializer for removal; returns them. Idempotent: a removal signalled twice
+        removes once, and a removed preview is not found again."""
+        ttl = timedelta(seconds=inp.preview_ttl_seconds)
+        now = datetime.now(UTC)
+        found = await asyncio.to_thread(previews.expired, self.engine, ttl, now)
+        sent: list[str] = []
+        for site, project, server in found:
+            queue = host_task_queue(self.settings.task_queue, server or self.settings.server)
+            if queue != inp.host_queue:
+                continue
+            removal = PreviewRemoval(
+                site=site,
+                project=project,
+                name=site.removesuffix(f"{SITE_SEPARATOR}{project}"),
+                reason=f"expired, not deployed for {ttl}",
+                host_queue=queue,
+            )
+            await remove_preview(self.client, self.settings.task_queue, removal)
+            sent.append(site)
+        return sent
 
 
 class CleanupActivities:

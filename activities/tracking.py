@@ -27,16 +27,16 @@ class TrackingActivities:
     async def place(self, deployment: DeploymentInput) -> DeploymentInput:
         """Complete a deployment a service sent with only what to deploy: the server its
         project is pinned to (this one's for a new project) and its queue, this side's
-        timeouts, and with neither upload nor repository, the project's own repository.
-        Idempotent: it only reads."""
+        timeouts, and with neither upload nor repository, the project's own repository (a
+        preview's: the project it previews). Idempotent: it only reads."""
 
         def run(_: object) -> DeploymentInput:
             s = self.settings
-            server = queries.project_server(self.engine, deployment.project) or s.server
+            server = queries.project_server(self.engine, deployment.owner) or s.server
             git = deployment.git
             if git is None and not deployment.upload_id:
                 try:
-                    git = project_git(self.engine, deployment.project)
+                    git = project_git(self.engine, deployment.owner)
                 except ProjectError as err:
                     raise BadInputError(str(err)) from None
             return DeploymentInput(

@@ -85,11 +85,27 @@ class DeploymentInput(BaseModel):
         description="It is recorded queued and has not run before (set by whoever recorded "
         "it: the API, or the project's workflow), so it is not recorded again.",
     )
+    preview_of: str = Field(
+        default="",
+        description="For a preview (its `project` then `<name>--<project>`): the project it "
+        "previews, whose repository, credentials and server it uses.",
+    )
+    release_from: str = Field(
+        default="",
+        description="For a promotion: the preview whose release this switches the project to, "
+        "adopted into the project's own releases first.",
+    )
 
     @property
     def release(self) -> str:
         """The id of the release directory this deployment serves."""
         return self.release_id or self.deployment_id
+
+    @property
+    def owner(self) -> str:
+        """The project whose repository, credentials and settings the deployment uses: its
+        own, or for a preview the project it previews."""
+        return self.preview_of or self.project
 
 
 class ProjectInput(BaseModel):
@@ -313,6 +329,33 @@ class ReconcileInput(BaseModel):
     keep_releases: int = 5
     work_retention_seconds: float = 3600.0
     upload_retention_seconds: float = 7 * 86400.0
+    preview_ttl_seconds: float = Field(
+        default=7 * 86400.0, description="A preview not deployed for this long is removed."
+    )
+
+
+class PreviewRemoval(BaseModel):
+    """A preview to remove from its server, and why (its branch deleted, or expired)."""
+
+    site: str = Field(description="`<name>--<project>`: what it is routed and kept under.")
+    project: str
+    name: str
+    reason: str
+    host_queue: str
+
+
+class PreviewView(BaseModel):
+    """A preview as people see it: where it answers, what serves there, and until when."""
+
+    project: str
+    name: str
+    site: str
+    url: str
+    deployment_id: str | None
+    status: Status | None
+    release: str | None
+    updated_at: datetime | None
+    expires_at: datetime | None
 
 
 class OrphanReport(BaseModel):
@@ -341,3 +384,6 @@ class ReconcileReport(BaseModel):
 
     orphans: OrphanReport
     cleanup: CleanupReport
+    expired_previews: list[str] = Field(
+        default_factory=list, description="Previews past their time to live, sent for removal."
+    )

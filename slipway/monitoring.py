@@ -163,7 +163,8 @@ class ProjectSummary(BaseModel):
 
 
 def project_summaries(engine: sa.Engine) -> list[ProjectSummary]:
-    """Every project with its health and the deployment serving it (the newest active)."""
+    """Every project with its health and the deployment serving it (the newest active); a
+    removed preview is no longer one."""
     active = (
         sa.select(deployments.c.project_id, sa.func.max(deployments.c.phase_updated_at).label("at"))
         .where(deployments.c.status == "active")
@@ -188,13 +189,17 @@ def project_summaries(engine: sa.Engine) -> list[ProjectSummary]:
         .where(deployments.c.project_id == projects.c.id)
         .scalar_subquery()
     )
-    query = sa.select(
-        projects.c.name,
-        projects.c.domain,
-        projects.c.metadata,
-        serving.label("serving"),
-        count.label("deployments"),
-    ).order_by(projects.c.name)
+    query = (
+        sa.select(
+            projects.c.name,
+            projects.c.domain,
+            projects.c.metadata,
+            serving.label("serving"),
+            count.label("deployments"),
+        )
+        .where(projects.c.removed_at.is_(None))
+        .order_by(projects.c.name)
+    )
     with engine.connect() as conn:
         return [
             ProjectSummary(

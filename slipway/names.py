@@ -33,3 +33,39 @@ def validate_upload_id(value: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{16,64}", value):
         raise InvalidNameError(f"invalid upload id {value!r}: expected 16-64 lowercase hex digits")
     return value
+
+
+SITE_SEPARATOR = "--"
+"""Between a preview's name and its project's in the name it is served and kept under."""
+
+
+def validate_preview_name(name: str, project: str) -> str:
+    """Return a preview's name if `<name>--<project>` is a DNS label: it becomes a host name
+    (`<name>--<project>.<base domain>`), a directory and a tag, and it must not be read as
+    another project's preview (so no `--` in it)."""
+    longest = 63 - len(SITE_SEPARATOR) - len(project)
+    if (
+        not _DNS_LABEL.fullmatch(name)
+        or SITE_SEPARATOR in name
+        or len(name) > longest
+        or longest < 1
+    ):
+        raise InvalidNameError(
+            f"invalid preview name {name!r}: use lowercase letters, digits and single hyphens, "
+            f"starting and ending with a letter or digit, at most {max(longest, 0)} characters "
+            f"(it becomes <name>{SITE_SEPARATOR}{project}.<base domain>, a DNS label)"
+        )
+    return name
+
+
+def preview_site(name: str, project: str) -> str:
+    """The name a preview of `project` is routed, kept and tracked under."""
+    return validate_project_name(f"{validate_preview_name(name, project)}{SITE_SEPARATOR}{project}")
+
+
+def preview_name_of(branch: str, project: str) -> str | None:
+    """A preview name made from a git branch (`feature/Log-in` → `feature-log-in`), cut to
+    fit beside the project's name; None when nothing of it is usable."""
+    longest = 63 - len(SITE_SEPARATOR) - len(project)
+    name = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")[: max(longest, 0)].strip("-")
+    return name or None

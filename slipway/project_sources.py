@@ -32,6 +32,8 @@ class ProjectSource(BaseModel):
     """The project's registry credentials for pulling base images (`Settings.registry_auth`'s
     JSON), sealed; they take precedence over the server's for the same registry."""
     notify_url: str | None = None
+    previews: bool = False
+    """A push to a branch other than the production one deploys that branch's preview."""
 
     def stored(self) -> dict[str, str]:
         """The camelCase JSON kept in the database."""

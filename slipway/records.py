@@ -14,6 +14,7 @@ from slipway import rollups
 from slipway.metadata import Metadata, PhaseMetadata
 from slipway.models import DeploymentInput
 from slipway.phases import PROGRESS, STATUS, Phase, Status
+from slipway.previews import register_preview
 from slipway.tables import deployment_logs, deployments, projects
 from slipway.workflow_ids import deployment_workflow_id
 
@@ -94,6 +95,8 @@ def register(
         if created is None:
             return False
         rollups.move_day(conn, deployment.deployment_id, None, Status.QUEUED.value)
+        if deployment.preview_of:
+            register_preview(conn, deployment.project, deployment.preview_of, domain)
         _insert_event(
             conn,
             deployment.deployment_id,

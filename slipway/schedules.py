@@ -37,6 +37,7 @@ def reconcile_input(settings: Settings) -> ReconcileInput:
         keep_releases=settings.keep_releases,
         work_retention_seconds=settings.work_retention_seconds,
         upload_retention_seconds=settings.upload_retention_seconds,
+        preview_ttl_seconds=settings.preview_ttl_seconds,
     )
 
 

@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     )
     work_retention_seconds: float = 3600.0
     upload_retention_seconds: float = 7 * 86400.0
+    preview_ttl_seconds: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="A preview not deployed again for this long is removed by the reconciler.",
+    )
     unpack_max_bytes: int = Field(
         default=GIB, ge=1, description="Largest total an upload may unpack to, in bytes."
     )

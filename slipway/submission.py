@@ -4,13 +4,14 @@ Temporal client (the CLI, the API, the reconciler) can do it without the workflo
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from slipway.models import DeploymentInput, DeploymentView, ProjectInput
+from slipway.models import DeploymentInput, DeploymentView, PreviewRemoval, ProjectInput
 from slipway.phases import Mode
 from slipway.search_attributes import PROJECT_NAME
 from slipway.workflow_ids import project_workflow_id
 
 PROJECT_WORKFLOW = "ProjectWorkflow"
 ENQUEUE_SIGNAL = "enqueue"
+REMOVE_PREVIEW_SIGNAL = "remove_preview"
 
 
 async def submit(client: Client, task_queue: str, deployment: DeploymentInput) -> str:
@@ -29,6 +30,21 @@ async def submit(client: Client, task_queue: str, deployment: DeploymentInput) -
         static_summary=f"Deployments of {deployment.project}, one at a time",
     )
     return deployment.deployment_id
+
+
+async def remove_preview(client: Client, task_queue: str, removal: PreviewRemoval) -> None:
+    """Signal-with-start the preview's own serializer to remove it, between two of its
+    deployments."""
+    await client.start_workflow(
+        PROJECT_WORKFLOW,
+        ProjectInput(project=removal.site),
+        id=project_workflow_id(removal.site),
+        task_queue=task_queue,
+        start_signal=REMOVE_PREVIEW_SIGNAL,
+        start_signal_args=[removal],
+        search_attributes=TypedSearchAttributes([SearchAttributePair(PROJECT_NAME, removal.site)]),
+        static_summary=f"Deployments of {removal.site}, one at a time",
+    )
 
 
 def continuation(

@@ -17,6 +17,9 @@ projects = sa.Table(
     ),
     sa.Column("server", sa.String(63), nullable=True),
     sa.Column("source", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("preview_of", sa.BigInteger, sa.ForeignKey("projects.id"), nullable=True),
+    sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("idx_projects_preview_of", "preview_of"),
 )
 
 deployments = sa.Table(

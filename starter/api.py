@@ -8,6 +8,7 @@ store and the database view on top.
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,20 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from slipway import env_versions, queries, records, submission
+from slipway import env_versions, previews, queries, records, submission
 from slipway.database import engine_for
 from slipway.environment import EnvError, check
 from slipway.metadata import PhaseMetadata
-from slipway.models import DeploymentInput, DeploymentView, GitSource, LogEntry, ReconcileReport
-from slipway.names import validate_deployment_id, validate_project_name
+from slipway.models import (
+    DeploymentInput,
+    DeploymentView,
+    GitSource,
+    LogEntry,
+    PreviewRemoval,
+    PreviewView,
+    ReconcileReport,
+)
+from slipway.names import preview_site, validate_deployment_id, validate_project_name
 from slipway.phases import TERMINAL, DeploymentType, Mode, Status
 from slipway.project_sources import ProjectError, checked, describe, project_git
 from slipway.schedules import reconcile_input
@@ -58,9 +67,11 @@ async def _input(
     settings: Settings, engine: sa.Engine, project: str, **fields: Any
 ) -> DeploymentInput:
     """A deployment of `project` on the server it is pinned to (on a first deployment: this
-    one's), with this side's timeouts. A coroutine that reads the pin in a thread, so that no
-    caller on an event loop can stall the loop on that round trip."""
-    pinned = await asyncio.to_thread(queries.project_server, engine, project)
+    one's; for a preview: the server of the project it previews), with this side's
+    timeouts. A coroutine that reads the pin in a thread, so that no caller on an event loop
+    can stall the loop on that round trip."""
+    owner = fields.get("preview_of") or project
+    pinned = await asyncio.to_thread(queries.project_server, engine, owner)
     server = pinned or settings.server
     return DeploymentInput(
         project=project,
@@ -86,18 +97,22 @@ async def start_deployment(
     deployment_id: str | None = None,
     engine: sa.Engine | None = None,
     env: Mapping[str, str] | None = None,
+    preview: str | None = None,
 ) -> str:
     """Store the upload (or take the git source: a repository and ref; with neither, the
     project's own repository and branch) and queue its deployment; return the deployment id.
     With a deployment id that is already recorded, nothing new starts.
     It runs with the project's current environment version, and `env` over it for this
-    deployment only; those values are sealed here, before anything records them."""
+    deployment only; those values are sealed here, before anything records them. With
+    `preview`, it deploys the project's preview of that name (see `_site`), which runs with
+    the project's environment."""
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
     existing = await asyncio.to_thread(status, engine, deployment_id)
     if existing is not None:
         return deployment_id
+    site, preview_of = await _site(engine, project, preview)
     version, overrides = await _overrides(settings, engine, project, env or {})
     upload_id = ""
     if path is not None:
@@ -111,13 +126,14 @@ async def start_deployment(
     deployment = await _input(
         settings,
         engine,
-        project,
+        site,
         deployment_id=deployment_id,
         upload_id=upload_id,
         git=git if path is None else None,
         source_commit=source_commit,
         source=source,
         env_version=version,
+        preview_of=preview_of,
     )
     return await _queued(client, settings, engine, deployment, overrides)
 
@@ -139,6 +155,22 @@ async def _overrides(
         return version, seal(env, key)
 
     return await asyncio.to_thread(work)
+
+
+async def _site(engine: sa.Engine, project: str, preview: str | None) -> tuple[str, str]:
+    """Where a deployment goes: the project itself, or its preview `<preview>--<project>`
+    (a name of its own: its route, releases and containers never touch the project's), and
+    the project it previews. A project that is another's preview takes no deployment of its
+    own: it would become that preview by accident."""
+    if preview is not None:
+        return preview_site(preview, project), project
+    parent = await asyncio.to_thread(previews.preview_parent, engine, project)
+    if parent is not None:
+        raise DeploymentError(
+            f"{project} is a preview of {parent}: deploy it with "
+            f"`slipway deploy --project {parent} --preview {project.split('--')[0]}`"
+        )
+    return project, ""
 
 
 async def _queued(
@@ -187,6 +219,7 @@ async def deploy_stored(
     engine = engine or engine_for(settings.sqlalchemy_url)
     if await asyncio.to_thread(status, engine, deployment_id) is not None:
         return deployment_id
+    await _site(engine, project, None)
     version, overrides = await _overrides(settings, engine, project, env or {})
     deployment = await _input(
         settings,
@@ -240,9 +273,10 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
     if await _exists(handle) and not await workflow_closed(client, deployment_id):
         raise DeploymentError(f"deployment {deployment_id} is still running")
     template = await _input(settings, engine, view.project, deployment_id=deployment_id)
+    lineage = await asyncio.to_thread(previews.lineage, engine, view)
     deployment = submission.continuation(
         view, template, Mode.DEPLOY, f"resumed after {view.status.value}", next_round=True
-    )
+    ).model_copy(update=lineage)
     return await submit(client, settings, deployment)
 
 
@@ -352,6 +386,71 @@ async def redeploy(client: Client, settings: Settings, engine: sa.Engine, projec
             f"{project} has nothing deployed to run again, and {err}; its next deployment "
             f"runs with environment version {version}"
         ) from None
+
+
+async def promote(
+    client: Client, settings: Settings, engine: sa.Engine, project: str, preview: str
+) -> str:
+    """Switch the project to the release its preview serves, without rebuilding, as a
+    deployment of its own (like a rollback): the release is adopted into the project's own
+    releases at copying_files, then proven and switched to as any release is. It runs with
+    the project's current environment version, as the preview did."""
+    site = preview_site(preview, validate_project_name(project))
+    if await asyncio.to_thread(previews.preview_parent, engine, site, live=True) != project:
+        raise DeploymentError(f"{project} has no preview {preview}")
+    serving = await asyncio.to_thread(queries.recent, engine, site, Status.ACTIVE, 1)
+    if not serving:
+        raise DeploymentError(f"the preview {preview} of {project} has no active deployment")
+    built = serving[0]
+    await _site(engine, project, None)
+    version, _ = await asyncio.to_thread(env_versions.current, engine, project)
+    deployment = await _input(
+        settings,
+        engine,
+        project,
+        deployment_id=str(uuid.uuid4()),
+        mode=Mode.ROLLBACK,
+        release_id=built.release,
+        release_from=site,
+        reason=f"promote preview {preview} (release {built.release})",
+        source=f"promote preview {preview}",
+        deployment_type=built.details.deployment_type or DeploymentType.STATIC,
+        env_version=version,
+    )
+    return await submit(client, settings, deployment)
+
+
+async def remove_preview(
+    client: Client, settings: Settings, engine: sa.Engine, project: str, preview: str, reason: str
+) -> bool:
+    """Have the preview removed from its server with everything it used, between two of its
+    deployments; False if there is no such preview (or it was removed already)."""
+    site = preview_site(preview, validate_project_name(project))
+    if await asyncio.to_thread(previews.preview_parent, engine, site, live=True) != project:
+        return False
+    server = await asyncio.to_thread(queries.project_server, engine, site) or settings.server
+    removal = PreviewRemoval(
+        site=site,
+        project=project,
+        name=preview,
+        reason=reason,
+        host_queue=host_task_queue(settings.task_queue, server),
+    )
+    await submission.remove_preview(client, settings.task_queue, removal)
+    return True
+
+
+def preview_url(settings: Settings, site: str) -> str:
+    """Where a preview answers over HTTP."""
+    port = "" if settings.http_port == 80 else f":{settings.http_port}"
+    return f"http://{settings.project_host(site)}{port}"
+
+
+def list_previews(settings: Settings, engine: sa.Engine, project: str | None) -> list[PreviewView]:
+    """The previews not removed, each with what serves it and when it expires. It waits on
+    the database: async code calls it in a thread."""
+    ttl = timedelta(seconds=settings.preview_ttl_seconds)
+    return previews.list_previews(engine, project, lambda site: preview_url(settings, site), ttl)
 
 
 async def workflow_closed(client: Client, deployment_id: str) -> bool:

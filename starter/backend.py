@@ -126,6 +126,9 @@ class Backend(Protocol):
 
     async def env_import(self, project: str, dotenv: str, redeploy: bool) -> EnvChange:
         """A new version with every variable of a `.env` file's text set."""
+
+    async def set_previews(self, project: str, enabled: bool) -> SourceView:
+        """Turn the project's previews from pushes to other branches on or off."""
         ...
 
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:

@@ -20,7 +20,7 @@ from slipway.database import engine_for
 from slipway.diagnosis import diagnose
 from slipway.domains import DomainConflictError, DomainNotFoundError, DomainView
 from slipway.environment import EnvError
-from slipway.models import DeploymentView, GitSource, LogEntry
+from slipway.models import DeploymentView, GitSource, LogEntry, PreviewView
 from slipway.names import InvalidNameError
 from slipway.phases import WAITING, Phase, Status
 from slipway.project_sources import ProjectError
@@ -155,6 +155,46 @@ class Local:
             return await project_env.applied(
                 self.client, self.settings, self.engine, version, redeploy
             )
+
+    async def set_previews(self, project: str, enabled: bool) -> projects.SourceView:
+        with refusing():
+            await asyncio.to_thread(
+                projects.set_previews, self.engine, self.settings, project, enabled
+            )
+            return await asyncio.to_thread(projects.show, self.engine, project)
+
+    async def deploy_preview(
+        self,
+        project: str,
+        preview: str,
+        path: Path | None,
+        git: GitSource | None,
+        commit: str | None,
+        env: dict[str, str],
+    ) -> str:
+        """Queue a deployment of the project's preview `preview` (on the server only)."""
+        with refusing():
+            return await api.start_deployment(
+                await self.client(),
+                self.settings,
+                path,
+                project,
+                git=git,
+                source_commit=commit,
+                env=env,
+                preview=preview,
+            )
+
+    async def promote(self, project: str, preview: str) -> str:
+        """Switch the project to its preview's release (on the server only)."""
+        with refusing():
+            return await api.promote(
+                await self.client(), self.settings, self.engine, project, preview
+            )
+
+    async def previews(self, project: str | None) -> list[PreviewView]:
+        """The previews not removed (on the server only)."""
+        return await asyncio.to_thread(api.list_previews, self.settings, self.engine, project)
 
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
         with refusing():

@@ -28,6 +28,7 @@ class SourceView(BaseModel):
     webhook_secret: bool
     registry_auth: bool
     notify_url: str | None
+    previews: bool = False
 
 
 def set_git(
@@ -146,6 +147,14 @@ def set_notify(engine: sa.Engine, settings: Settings, project: str, url: str | N
     set_source(engine, project, settings.project_host(project), source)
 
 
+def set_previews(engine: sa.Engine, settings: Settings, project: str, enabled: bool) -> None:
+    """Whether a push to a branch other than the project's production branch deploys that
+    branch's preview (and deleting the branch removes it)."""
+    validate_project_name(project)
+    source = source_of(engine, project).model_copy(update={"previews": enabled})
+    set_source(engine, project, settings.project_host(project), source)
+
+
 def show(engine: sa.Engine, project: str) -> SourceView:
     """The project's source, secrets only as whether they are set."""
     source = source_of(engine, validate_project_name(project))
@@ -158,6 +167,7 @@ def show(engine: sa.Engine, project: str) -> SourceView:
         webhook_secret=source.sealed_webhook_secret is not None,
         registry_auth=source.sealed_registry_auth is not None,
         notify_url=source.notify_url,
+        previews=source.previews,
     )
 
 

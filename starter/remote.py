@@ -477,6 +477,16 @@ class Remote:
         path = f"/api/projects/{project}/env/import"
         return await self._env_answer(await self._request("POST", path, json=body))
 
+    async def set_previews(self, project: str, enabled: bool) -> SourceView:
+        from starter.projects import SourceView
+
+        answer = await self._request(
+            "PUT", f"/api/projects/{project}/previews", json={"enabled": enabled}
+        )
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        return SourceView.model_validate_json(answer.content)
+
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
         params: dict[str, str | int] = {"tail": tail} if tail is not None else {}
         if since is not None:

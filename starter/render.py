@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from slipway.models import DeploymentView, LogEntry
+from slipway.models import DeploymentView, LogEntry, PreviewView
 
 if TYPE_CHECKING:
     # Types only: the remote CLI draws these without loading the database's modules.
@@ -263,6 +263,7 @@ def source_table(source: SourceView) -> Table:
     table.add_row("webhook secret", "set" if source.webhook_secret else "-")
     table.add_row("registry credentials", "set" if source.registry_auth else "-")
     table.add_row("notify", source.notify_url or "-")
+    table.add_row("previews", "on" if source.previews else "off")
     return table
 
 
@@ -287,6 +288,28 @@ def env_changed(change: EnvChange) -> str:
     if change.redeploy_error is None:
         line += "; running deployments keep theirs until the next deploy (or --redeploy)"
     return line
+
+
+def previews_table(found: list[PreviewView]) -> Table | str:
+    """Previews, each with where it answers, its newest deployment and its expiry."""
+    if not found:
+        return "no previews"
+    table = Table("project", "preview", "url", "newest", "status", "expires")
+    for view in found:
+        table.add_row(
+            view.project,
+            view.name,
+            view.url,
+            (view.deployment_id or "-")[:8],
+            view.status.value if view.status else "-",
+            view.expires_at.isoformat(timespec="seconds") if view.expires_at else "-",
+        )
+    return table
+
+
+def previews_json(found: list[PreviewView]) -> str:
+    """The `ls --previews --json` document."""
+    return "[" + ",".join(view.model_dump_json() for view in found) + "]"
 
 
 def domains_table(found: list[DomainView]) -> Table | str:

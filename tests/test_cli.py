@@ -134,7 +134,7 @@ async def test_rollback_reconcile_cancel_and_resume_commands(
 
     code, out, err = await slipway(settings, "reconcile")
     assert code == 0, err
-    assert set(json.loads(out)) == {"orphans", "cleanup"}
+    assert set(json.loads(out)) == {"orphans", "cleanup", "expired_previews"}
 
 
 async def test_logs_follow_streams_until_the_deployment_ends(

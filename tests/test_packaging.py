@@ -150,3 +150,23 @@ def test_no_service_trusts_database_connections() -> None:
     assert postgres["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
     assert "--auth-local=scram-sha-256" in postgres["POSTGRES_INITDB_ARGS"].split()
     assert "--auth-host=scram-sha-256" in postgres["POSTGRES_INITDB_ARGS"].split()
+
+
+def test_the_stack_comes_back_and_keeps_its_certificates() -> None:
+    """Every long-running service restarts by itself (the one-shot setup only on failure);
+    Traefik publishes 80 and 443 on the host and keeps its ACME store on a volume; the ACME
+    settings are in .env.example."""
+    compose = _compose()
+    for name, service in compose["services"].items():
+        wanted = "on-failure" if name == "temporal-setup" else "unless-stopped"
+        assert service.get("restart") == wanted, name
+    traefik = compose["services"]["traefik"]
+    assert {"80:80", "443:443"} <= set(traefik["ports"])
+    stored = yaml.safe_load((ROOT / "deploy" / "traefik.yml").read_text())
+    storage = stored["certificatesResolvers"]["slipway"]["acme"]["storage"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in traefik["volumes"]}
+    assert Path(storage).parent.as_posix() in mounts
+    assert mounts[Path(storage).parent.as_posix()] in compose["volumes"]
+    example = (ROOT / ".env.example").read_text()
+    for setting in ("SLIPWAY_ACME_CA=", "SLIPWAY_ACME_EMAIL="):
+        assert setting in example

@@ -19,7 +19,8 @@ from workflows.reconcile import ReconcileWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 
 
-def _replayer() -> Replayer:
+def replayer() -> Replayer:
+    """A replayer of every workflow whose histories are recorded."""
     return Replayer(
         workflows=[DeploymentWorkflow, ProjectWorkflow, ReconcileWorkflow],
         data_converter=pydantic_data_converter,
@@ -29,7 +30,7 @@ def _replayer() -> Replayer:
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await _replayer().replay_workflow(history)
+    await replayer().replay_workflow(history)
 
 
 def test_histories_are_recorded() -> None:
@@ -41,6 +42,9 @@ def test_histories_are_recorded() -> None:
         "deploy-cancelled",
         "project-running",
         "deploy-container",
+        "deploy-promote",
+        "project-preview-removed",
+        "reconcile-preview-expiry",
     } <= names
 
 
@@ -52,4 +56,4 @@ async def test_a_fresh_history_replays(
     )
     assert failure is None
     handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
-    await _replayer().replay_workflow(await handle.fetch_history())
+    await replayer().replay_workflow(await handle.fetch_history())

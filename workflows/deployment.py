@@ -56,6 +56,9 @@ class BakeFailedError(Exception):
     """The release that now serves turned unhealthy within its bake window."""
 
 
+PROMOTE_PATCH = "promote-preview"
+"""Marks the histories in which a promotion adopts the preview's release at copying_files."""
+
 _TOUCHES_TRAFFIC = frozenset(
     {Phase.CREATING_SYMLINKS, Phase.UPDATING_ROUTES, Phase.HEALTH_CHECK, Phase.ACTIVE}
 )
@@ -117,8 +120,12 @@ class DeploymentWorkflow:
                 await self._end(Status.FAILED, f"orphaned: {deployment.reason}", attempt=0)
             if deployment.mode is Mode.ROLLBACK:
                 self._type = deployment.deployment_type or DeploymentType.STATIC
-                for phase in (Phase.PULLING_SOURCE, Phase.BUILDING, Phase.COPYING_FILES):
+                for phase in (Phase.PULLING_SOURCE, Phase.BUILDING):
                     await self._skip(phase)
+                if deployment.release_from and workflow.patched(PROMOTE_PATCH):
+                    await self._phase_call(Phase.COPYING_FILES, HostActivities.adopt_release)
+                else:
+                    await self._skip(Phase.COPYING_FILES)
             else:
                 await self._prepare()
             await self._switch()

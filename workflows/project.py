@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.previews import PreviewActivities
     from activities.routing import RoutingActivities
     from activities.tracking import TrackingActivities
     from slipway.metadata import PhaseMetadata
@@ -17,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         DeploymentInput,
         FailInput,
         PhaseInput,
+        PreviewRemoval,
         ProjectInput,
         ProjectState,
         SupersedeInput,
@@ -199,6 +201,36 @@ class ProjectWorkflow:
             )
         except ActivityError:
             workflow.logger.warning("the route of %s was not rendered again", self._project)
+        finally:
+            self._refreshing = False
+
+    @workflow.signal
+    async def remove_preview(self, removal: PreviewRemoval) -> None:
+        """This project is a preview, and goes (its branch deleted, or expired): deployments
+        waiting now are cancelled, the one running ends first, then its server removes what
+        it used and its record says why. A deployment queued after this signal brings the
+        preview back afterwards."""
+        waiting, self._pending = self._pending, []
+        for deployment in waiting:
+            await self._cancel_unstarted(deployment)
+        while not self._project or self._running is not None or self._refreshing:
+            await workflow.wait_condition(
+                lambda: bool(self._project) and self._running is None and not self._refreshing
+            )
+        self._refreshing = True
+        try:
+            await workflow.execute_activity_method(
+                PreviewActivities.remove_preview,
+                removal,
+                task_queue=removal.host_queue,
+                summary=f"remove preview {removal.site}",
+                **_ROUTES,
+            )
+            await workflow.execute_activity_method(
+                PreviewActivities.record_removed, removal, **_DATABASE
+            )
+        except ActivityError:
+            workflow.logger.warning("the preview %s was not removed", removal.site)
         finally:
             self._refreshing = False
 

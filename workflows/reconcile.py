@@ -10,6 +10,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.reconcile import CleanupActivities, ReconcileActivities
     from slipway.models import ReconcileInput, ReconcileReport
 
+EXPIRY_PATCH = "preview-expiry"
+"""Marks the histories in which a pass sends expired previews for removal."""
+
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 
@@ -38,8 +41,18 @@ class ReconcileWorkflow:
             retry_policy=_RETRY,
             summary=f"clean up {inp.host_queue}",
         )
+        expired: list[str] = []
+        if workflow.patched(EXPIRY_PATCH):
+            expired = await workflow.execute_activity_method(
+                ReconcileActivities.expire_previews,
+                inp,
+                schedule_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=_RETRY,
+                summary="expire previews",
+            )
         workflow.set_current_details(
             f"orphans resolved: {len(orphans.resolved)}; removed {len(cleanup.releases)} "
             f"releases, {len(cleanup.work_dirs)} work dirs, {cleanup.store_objects} objects"
         )
-        return ReconcileReport(orphans=orphans, cleanup=cleanup)
+        return ReconcileReport(orphans=orphans, cleanup=cleanup, expired_previews=expired)

@@ -41,6 +41,9 @@ class Hosts(BaseModel):
     domains: list[RoutedDomain] = []
     secured: frozenset[str] = frozenset()
     https_port: int = 443
+    secure_base: bool = False
+    """The base name is served on the HTTPS entry point too (a preview's), its certificate
+    from the ACME resolver; its HTTP keeps serving."""
 
     def secure(self, domain: RoutedDomain) -> bool:
         """True if the domain is served over HTTPS, its HTTP redirecting there."""
@@ -69,9 +72,12 @@ def save_domains(layout: Layout, project: str, domains: list[RoutedDomain]) -> b
     return True
 
 
-def hosts_for(settings: Settings, project: str, now: datetime | None = None) -> Hosts:
+def hosts_for(
+    settings: Settings, project: str, now: datetime | None = None, *, preview: bool = False
+) -> Hosts:
     """The project's names now: a domain is secured while its own certificate lasts, or
-    once Traefik's ACME storage holds a valid certificate for all of its names."""
+    once Traefik's ACME storage holds a valid certificate for all of its names. A preview's
+    base name is served over HTTPS as well as HTTP."""
     now = now or datetime.now(UTC)
     domains = domains_of(settings.layout, project)
     issued = acme_certificates(settings.acme_storage_path) if domains else []
@@ -86,4 +92,5 @@ def hosts_for(settings: Settings, project: str, now: datetime | None = None) -> 
         domains=domains,
         secured=frozenset(secured),
         https_port=settings.https_port,
+        secure_base=preview,
     )

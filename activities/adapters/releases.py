@@ -8,6 +8,7 @@ candidate, so the previous release keeps serving until the new one is proven.
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -143,3 +144,42 @@ def move_old_links(layout: Layout) -> list[str]:
             old.unlink()
             moved.append(site.name)
     return sorted(set(moved))
+
+
+def kept_anywhere(layout: Layout, release_id: str) -> bool:
+    """True if any project on this server keeps the release complete: a promoted preview's
+    release is its project's as well as the preview's, and its image serves both."""
+    sites = layout.sites
+    return (
+        bool(release_id)
+        and sites.is_dir()
+        and any(
+            (site / "releases" / release_id / RELEASE_MARKER).is_file() for site in sites.iterdir()
+        )
+    )
+
+
+def adopt_release(layout: Layout, source: str, project: str, release_id: str) -> bool:
+    """Make `source`'s release one of `project`'s too: the same files, hard-linked (nothing
+    is copied, a static release's files are links into the store already), built under a
+    scratch name and renamed into place whole. True if it was adopted now. Idempotent: a
+    release already complete in `project` is left alone, and a retry starts its scratch
+    again."""
+    target = layout.release(project, release_id)
+    marker = target / RELEASE_MARKER
+    if marker.is_file() and marker.read_text() == release_id:
+        return False
+    verify_release(layout, source, release_id)
+    origin = layout.release(source, release_id)
+    scratch = layout.releases(project) / f".adopt-{release_id}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    for directory, _, files in os.walk(origin):
+        inside = Path(directory).relative_to(origin)
+        (scratch / inside).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            found = Path(directory) / name
+            if not found.is_symlink():
+                os.link(found, scratch / inside / name)
+    shutil.rmtree(target, ignore_errors=True)
+    scratch.rename(target)
+    return True

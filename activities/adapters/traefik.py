@@ -11,6 +11,9 @@ its certificate (the ACME resolver's, or the one the project brought), and one o
 serves until that certificate exists and then redirects to HTTPS, so that a domain whose
 certificate cannot be issued still answers. A domain that redirects `www.` answers at that
 name too, and sends it to the bare one.
+
+A preview's base name (`<name>--<project>.<base domain>`) has a router on the HTTPS entry
+point as well, with a certificate from the ACME resolver; its HTTP keeps serving.
 """
 
 import hashlib
@@ -130,6 +133,14 @@ def render_route(
     if public is not None:
         targets[name] = public
         http["routers"][name] = _router(f"Host(`{hosts.base}`)", name, [name])
+        if hosts.secure_base:
+            http["routers"][f"{name}_tls"] = _router(
+                f"Host(`{hosts.base}`)",
+                name,
+                [name],
+                entryPoints=["websecure"],
+                tls={"certResolver": RESOLVER},
+            )
         for domain in hosts.domains:
             _domain(http, name, domain, hosts)
     for router, target in targets.items():
@@ -190,16 +201,19 @@ def version_of(layout: Layout, project: str) -> str | None:
 
 def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) -> RouteResult | None:
     """The project's route rendered again for `hosts`, its routers pointing where they point
-    now; written (through a rename) only with `write` and if it changed. None without a
-    route (a project that has not deployed here yet: its first deployment renders it)."""
+    now (a preview's base name kept on HTTPS); written (through a rename) only with `write`
+    and if it changed. None without a route (a project that has not deployed here yet: its
+    first deployment renders it)."""
     candidate_id = candidate_of(layout, project)
     if candidate_id is None:
         return None
     public = public_target(layout, project)
+    route = layout.route(project)
+    routers = yaml.safe_load(route.read_text())["http"]["routers"]
+    hosts = hosts.model_copy(update={"secure_base": f"slipway-{project}_tls" in routers})
     config, version = render_route(
         project, hosts, public, candidate_target(layout, project), candidate_id
     )
-    route = layout.route(project)
     changed = route.read_text() != config
     if changed and write:
         write_atomically(route, config)

@@ -43,7 +43,7 @@ def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> Switc
         port = port_of(candidate_target(layout, d.project).url) or 0
         network = settings.container_network
         public = candidate = app_target(network, d.project, d.deployment_id, port)
-    hosts = hosts_for(settings, d.project)
+    hosts = hosts_for(settings, d.project, preview=bool(d.preview_of))
     config, version = render_route(d.project, hosts, public, candidate, d.deployment_id)
     write_route(layout, d.project, d.deployment_id, config, version)
     previous = remember_previous(layout, d.project, d.deployment_id)

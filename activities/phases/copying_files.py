@@ -18,6 +18,7 @@ from activities.adapters.confined import ConfinedTree, LinkInPathError
 from activities.adapters.files import write_atomically
 from activities.adapters.links import LinkError, flatten
 from activities.adapters.manifest import Entry
+from activities.adapters.releases import adopt_release
 from slipway.errors import BadInputError
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.limits import LimitError, UnpackLimits
@@ -215,3 +216,9 @@ def copy_release(
     )
     write_atomically(result_file, result.model_dump_json())
     return result
+
+
+def adopt(layout: Layout, preview: str, project: str, release_id: str) -> None:
+    """copying_files of a promotion: the preview's release becomes the project's own, its
+    files linked, not copied (see `releases.adopt_release` for why a retry is safe)."""
+    adopt_release(layout, preview, project, release_id)

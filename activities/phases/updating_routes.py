@@ -41,7 +41,7 @@ def update_routes(
     `traefik.write_route`)."""
     d = deployment
     layout = settings.layout
-    hosts = hosts_for(settings, d.project)
+    hosts = hosts_for(settings, d.project, preview=bool(d.preview_of))
     public = public_target(layout, d.project)
     app = verified_release(layout, d.project, d.release)
     if app is None:

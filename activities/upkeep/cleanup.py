@@ -16,7 +16,7 @@ from activities.adapters.containers import remove_container
 from activities.adapters.content_manifest import HEAD, digests
 from activities.adapters.docker import LABEL_DEPLOYMENT, LABEL_PORT, LABEL_PROJECT, ours, port_of
 from activities.adapters.images import remove_image
-from activities.adapters.releases import current_release
+from activities.adapters.releases import current_release, kept_anywhere
 from activities.adapters.traefik import public_target
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.models import CleanupReport, DeploymentView, ReconcileInput
@@ -183,8 +183,9 @@ def sweep(
     client: docker.DockerClient, layout: Layout, waiting: set[str], check: Callable[[], None]
 ) -> tuple[list[str], list[str]]:
     """Remove this home's containers that neither serve their project's public route nor
-    belong to a deployment under way, and images whose release is no longer kept (an app's,
-    or a static site's built from a Dockerfile, kept as its project's build cache); returns
+    belong to a deployment under way, and images whose release is no longer kept by any
+    project (an app's, or a static site's built from a Dockerfile, kept as its project's
+    build cache; a promoted preview's release is kept by its project too); returns
     the names and tags removed. Idempotent: it only removes."""
     containers: list[str] = []
     for container in client.containers.list(all=True, filters=ours(layout, LABEL_PROJECT)):
@@ -200,7 +201,7 @@ def sweep(
         check()
         project, deployment = image.labels[LABEL_PROJECT], image.labels.get(LABEL_DEPLOYMENT, "")
         kept = (layout.release(project, deployment) / RELEASE_MARKER).is_file()
-        if deployment in waiting or kept:
+        if deployment in waiting or kept or kept_anywhere(layout, deployment):
             continue
         for tag in image.tags:
             remove_image(client, tag)

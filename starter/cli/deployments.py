@@ -1,6 +1,8 @@
 """The commands about deployments: deploy, status, logs, ls, stuck, cancel, resume and
 rollback; each works on the server and, through the API, from another machine."""
 
+import subprocess
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,7 @@ from starter.cli.common import (
     environment,
     fail,
     next_round,
+    on_server,
     parse_duration,
     project_name,
     run,
@@ -52,18 +55,45 @@ def deploy(
         Path | None,
         typer.Option(help="A file of NAME=VALUE lines, as --env: this deployment only."),
     ] = None,
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview",
+            help="Deploy a preview of PROJECT at <name>--<project>.<base domain> instead; "
+            "production is not touched (server only).",
+        ),
+    ] = False,
+    preview_name: Annotated[
+        str | None,
+        typer.Argument(
+            help="With --preview: its name (a DNS label; default: the branch of --ref or of "
+            "PATH's git checkout, else a short id). Given after PATH, or alone with --git.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Deploy PATH, a repository (--git URL [--ref REF]) or, with neither, the project's own
     repository at its branch, to PROJECT; prints the deployment id. Remotely, a directory's
-    files are sent only when the server lacks their content."""
+    files are sent only when the server lacks their content. With --preview [NAME], it
+    deploys PROJECT's preview NAME instead."""
     if not project:
         raise fail("give the project: --project NAME")
+    if git is not None and path is not None and preview and preview_name is None:
+        # `--git URL --preview NAME`: the one argument is the preview's name.
+        path, preview_name = None, str(path)
     if path is not None and git is not None:
         raise fail("give a PATH or --git URL, not both")
     if ref is not None and git is None:
         raise fail("--ref goes with --git URL")
+    if preview_name is not None and not preview:
+        raise fail("a second argument is a preview's name: give --preview")
     values = environment(env or [], env_file)
     source = GitSource(url=git, ref=ref) if git is not None else None
+    if preview:
+        on_server("deploy --preview")
+        name = _preview_name(project_name(project), preview_name, ref, path)
+        _deploy_preview(project, name, path, source, commit, values, wait)
+        return
 
     async def work(backend: Backend) -> int:
         if path is not None:
@@ -74,6 +104,59 @@ def deploy(
         return await waited(backend, deployment_id) if wait else 0
 
     raise typer.Exit(run(work))
+
+
+def _preview_name(project: str, given: str | None, ref: str | None, path: Path | None) -> str:
+    """The preview's name: as given, else made of the branch (of --ref, else of PATH's git
+    checkout), else a short id."""
+    from slipway.names import InvalidNameError, preview_name_of, validate_preview_name
+
+    if given is None:
+        branch = ref or (_checked_out(path) if path is not None else None)
+        given = (preview_name_of(branch, project) if branch else None) or uuid.uuid4().hex[:8]
+    try:
+        return validate_preview_name(given, project)
+    except InvalidNameError as err:
+        raise fail(str(err)) from None
+
+
+def _checked_out(path: Path) -> str | None:
+    """The branch checked out where PATH is, if it is in a git work tree (none when its HEAD
+    is detached)."""
+    where = path if path.is_dir() else path.parent
+    try:
+        found = subprocess.run(
+            ["git", "-C", str(where), "symbolic-ref", "--quiet", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    branch = found.stdout.strip()
+    return branch if found.returncode == 0 and branch else None
+
+
+def _deploy_preview(
+    project: str,
+    name: str,
+    path: Path | None,
+    source: GitSource | None,
+    commit: str | None,
+    values: dict[str, str],
+    wait: bool,
+) -> None:
+    from starter.local import Local
+
+    local = Local()
+
+    async def work(backend: Backend) -> int:
+        deployment_id = await local.deploy_preview(project, name, path, source, commit, values)
+        render.console.print(deployment_id, soft_wrap=True)
+        return await waited(backend, deployment_id) if wait else 0
+
+    raise typer.Exit(run(work, local))
 
 
 @app.command()
@@ -156,14 +239,36 @@ def list_deployments(
     status: Annotated[Status | None, typer.Option(help="Only those in this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many, at most.")] = 20,
     json: JsonOption = False,
+    previews: Annotated[
+        bool,
+        typer.Option(
+            "--previews", help="The previews instead: where each answers, until when (server only)."
+        ),
+    ] = False,
 ) -> None:
-    """Deployments, newest first, under their short ids (every command takes one)."""
+    """Deployments, newest first, under their short ids (every command takes one); with
+    --previews, the previews not removed."""
     wanted = project_name(project) if project is not None else None
+    if previews:
+        _list_previews(wanted, json)
+        return
     found = run(lambda backend: backend.listing(wanted, status, limit))
     if json:
         print(render.deployments_json(found))
     else:
         render.console.print(render.deployments_table(found))
+
+
+def _list_previews(project: str | None, json: bool) -> None:
+    on_server("ls --previews")
+    from starter.local import Local
+
+    local = Local()
+    found = run(lambda _: local.previews(project), local)
+    if json:
+        print(render.previews_json(found))
+    else:
+        render.console.print(render.previews_table(found))
 
 
 @app.command()
@@ -227,3 +332,25 @@ def rollback(
         return await waited(backend, deployment_id) if wait else 0
 
     raise typer.Exit(run(work))
+
+
+@app.command()
+def promote(
+    project: Annotated[str, typer.Argument(help="Project name.")],
+    preview: Annotated[str, typer.Argument(help="The preview whose release goes live.")],
+    wait: WaitOption = True,
+) -> None:
+    """Switch PROJECT's production to the release its PREVIEW serves, without rebuilding;
+    recorded as a deployment of PROJECT, like a rollback (server only)."""
+    on_server("promote")
+    from starter.local import Local
+
+    name = project_name(project)
+    local = Local()
+
+    async def work(backend: Backend) -> int:
+        deployment_id = await local.promote(name, preview)
+        render.console.print(deployment_id, soft_wrap=True)
+        return await waited(backend, deployment_id) if wait else 0
+
+    raise typer.Exit(run(work, local))

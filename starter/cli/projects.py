@@ -78,7 +78,9 @@ def pin(project: str, server: str) -> None:
 @project_app.command("set")
 def project_set(
     name: Annotated[str, typer.Argument(help="Project name.")],
-    git: Annotated[str, typer.Option("--git", help="The repository it deploys from.")],
+    git: Annotated[
+        str | None, typer.Option("--git", help="The repository it deploys from.")
+    ] = None,
     branch: Annotated[str | None, typer.Option(help="Its production branch.")] = None,
     git_user: Annotated[
         str | None, typer.Option(help="User name sent with the token (default x-access-token).")
@@ -99,10 +101,26 @@ def project_set(
     notify: Annotated[
         str | None, typer.Option(help="Where each deployment's end is POSTed.")
     ] = None,
+    previews: Annotated[
+        bool | None,
+        typer.Option(
+            "--previews/--no-previews",
+            help="Whether a push to another branch than the production one deploys its preview.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Remember where PROJECT's source comes from, and how to open it. A webhook secret made
-    now is printed once: give it to the forge's push webhook."""
+    """Remember where PROJECT's source comes from, and how to open it, and whether pushes to
+    other branches deploy previews. A webhook secret made now is printed once: give it to
+    the forge's push webhook."""
     from starter.projects import SourceSettings
+
+    if git is None:
+        if previews is None:
+            raise fail("give --git URL, or --previews/--no-previews")
+        kept = run(lambda backend: backend.set_previews(project_name(name), previews))
+        render.console.print(render.source_table(kept))
+        return
 
     try:
         change = SourceSettings(
@@ -118,6 +136,8 @@ def project_set(
     except (OSError, ValueError) as err:
         raise fail(str(err)) from None
     kept, generated = run(lambda backend: backend.set_source(project_name(name), change))
+    if previews is not None:
+        kept = run(lambda backend: backend.set_previews(project_name(name), previews))
     render.console.print(render.source_table(kept))
     if generated:
         render.console.print(

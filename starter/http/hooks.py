@@ -1,7 +1,8 @@
 """Push webhooks from GitHub, GitLab and Gitea/Forgejo: a push to the project's branch deploys
-the commit pushed. No bearer token: each request is authenticated by the project's webhook
-secret (an HMAC of the body, or GitLab's token), compared in constant time. The same delivery
-twice starts one deployment."""
+the commit pushed; with previews on for the project, a push to any other branch deploys that
+branch's preview, and deleting the branch removes it. No bearer token: each request is
+authenticated by the project's webhook secret (an HMAC of the body, or GitLab's token),
+compared in constant time. The same delivery twice starts one deployment."""
 
 import asyncio
 import hashlib
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from slipway.models import GitSource
+from slipway.names import preview_name_of
 from slipway.project_sources import source_of
 from starter import api
 from starter.http.deployments import ProjectName
@@ -37,6 +39,10 @@ class HookAnswer(BaseModel):
 
     id: str | None = Field(default=None, description="The deployment the push queued.")
     ignored: str | None = Field(default=None, description="Why nothing was deployed.")
+    preview: str | None = Field(
+        default=None, description="The preview the push deployed, or is removing."
+    )
+    removed: bool = Field(default=False, description="True if the push removes the preview.")
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,9 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _deploy(services: Services, project: str, push: Push, url: str) -> str:
+async def _deploy(
+    services: Services, project: str, push: Push, url: str, preview: str | None = None
+) -> str:
     deployment_id = str(uuid.uuid5(HOOKS, f"{project}:{push.delivery}"))
     return await api.start_deployment(
         await services.temporal(),
@@ -126,7 +134,34 @@ async def _deploy(services: Services, project: str, push: Push, url: str) -> str
         git=GitSource(url=url, ref=push.after),
         deployment_id=deployment_id,
         engine=services.engine,
+        preview=preview,
     )
+
+
+async def _preview(
+    services: Services, project: str, push: Push, url: str, response: Response
+) -> HookAnswer:
+    """A push to a branch other than the production one: its preview deployed, or removed
+    when the branch was deleted."""
+    branch = push.ref.removeprefix("refs/heads/")
+    name = preview_name_of(branch, project)
+    if name is None:
+        return HookAnswer(ignored=f"no preview name can be made of the branch {branch!r}")
+    if push.deleted or not push.after.strip("0"):
+        removing = await api.remove_preview(
+            await services.temporal(),
+            services.settings,
+            services.engine,
+            project,
+            name,
+            f"the branch {branch} was deleted",
+        )
+        if not removing:
+            return HookAnswer(ignored=f"{branch} was deleted; it had no preview", preview=name)
+        return HookAnswer(preview=name, removed=True)
+    deployment_id = await _deploy(services, project, push, url, name)
+    response.headers["Location"] = f"/api/deployments/{deployment_id}"
+    return HookAnswer(id=deployment_id, preview=name)
 
 
 @router.post(
@@ -146,7 +181,9 @@ async def git_push(
 ) -> HookAnswer:
     """A push event from GitHub (`X-Hub-Signature-256`), GitLab (`X-Gitlab-Token`) or
     Gitea/Forgejo (`X-Gitea-Signature`): a push to the project's branch deploys the commit
-    pushed; anything else is acknowledged and ignored."""
+    pushed; with previews on, a push to another branch deploys its preview
+    (`<branch>--<project>`) and one deleting it removes the preview; anything else is
+    acknowledged and ignored."""
     body = await _body(request, services.api.max_hook_bytes)
     secret = await asyncio.to_thread(webhook_secret, services.engine, services.settings, project)
     if secret is None or not _signed(request, body, secret):
@@ -159,6 +196,8 @@ async def git_push(
         return HookAnswer(ignored="the project has no repository set")
     branch = source.branch or "main"
     if push.ref != f"refs/heads/{branch}":
+        if source.previews and push.ref.startswith("refs/heads/"):
+            return await _preview(services, project, push, source.git_url, response)
         return HookAnswer(ignored=f"a push to {push.ref or 'no ref'}, not to {branch}")
     if push.deleted or not push.after.strip("0"):
         return HookAnswer(ignored=f"{branch} was deleted")

@@ -72,6 +72,24 @@ def set_project_source(name: Name, body: projects.SourceSettings, services: Shar
     )
 
 
+class PreviewsSetting(ApiModel):
+    """Whether pushes to other branches than the production one deploy previews."""
+
+    enabled: bool = Field(
+        strict=True, description="On: a push to another branch deploys its preview."
+    )
+
+
+@router.put("/projects/{name}/previews")
+def set_project_previews(
+    name: Name, body: PreviewsSetting, services: Shared
+) -> projects.SourceView:
+    """Turn the project's previews on or off; previews deployed already stay until their
+    branch is deleted or they expire."""
+    projects.set_previews(services.engine, services.settings, name, body.enabled)
+    return projects.show(services.engine, name)
+
+
 @router.post("/projects/{name}/deployments", status_code=202, responses=REFUSED)
 async def deploy_from_git(
     name: Name,
