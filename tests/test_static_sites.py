@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from temporalio.client import Client
 
 from activities.adapters.releases import point
+from activities.adapters.traefik import candidate_token
 from slipway.layout import Layout
+from slipway.secrets import load_key
 from slipway.settings import Settings
 from slipway.static_rules import RULES_DIR, StaticRules, rules_path
 from slipway.static_server import FINGERPRINTED, IMMUTABLE, REVALIDATE, site_routes
@@ -273,7 +275,8 @@ async def test_each_release_is_served_under_its_own_rules_a_rollback_included(
 
     layout = Layout(settings.home)
     point(layout, project, layout.candidate(project), first, ".next-by-hand")
-    staged = get(settings, project, "/go", X_Slipway_Candidate=second)
+    token = candidate_token(load_key(settings), project)
+    staged = get(settings, project, "/go", X_Slipway_Candidate=token)
     assert staged.headers["location"] == "/one", "the candidate follows `next` and its rules"
     assert get(settings, project, "/go").headers["location"] == "/two", "the public, `current`"
 

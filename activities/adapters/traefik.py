@@ -17,6 +17,7 @@ point as well, with a certificate from the ACME resolver; its HTTP keeps serving
 """
 
 import hashlib
+import hmac
 import json
 import re
 from typing import Any
@@ -30,6 +31,9 @@ from activities.adapters.files import write_atomically
 from activities.adapters.hosts import Hosts, RoutedDomain
 from slipway.layout import Layout
 from slipway.models import RouteResult
+
+_WRITTEN = "route.written"
+"""The route a deployment wrote last, in its work dir: what it owns, until another replaces it."""
 
 _PREVIOUS = "previous-route.json"
 
@@ -114,19 +118,27 @@ def _domain(http: dict[str, Any], name: str, domain: RoutedDomain, hosts: Hosts)
     http["routers"][key] = _router(rule, name, served, priority=1)
 
 
+def candidate_token(key: bytes, project: str) -> str:
+    """The value of the candidate header that reaches a project's candidate router: derived
+    from the server's secret key, so nobody outside can guess it, and the same for every
+    deployment of the project, so a static redeploy renders the same route as before and
+    Traefik has nothing to reload (the candidate is told apart by the release it serves)."""
+    return hmac.new(key, f"candidate:{project}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def render_route(
-    project: str, hosts: Hosts, public: Target | None, candidate: Target, candidate_id: str
+    project: str, hosts: Hosts, public: Target | None, candidate: Target, token: str
 ) -> tuple[str, str]:
     """The project's Traefik dynamic configuration and its version (which changes only when
     the configuration does); with no public target (before a project's first deployment goes
-    active) only the candidate router exists."""
+    active) only the candidate router exists, reached with the project's `candidate_token`."""
     name = f"slipway-{project}"
     config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
     http = config["http"]
     names = [hosts.base, *(d.name for d in hosts.domains)]
     targets = {f"{name}-candidate": candidate}
     http["routers"][f"{name}-candidate"] = _router(
-        f"{_hosts_rule(names)} && Header(`{CANDIDATE_HEADER}`, `{candidate_id}`)",
+        f"{_hosts_rule(names)} && Header(`{CANDIDATE_HEADER}`, `{token}`)",
         f"{name}-candidate",
         [f"{name}-candidate"],
     )
@@ -178,7 +190,7 @@ def _target(layout: Layout, project: str, name: str) -> Target | None:
 
 
 def candidate_of(layout: Layout, project: str) -> str | None:
-    """The deployment the project's candidate router is for, read back from its route."""
+    """The header value the project's candidate router takes, read back from its route."""
     route = layout.route(project)
     if not route.exists():
         return None
@@ -204,16 +216,14 @@ def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) ->
     now (a preview's base name kept on HTTPS); written (through a rename) only with `write`
     and if it changed. None without a route (a project that has not deployed here yet: its
     first deployment renders it)."""
-    candidate_id = candidate_of(layout, project)
-    if candidate_id is None:
+    token = candidate_of(layout, project)
+    if token is None:
         return None
     public = public_target(layout, project)
     route = layout.route(project)
     routers = yaml.safe_load(route.read_text())["http"]["routers"]
     hosts = hosts.model_copy(update={"secure_base": f"slipway-{project}_tls" in routers})
-    config, version = render_route(
-        project, hosts, public, candidate_target(layout, project), candidate_id
-    )
+    config, version = render_route(project, hosts, public, candidate_target(layout, project), token)
     changed = route.read_text() != config
     if changed and write:
         write_atomically(route, config)
@@ -239,6 +249,7 @@ def write_route(
     if changed:
         route.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(route, config)
+    write_atomically(layout.work(deployment_id) / _WRITTEN, config)
     return RouteResult(changed=changed, version=version)
 
 
@@ -246,12 +257,19 @@ def restore_route(layout: Layout, project: str, deployment_id: str) -> None:
     """Put the project's route back as it was before `deployment_id` wrote it; with no
     previous route, remove it.
 
-    Idempotent: it acts only while the route is still one this deployment wrote (a later
+    Idempotent: it acts only while the route is still the one this deployment wrote (a later
     deployment's route is left alone), with what the deployment recorded before writing.
     """
     record = layout.work(deployment_id) / _PREVIOUS
     route = layout.route(project)
-    if not record.exists() or not route.exists() or deployment_id not in route.read_text():
+    if not record.exists() or not route.exists():
+        return
+    written = layout.work(deployment_id) / _WRITTEN
+    if written.exists():
+        if route.read_text() != written.read_text():
+            return
+    elif deployment_id not in route.read_text():
+        # Recorded before routes were remembered as written: their candidate named them.
         return
     previous = json.loads(record.read_text())["previous"]
     if previous is None:

@@ -11,10 +11,11 @@ from activities.adapters.beat import Beat
 from activities.adapters.hosts import Hosts
 from activities.adapters.http_client import TIMEOUT, shared
 from activities.adapters.releases import ContainerRelease
-from activities.adapters.traefik import CANDIDATE_HEADER, ROUTE_HEADER
+from activities.adapters.traefik import CANDIDATE_HEADER, ROUTE_HEADER, candidate_token
 from slipway.errors import UnhealthyError
 from slipway.layout import RELEASE_MARKER
 from slipway.models import DeploymentInput, HealthResult
+from slipway.secrets import load_key
 from slipway.settings import Settings
 
 
@@ -113,6 +114,7 @@ def release_served(
     static one with its own marker, an app on its health path; as the candidate, or as the
     public route. All within `timeout`; the answer is the base name's."""
     deadline = time.monotonic() + timeout
+    token = candidate_token(load_key(settings), deployment.project)
     answers = [
         wait_until_served(
             proxy,
@@ -122,7 +124,7 @@ def release_served(
             max(0.0, deadline - time.monotonic()),
             beat,
             body=None if app else deployment.release,
-            candidate=deployment.deployment_id if candidate else None,
+            candidate=token if candidate else None,
         )
         for host, proxy in routes_of(settings, hosts, candidate=candidate)
     ]

@@ -14,6 +14,7 @@ from activities.adapters.releases import (
 from activities.adapters.traefik import (
     app_target,
     candidate_target,
+    candidate_token,
     public_target,
     render_route,
     static_target,
@@ -21,6 +22,7 @@ from activities.adapters.traefik import (
 )
 from activities.adapters.web import release_served
 from slipway.models import DeploymentInput, SwitchResult
+from slipway.secrets import load_key
 from slipway.settings import Settings
 
 PUBLIC_CHECK_SECONDS = 15.0
@@ -44,7 +46,9 @@ def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> Switc
         network = settings.container_network
         public = candidate = app_target(network, d.project, d.deployment_id, port)
     hosts = hosts_for(settings, d.project, preview=bool(d.preview_of))
-    config, version = render_route(d.project, hosts, public, candidate, d.deployment_id)
+    config, version = render_route(
+        d.project, hosts, public, candidate, candidate_token(load_key(settings), d.project)
+    )
     write_route(layout, d.project, d.deployment_id, config, version)
     previous = remember_previous(layout, d.project, d.deployment_id)
     point(layout, d.project, layout.current(d.project), d.release, f".current-{d.deployment_id}")

@@ -20,6 +20,7 @@ from activities.adapters.ports import allocate_port
 from activities.adapters.releases import ContainerRelease, verified_release
 from activities.adapters.traefik import (
     app_target,
+    candidate_token,
     public_target,
     render_route,
     static_target,
@@ -27,6 +28,7 @@ from activities.adapters.traefik import (
 )
 from slipway.errors import BadInputError
 from slipway.models import DeploymentInput, RouteResult
+from slipway.secrets import load_key
 from slipway.settings import Settings
 
 _PORT = "port.json"
@@ -46,11 +48,15 @@ def update_routes(
     app = verified_release(layout, d.project, d.release)
     if app is None:
         candidate = static_target(settings.static_address, settings.static_port, "next")
-        config, version = render_route(d.project, hosts, public, candidate, d.deployment_id)
+        config, version = render_route(
+            d.project, hosts, public, candidate, candidate_token(load_key(settings), d.project)
+        )
         return write_route(layout, d.project, d.deployment_id, config, version)
     container_id, port = _start(settings, d, app, env)
     target = app_target(settings.container_network, d.project, d.deployment_id, port)
-    config, version = render_route(d.project, hosts, public, target, d.deployment_id)
+    config, version = render_route(
+        d.project, hosts, public, target, candidate_token(load_key(settings), d.project)
+    )
     routed = write_route(layout, d.project, d.deployment_id, config, version)
     return routed.model_copy(update={"container_id": container_id, "port": port})
 
