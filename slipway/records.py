@@ -22,6 +22,13 @@ def transition_message(phase: Phase, progress: int) -> str:
     return f"Phase transition: {phase.value} ({progress}%)"
 
 
+def _reason(details: PhaseMetadata, status: Status | None) -> str:
+    """The last line of a deployment that ended without going active: how, where and why."""
+    ended = (status or Status.FAILED).value
+    where = f" in {details.failed_phase.value}" if details.failed_phase else ""
+    return f"{ended.capitalize()}{where}: {details.error or 'no reason was recorded'}"
+
+
 def _insert_event(
     conn: sa.Connection,
     deployment_id: str,
@@ -153,23 +160,33 @@ def record_transition(
     level: str = "info",
 ) -> bool:
     """Move a deployment into `phase` with its metadata; False if this transition was recorded
-    before (a retry), in which case nothing changes."""
-    progress = PROGRESS[phase]
+    before (a retry), in which case nothing changes. A deployment that ends without going
+    active keeps the progress it reached, and its log ends with the reason."""
     metadata = details.stored()
     with engine.begin() as conn:
         before = conn.execute(
-            sa.select(deployments.c.phase_metadata).where(deployments.c.id == deployment_id)
-        ).scalar()
+            sa.select(deployments.c.phase_metadata, deployments.c.phase_progress).where(
+                deployments.c.id == deployment_id
+            )
+        ).first()
+        progress = PROGRESS[phase]
+        if phase is Phase.FAILED and before is not None:
+            progress = before.phase_progress
+        key = transition_key(phase, round)
         if not _insert_event(
             conn,
             deployment_id,
             phase,
             transition_message(phase, progress),
-            _changed(before or {}, metadata),
-            transition_key(phase, round),
+            _changed(before.phase_metadata if before is not None else {}, metadata),
+            key,
             level,
         ):
             return False
+        if phase is Phase.FAILED:
+            _insert_event(
+                conn, deployment_id, phase, _reason(details, status), {}, f"reason:{key}", level
+            )
         conn.execute(
             sa.update(deployments)
             .where(deployments.c.id == deployment_id)

@@ -40,6 +40,10 @@ class DeploymentError(ValueError):
     """A request that cannot be carried out as asked; the message says why."""
 
 
+class NotRecordedError(DeploymentError, LookupError):
+    """The deployment named is not recorded (or is not the project's)."""
+
+
 class KeyClashError(ValueError):
     """A new deployment's id (derived from an Idempotency-Key) is another project's."""
 
@@ -94,8 +98,7 @@ async def start_deployment(
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
-    existing = await asyncio.to_thread(status, engine, deployment_id)
-    if existing is not None:
+    if await _recorded(engine, deployment_id, project):
         return deployment_id
     upload_id = ""
     if path is not None:
@@ -118,6 +121,18 @@ async def start_deployment(
         env=seal(env or {}, load_key(settings)),
     )
     return await _queued(client, settings, engine, deployment)
+
+
+async def _recorded(engine: sa.Engine, deployment_id: str, project: str) -> bool:
+    """True if the deployment is recorded already (a request sent again): nothing new
+    starts. One recorded for another project (one Idempotency-Key for two projects, the
+    second arriving while the first was stored) is refused with `KeyClashError`."""
+    found = await asyncio.to_thread(status, engine, deployment_id)
+    if found is None:
+        return False
+    if found.project != project:
+        raise KeyClashError(f"deployment {found.id} is already one of {found.project}'s", found.id)
+    return True
 
 
 async def _queued(
@@ -158,7 +173,7 @@ async def deploy_stored(
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
-    if await asyncio.to_thread(status, engine, deployment_id) is not None:
+    if await _recorded(engine, deployment_id, project):
         return deployment_id
     deployment = await _input(
         settings,
@@ -178,8 +193,11 @@ async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
     puts the previous release back), a queued one by taking it off its project's queue."""
     view = await asyncio.to_thread(status, engine, deployment_id)
     if view is None or view.status in TERMINAL:
-        state = view.status.value if view else "not recorded"
-        raise DeploymentError(f"deployment {deployment_id} is {state}: nothing to cancel")
+        if view is None:
+            raise NotRecordedError(f"deployment {deployment_id} is not recorded: nothing to cancel")
+        raise DeploymentError(
+            f"deployment {deployment_id} is {view.status.value}: nothing to cancel"
+        )
     handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
     if not await workflow_closed(client, deployment_id) and await _exists(handle):
         await handle.cancel()
@@ -203,7 +221,7 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
     finished phases are verified and skipped, not redone."""
     view = await asyncio.to_thread(status, engine, deployment_id)
     if view is None:
-        raise DeploymentError(f"no deployment {deployment_id} is recorded")
+        raise NotRecordedError(f"no deployment {deployment_id} is recorded")
     if view.status in (Status.ACTIVE, Status.SUPERSEDED):
         raise DeploymentError(
             f"deployment {deployment_id} is {view.status.value}: nothing to resume"
@@ -219,6 +237,34 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
     return await submit(client, settings, deployment)
 
 
+async def redeploy(
+    client: Client, settings: Settings, engine: sa.Engine, deployment_id: str
+) -> str:
+    """Deploy what a deployment deployed (its stored upload, with its sealed environment)
+    again, as a new deployment of its project; the new one's id."""
+    view = await asyncio.to_thread(status, engine, deployment_id)
+    if view is None:
+        raise NotRecordedError(f"no deployment {deployment_id} is recorded")
+    upload_id = view.details.upload_id
+    if not upload_id or view.details.mode is Mode.ROLLBACK:
+        raise DeploymentError(
+            f"deployment {deployment_id} has no upload of its own to deploy again "
+            "(a rollback, or it never got its source): roll back to it, or deploy anew"
+        )
+    env = await asyncio.to_thread(queries.sealed_env, engine, deployment_id)
+    deployment = await _input(
+        settings,
+        engine,
+        view.project,
+        deployment_id=str(uuid.uuid4()),
+        upload_id=upload_id,
+        source_commit=view.details.source_commit,
+        source=view.source,
+        env=env,
+    )
+    return await _queued(client, settings, engine, deployment)
+
+
 def rollback_target(engine: sa.Engine, project: str, to: str | None) -> str:
     """The release to roll back to: that of deployment `to`, or the newest active release
     before the one serving. It waits on the database: async code calls it in a thread."""
@@ -228,7 +274,7 @@ def rollback_target(engine: sa.Engine, project: str, to: str | None) -> str:
         for view in history:
             if view.id == to:
                 return view.release
-        raise DeploymentError(f"deployment {to} is not a deployment of {project}")
+        raise NotRecordedError(f"deployment {to} is not a deployment of {project}")
     active = sorted(
         (v for v in history if v.status is Status.ACTIVE),
         key=lambda v: v.phase_updated_at,
