@@ -91,10 +91,18 @@ class TrackingActivities:
     @activity.defn(name="mark_failed")
     async def mark_failed(self, inp: FailInput) -> None:
         """Record the failed (or cancelled) transition with its reason; idempotent through
-        its event key. A deployment cancelled while queued is registered first."""
+        its event key. A deployment cancelled while queued is registered first; one whose
+        workflow could not start is recorded only while its row is its project's and
+        queued (the row of another run is not this deployment's to end)."""
 
         def fail(_: object) -> None:
             self._register(inp)
+            if inp.unstarted:
+                view = queries.get_deployment(self.engine, inp.deployment.deployment_id)
+                if view is None or view.project != inp.deployment.project:
+                    return
+                if view.status is not Status.QUEUED:
+                    return
             records.record_transition(
                 self.engine,
                 inp.deployment.deployment_id,
