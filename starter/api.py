@@ -293,7 +293,8 @@ async def rollback(
     client: Client, settings: Settings, engine: sa.Engine, project: str, to: str | None = None
 ) -> str:
     """Switch the project to a kept earlier release, without rebuilding, as a deployment of
-    its own; it fails clearly when that release was cleaned up."""
+    its own, recorded before this returns (a page opened on its id finds it); it fails
+    clearly when that release was cleaned up."""
     validate_project_name(project)
     target = await asyncio.to_thread(rollback_target, engine, project, to)
     built = await asyncio.to_thread(queries.get_deployment, engine, target)
@@ -309,7 +310,7 @@ async def rollback(
         deployment_type=(built.details.deployment_type or DeploymentType.STATIC) if built else None,
         env=await asyncio.to_thread(queries.sealed_env, engine, target),
     )
-    return await submit(client, settings, deployment)
+    return await _queued(client, settings, engine, deployment)
 
 
 async def workflow_closed(client: Client, deployment_id: str) -> bool:
