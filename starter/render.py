@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from slipway.models import DeploymentView, LogEntry
-from slipway.phases import Phase, Status
+from slipway.phases import PROGRESS, WORK_PHASES, Phase, Status
 
 if TYPE_CHECKING:
     # Types only: the remote CLI draws these without loading the database's modules.
@@ -218,20 +218,37 @@ def remaining(left: float | None) -> str:
     return f"about {left:.0f}s left"
 
 
+_IN_ORDER: tuple[Phase, ...] = (Phase.QUEUED, *WORK_PHASES, Phase.ACTIVE)
+"""Every deployment passes through these in order, each run or recorded as skipped."""
+
+
 async def _phase_lines(snapshots: AsyncIterator[DeploymentView | None]) -> DeploymentView | None:
+    """A line per phase the deployment enters, in order, with the progress it enters at (as
+    its log's transitions say). Snapshots come a few times a second, so a phase that passed
+    between two is printed when the next one is seen."""
     last: DeploymentView | None = None
-    for_phase: Phase | None = None
+    printed = -1
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def through(index: int) -> None:
+        nonlocal printed
+        for phase in _IN_ORDER[printed + 1 : index + 1]:
+            say(f"{phase.value} ({PROGRESS[phase]}%)")
+        printed = max(printed, index)
+
     async for view in snapshots:
         if view is None:
             continue
         last = view
-        if view.phase is not for_phase:
-            for_phase = view.phase
-            where = reached(view)
-            if view.phase is Phase.FAILED:
-                where = f"{view.status.value} in {where}"
-            stamp = when(view.phase_updated_at)
-            console.print(f"{stamp} {where}", markup=False, highlight=False, soft_wrap=True)
+        if view.phase is Phase.FAILED:
+            ended_in = view.details.failed_phase
+            through(_IN_ORDER.index(ended_in or Phase.QUEUED))
+            say(f"{view.status.value} in {reached(view)}" if ended_in else view.status.value)
+            printed = len(_IN_ORDER)
+            continue
+        through(_IN_ORDER.index(view.phase))
     return last
 
 
