@@ -97,12 +97,6 @@ class TrackingActivities:
 
         def fail(_: object) -> None:
             self._register(inp)
-            if inp.unstarted:
-                view = queries.get_deployment(self.engine, inp.deployment.deployment_id)
-                if view is None or view.project != inp.deployment.project:
-                    return
-                if view.status is not Status.QUEUED:
-                    return
             records.record_transition(
                 self.engine,
                 inp.deployment.deployment_id,
@@ -111,6 +105,7 @@ class TrackingActivities:
                 round=inp.deployment.round,
                 status=inp.status,
                 level="warning" if inp.status is Status.CANCELLED else "error",
+                queued_of=inp.deployment.project if inp.unstarted else None,
             )
 
         await heartbeating(fail)

@@ -158,17 +158,30 @@ def record_transition(
     round: int = 0,
     status: Status | None = None,
     level: str = "info",
+    queued_of: str | None = None,
 ) -> bool:
     """Move a deployment into `phase` with its metadata; False if this transition was recorded
     before (a retry), in which case nothing changes. A deployment that ends without going
-    active keeps the progress it reached, and its log ends with the reason."""
+    active keeps the progress it reached, and its log ends with the reason. With
+    `queued_of`, only a row of that project still queued moves (checked in the same
+    transaction, its row locked)."""
     metadata = details.stored()
     with engine.begin() as conn:
         before = conn.execute(
-            sa.select(deployments.c.phase_metadata, deployments.c.phase_progress).where(
-                deployments.c.id == deployment_id
+            sa.select(
+                deployments.c.phase_metadata,
+                deployments.c.phase_progress,
+                deployments.c.status,
+                projects.c.name,
             )
+            .join(projects, projects.c.id == deployments.c.project_id)
+            .where(deployments.c.id == deployment_id)
+            .with_for_update(of=deployments)
         ).first()
+        if queued_of is not None and (
+            before is None or before.name != queued_of or before.status != Status.QUEUED.value
+        ):
+            return False
         progress = PROGRESS[phase]
         if phase is Phase.FAILED and before is not None:
             progress = before.phase_progress
