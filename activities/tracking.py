@@ -91,7 +91,9 @@ class TrackingActivities:
     @activity.defn(name="mark_failed")
     async def mark_failed(self, inp: FailInput) -> None:
         """Record the failed (or cancelled) transition with its reason; idempotent through
-        its event key. A deployment cancelled while queued is registered first."""
+        its event key. A deployment cancelled while queued is registered first; one whose
+        workflow could not start is recorded only while its row is its project's and
+        queued (the row of another run is not this deployment's to end)."""
 
         def fail(_: object) -> None:
             self._register(inp)
@@ -103,6 +105,7 @@ class TrackingActivities:
                 round=inp.deployment.round,
                 status=inp.status,
                 level="warning" if inp.status is Status.CANCELLED else "error",
+                queued_of=inp.deployment.project if inp.unstarted else None,
             )
 
         await heartbeating(fail)

@@ -292,6 +292,9 @@ class FailInput(PhaseInput):
     """The failed transition: cancelled or failed."""
 
     status: Status
+    unstarted: bool = False
+    """A deployment whose workflow could not start: recorded only while its row is its
+    project's and still queued, so that it never overwrites the row of a run under way."""
 
 
 class SkipInput(PhaseInput):

@@ -20,6 +20,16 @@ def validate_project_name(name: str) -> str:
     return name
 
 
+def validate_server_name(name: str) -> str:
+    """Return the name if it is a DNS label: it names a server's task queue and its files."""
+    if not _DNS_LABEL.fullmatch(name):
+        raise InvalidNameError(
+            f"invalid server name {name!r}: use 1-63 lowercase letters, digits and hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
 def validate_deployment_id(value: str) -> str:
     """Return the canonical form of a deployment id, which must be a UUID."""
     try:

@@ -114,6 +114,13 @@ def sealed_env(engine: sa.Engine, deployment_id: str) -> dict[str, str]:
     return dict(found or {})
 
 
+def project_exists(engine: sa.Engine, project: str) -> bool:
+    """True if the project is recorded (deployed, pinned or given a source)."""
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(projects.c.id).where(projects.c.name == project)).first()
+    return found is not None
+
+
 def project_server(engine: sa.Engine, project: str) -> str | None:
     """The server a project is pinned to, if it is recorded."""
     with engine.connect() as conn:

@@ -26,6 +26,13 @@ def transition_message(phase: Phase, progress: int) -> str:
     return f"{rollups.TRANSITION_PREFIX}{phase.value} ({progress}%)"
 
 
+def _reason(details: PhaseMetadata, status: Status | None) -> str:
+    """The last line of a deployment that ended without going active: how, where and why."""
+    ended = (status or Status.FAILED).value
+    where = f" in {details.failed_phase.value}" if details.failed_phase else ""
+    return f"{ended.capitalize()}{where}: {details.error or 'no reason was recorded'}"
+
+
 def _insert_event(
     conn: sa.Connection,
     deployment_id: str,
@@ -165,31 +172,53 @@ def record_transition(
     round: int = 0,
     status: Status | None = None,
     level: str = "info",
+    queued_of: str | None = None,
 ) -> bool:
     """Move a deployment into `phase` with its metadata; False if this transition was recorded
-    before (a retry), in which case nothing changes."""
-    progress = PROGRESS[phase]
+    before (a retry), in which case nothing changes. A deployment that ends without going
+    active keeps the progress it reached, and its log ends with the reason. With
+    `queued_of`, only a row of that project still queued moves (checked in the same
+    transaction, its row locked)."""
     metadata = details.stored()
     after = status or STATUS[phase]
     with engine.begin() as conn:
         before = conn.execute(
             sa.select(
-                deployments.c.phase_metadata, deployments.c.phase, deployments.c.status
-            ).where(deployments.c.id == deployment_id)
+                deployments.c.phase_metadata,
+                deployments.c.phase,
+                deployments.c.phase_progress,
+                deployments.c.status,
+                projects.c.name,
+            )
+            .join(projects, projects.c.id == deployments.c.project_id)
+            .where(deployments.c.id == deployment_id)
+            .with_for_update(of=deployments)
         ).first()
+        if queued_of is not None and (
+            before is None or before.name != queued_of or before.status != Status.QUEUED.value
+        ):
+            return False
+        progress = PROGRESS[phase]
+        if phase is Phase.FAILED and before is not None:
+            progress = before.phase_progress
+        key = transition_key(phase, round)
         if not _insert_event(
             conn,
             deployment_id,
             phase,
             transition_message(phase, progress),
-            _changed(before.phase_metadata if before else {}, metadata),
-            transition_key(phase, round),
+            _changed(before.phase_metadata if before is not None else {}, metadata),
+            key,
             level,
         ):
             return False
         if before is not None:
             ended = (Phase(before.phase), before.status, before.phase_metadata)
             _roll_up(conn, deployment_id, ended, phase, after, level)
+        if phase is Phase.FAILED:
+            _insert_event(
+                conn, deployment_id, phase, _reason(details, status), {}, f"reason:{key}", level
+            )
         conn.execute(
             sa.update(deployments)
             .where(deployments.c.id == deployment_id)

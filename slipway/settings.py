@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slipway.layout import Layout
 from slipway.limits import GIB, MIB, EnvLimits, UnpackLimits
-from slipway.names import validate_project_name
+from slipway.names import validate_server_name
 from slipway.stack import credentials
 
 NETWORK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -259,7 +259,7 @@ class Settings(BaseSettings):
     @field_validator("server")
     @classmethod
     def _server_is_a_name(cls, value: str) -> str:
-        return validate_project_name(value)
+        return validate_server_name(value)
 
     @property
     def layout(self) -> Layout:

@@ -50,6 +50,10 @@ class DeploymentError(ValueError):
     """A request that cannot be carried out as asked; the message says why."""
 
 
+class NotRecordedError(DeploymentError, LookupError):
+    """The deployment named is not recorded (or is not the project's)."""
+
+
 class KeyClashError(ValueError):
     """A new deployment's id (derived from an Idempotency-Key) is another project's."""
 
@@ -109,8 +113,9 @@ async def start_deployment(
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
-    existing = await asyncio.to_thread(status, engine, deployment_id)
-    if existing is not None:
+    if await _recorded(
+        engine, deployment_id, preview_site(preview, project) if preview else project
+    ):
         return deployment_id
     site, preview_of = await _site(engine, project, preview)
     version, overrides = await _overrides(settings, engine, project, env or {})
@@ -173,6 +178,18 @@ async def _site(engine: sa.Engine, project: str, preview: str | None) -> tuple[s
     return project, ""
 
 
+async def _recorded(engine: sa.Engine, deployment_id: str, project: str) -> bool:
+    """True if the deployment is recorded already (a request sent again): nothing new
+    starts. One recorded for another project (one Idempotency-Key for two projects, the
+    second arriving while the first was stored) is refused with `KeyClashError`."""
+    found = await asyncio.to_thread(status, engine, deployment_id)
+    if found is None:
+        return False
+    if found.project != project:
+        raise KeyClashError(f"deployment {found.id} is already one of {found.project}'s", found.id)
+    return True
+
+
 async def _queued(
     client: Client,
     settings: Settings,
@@ -217,7 +234,7 @@ async def deploy_stored(
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
-    if await asyncio.to_thread(status, engine, deployment_id) is not None:
+    if await _recorded(engine, deployment_id, project):
         return deployment_id
     await _site(engine, project, None)
     version, overrides = await _overrides(settings, engine, project, env or {})
@@ -239,8 +256,11 @@ async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
     puts the previous release back), a queued one by taking it off its project's queue."""
     view = await asyncio.to_thread(status, engine, deployment_id)
     if view is None or view.status in TERMINAL:
-        state = view.status.value if view else "not recorded"
-        raise DeploymentError(f"deployment {deployment_id} is {state}: nothing to cancel")
+        if view is None:
+            raise NotRecordedError(f"deployment {deployment_id} is not recorded: nothing to cancel")
+        raise DeploymentError(
+            f"deployment {deployment_id} is {view.status.value}: nothing to cancel"
+        )
     handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
     if not await workflow_closed(client, deployment_id) and await _exists(handle):
         await handle.cancel()
@@ -264,7 +284,7 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
     finished phases are verified and skipped, not redone."""
     view = await asyncio.to_thread(status, engine, deployment_id)
     if view is None:
-        raise DeploymentError(f"no deployment {deployment_id} is recorded")
+        raise NotRecordedError(f"no deployment {deployment_id} is recorded")
     if view.status in (Status.ACTIVE, Status.SUPERSEDED):
         raise DeploymentError(
             f"deployment {deployment_id} is {view.status.value}: nothing to resume"
@@ -278,6 +298,36 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
         view, template, Mode.DEPLOY, f"resumed after {view.status.value}", next_round=True
     ).model_copy(update=lineage)
     return await submit(client, settings, deployment)
+
+
+async def redeploy_deployment(
+    client: Client, settings: Settings, engine: sa.Engine, deployment_id: str
+) -> str:
+    """Deploy what a deployment deployed (its stored upload, with its own environment
+    overrides) again, as a new deployment of its project running with the project's current
+    environment version; the new one's id."""
+    view = await asyncio.to_thread(status, engine, deployment_id)
+    if view is None:
+        raise NotRecordedError(f"no deployment {deployment_id} is recorded")
+    upload_id = view.details.upload_id
+    if not upload_id or view.details.mode is Mode.ROLLBACK:
+        raise DeploymentError(
+            f"deployment {deployment_id} has no upload of its own to deploy again "
+            "(a rollback, or it never got its source): roll back to it, or deploy anew"
+        )
+    overrides = await asyncio.to_thread(queries.sealed_env, engine, deployment_id)
+    version, _ = await asyncio.to_thread(env_versions.current, engine, view.project)
+    deployment = await _input(
+        settings,
+        engine,
+        view.project,
+        deployment_id=str(uuid.uuid4()),
+        upload_id=upload_id,
+        source_commit=view.details.source_commit,
+        source=view.source,
+        env_version=version,
+    )
+    return await _queued(client, settings, engine, deployment, overrides)
 
 
 def _serving(history: list[DeploymentView]) -> list[DeploymentView]:
@@ -299,7 +349,7 @@ def rollback_target(engine: sa.Engine, project: str, to: str | None) -> Deployme
         for view in history:
             if view.id == to:
                 return view
-        raise DeploymentError(f"deployment {to} is not a deployment of {project}")
+        raise NotRecordedError(f"deployment {to} is not a deployment of {project}")
     active = _serving(history)
     if not active:
         raise DeploymentError(f"{project} has no active deployment to roll back from")
@@ -323,7 +373,7 @@ async def _switch_to(
 ) -> str:
     """Switch the project to `view`'s release, kept on its server, without rebuilding, as
     a deployment of its own running with `env_version` (and `carried`, sealed values it
-    takes along)."""
+    takes along), recorded before this returns (a page opened on its id finds it)."""
     target = view.release
     built = await asyncio.to_thread(queries.get_deployment, engine, target)
     deployment = await _input(
@@ -339,7 +389,7 @@ async def _switch_to(
         env_version=env_version,
         env=carried or {},
     )
-    return await submit(client, settings, deployment)
+    return await _queued(client, settings, engine, deployment, {})
 
 
 async def rollback(

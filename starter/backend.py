@@ -29,13 +29,26 @@ SHORT_ID = 8
 _FULL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
+"""Every command's exit status: 0 it did what was asked; 1 the deployment failed or the
+operation was refused (the state does not allow it); 2 bad usage, or what it names is not
+found; 3 a component (PostgreSQL, Temporal, the API) does not answer. README documents it."""
+
+
 class Refusal(Exception):
     """A command that cannot be carried out as asked: the message says why, `code` is the
-    exit status (2: fix the command; 1: it ran and failed)."""
+    exit status (USAGE: fix the command or what it names; FAILED: refused or failed)."""
 
-    def __init__(self, message: str, code: int = 2) -> None:
+    def __init__(self, message: str, code: int = USAGE) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Unreachable(Refusal):
+    """A component the command needs does not answer: the message names it and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, UNREACHABLE)
 
 
 def parse_id(given: str) -> str:
@@ -154,7 +167,9 @@ class Backend(Protocol):
 
     async def domains(self, project: str | None) -> list[DomainView]: ...
 
-    async def status(self, deployment_id: str) -> DeploymentView | None: ...
+    async def status(self, deployment_id: str, stack: bool = False) -> DeploymentView | None:
+        """The deployment's row; a failure's stack (server paths) only with `stack`."""
+        ...
 
     async def health(self, project: str) -> ProjectHealth: ...
 

@@ -1,7 +1,9 @@
 """`slipway dev` and `slipway demo`: the embedded stack in the foreground."""
 
 import asyncio
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +14,11 @@ from temporalio.client import Client
 from slipway.settings import Settings
 from slipway.stack.claims import ClaimError
 from slipway.stack.embedded import EmbeddedStack
+from slipway.stack.probes import tcp_open
 from slipway.stack.process import Service
 from slipway.stack.supervise import GaveUpError
 from slipway.temporal import connect, has_pollers
+from starter.http.config import ApiSettings, resolve_token, token_file
 from starter.render import console
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "site"
@@ -60,10 +64,36 @@ def ui_url(settings: Settings, workflow_id: str | None = None) -> str:
     return settings.temporal_ui(workflow_id)
 
 
+def api_service(settings: Settings, api: ApiSettings) -> Service:
+    """`slipway api` as a child of the stack: the HTTP API and the deployments page."""
+    env = {**os.environ, **settings.environment()}
+    return Service(
+        name="api",
+        argv=[sys.executable, "-m", "starter.cli", "api"],
+        log=settings.home / "logs" / "api.log",
+        ready=lambda: tcp_open(api.port),
+        address=f"http://{api.host}:{api.port}/ (SLIPWAY_API_PORT)",
+        env=env,
+    )
+
+
+def page_link(settings: Settings, api: ApiSettings) -> str:
+    """The deployments page's link: with the token on a terminal (the page trades it for a
+    session), without it in a log, which must not hold it."""
+    where = f"http://{api.host}:{api.port}/"
+    if sys.stdout.isatty():
+        return f"{where}?token={resolve_token(settings, api)}"
+    return f"{where}?token=<the bearer token, in {token_file(settings)}>"
+
+
 def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:
-    """Start the stack, run `deploy` once it is ready, then hold until Ctrl-C or SIGTERM
-    (or return at once when `deploy` says so); stop every service on the way out."""
-    stack = EmbeddedStack(settings)
+    """Start the stack (with the API and its page), run `deploy` once it is ready, then hold
+    until Ctrl-C or SIGTERM (or return at once when `deploy` says so); stop every service
+    on the way out."""
+    api = ApiSettings()
+    stack = EmbeddedStack(
+        settings, extra=[(api_service(settings, api), api.port, "SLIPWAY_API_PORT")]
+    )
     signal.signal(signal.SIGTERM, _on_sigterm)
 
     def ready(service: Service) -> None:
@@ -75,6 +105,7 @@ def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:
         console.print(f"[yellow]{TRUSTED_APPS_ONLY}[/]")
         stack.start(on_ready=ready)
         asyncio.run(wait_for_worker(settings))
+        console.print(f"[bold]Deployments[/]  {page_link(settings, api)}", soft_wrap=True)
         console.print(f"[bold]Temporal UI[/]  {ui_url(settings)}")
         console.print(
             f"[bold]Sites[/]        http://<project>.{settings.base_domain}:{settings.http_port}/"

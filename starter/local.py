@@ -29,30 +29,34 @@ from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
 from starter import api, applogs, domains, project_env, projects
 from starter.applogs import AppLogsError
-from starter.backend import Refusal, is_whole, one_of, parse_id
+from starter.backend import FAILED, USAGE, Refusal, is_whole, one_of, parse_id
 from starter.devstack import ui_url
 from starter.domains import CertificateError
 from starter.http.schemas import Stuck
+from starter.outages import temporal_down
 from starter.uploads import UploadError
 
 
 @contextmanager
 def refusing() -> Iterator[None]:
-    """The core's refusals as a message and exit code 2, not a traceback."""
+    """The core's refusals as a message and an exit status, not a traceback: what is not
+    found or not valid is the command's to fix (USAGE); what the state does not allow is
+    refused (FAILED)."""
     try:
         yield
     except (
-        api.DeploymentError,
+        api.NotRecordedError,
         InvalidNameError,
         UploadError,
         ProjectError,
         AppLogsError,
         CertificateError,
         DomainNotFoundError,
-        DomainConflictError,
         EnvError,
     ) as err:
-        raise Refusal(str(err)) from None
+        raise Refusal(str(err), USAGE) from None
+    except (api.DeploymentError, DomainConflictError) as err:
+        raise Refusal(str(err), FAILED) from None
 
 
 class Local:
@@ -83,11 +87,8 @@ class Local:
         if self._client is None:
             try:
                 self._client = await connect(self.settings)
-            except RuntimeError as err:
-                raise Refusal(
-                    f"cannot reach Temporal at {self.settings.temporal_address} ({err}); "
-                    "is `slipway dev` running?"
-                ) from None
+            except RuntimeError:
+                raise temporal_down(self.settings.temporal_address) from None
         return self._client
 
     async def resolve(self, given: str) -> str:
@@ -238,9 +239,13 @@ class Local:
         with refusing():
             return await asyncio.to_thread(domains.listed, self.engine, project)
 
-    async def status(self, deployment_id: str) -> DeploymentView | None:
+    async def status(self, deployment_id: str, stack: bool = False) -> DeploymentView | None:
         with refusing():
-            return await asyncio.to_thread(api.status, self.engine, deployment_id)
+            view = await asyncio.to_thread(api.status, self.engine, deployment_id)
+        if view is None or stack or "stack" not in view.metadata:
+            return view
+        kept = {key: value for key, value in view.metadata.items() if key != "stack"}
+        return view.model_copy(update={"metadata": kept})
 
     async def health(self, project: str) -> monitoring.ProjectHealth:
         return await asyncio.to_thread(monitoring.health_of, self.engine, project)

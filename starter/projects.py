@@ -103,7 +103,13 @@ class SourceSettings(BaseModel):
         description="https://, ssh://, git://, file:// or user@host:path.",
     )
     branch: str | None = Field(default=None, min_length=1, max_length=255)
-    git_user: str | None = Field(default=None, min_length=1, max_length=255)
+    git_user: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="User name sent with the token: no control characters.",
+    )
     git_token: str | None = Field(default=None, min_length=1, max_length=16384)
     ssh_key: str | None = Field(default=None, min_length=1, max_length=65536)
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=255)

@@ -28,7 +28,7 @@ from slipway.metadata import Metadata
 from slipway.models import DeploymentView, GitSource, LogEntry
 from slipway.names import InvalidNameError, validate_project_name
 from slipway.phases import Phase, Status
-from starter.backend import Refusal, is_whole, one_of, parse_id
+from starter.backend import FAILED, USAGE, Refusal, Unreachable, is_whole, one_of, parse_id
 from starter.tree import Described, cache_file, describe
 from starter.uploads import ARCHIVE_SUFFIXES, UploadError
 
@@ -211,7 +211,10 @@ class Remote:
                 headers=headers,
             )
         except httpx.TransportError as err:
-            raise Refusal(f"cannot reach the API at {self.url} ({err!r})") from None
+            raise Unreachable(
+                f"cannot reach the API at {self.url} ({type(err).__name__}): is it running? "
+                f"Check {URL_VARIABLE}"
+            ) from None
         if answer.status_code == 401:
             raise Refusal(f"the API at {self.url} refused the token: check {TOKEN_VARIABLE}")
         return answer
@@ -222,7 +225,11 @@ class Remote:
             detail = _Problem.model_validate_json(answer.content).detail
         except ValidationError:
             detail = f"the API answered {answer.status_code}: {answer.text[:200]}"
-        return Refusal(detail, 1 if answer.status_code >= 500 else 2)
+        if answer.status_code == 503:
+            return Unreachable(detail)
+        return Refusal(
+            detail, FAILED if answer.status_code == 409 or answer.status_code >= 500 else USAGE
+        )
 
     async def _read(self, path: str, params: Mapping[str, str | int] | None = None) -> bytes:
         answer = await self._request("GET", path, params=params)
@@ -315,8 +322,10 @@ class Remote:
         if answer.status_code != 204:
             raise self._refused(answer)
 
-    async def status(self, deployment_id: str) -> DeploymentView | None:
-        answer = await self._request("GET", f"/api/deployments/{deployment_id}")
+    async def status(self, deployment_id: str, stack: bool = False) -> DeploymentView | None:
+        answer = await self._request(
+            "GET", f"/api/deployments/{deployment_id}", params={"stack": "true"} if stack else None
+        )
         if answer.status_code == 404:
             return None
         if answer.status_code != 200:
@@ -372,7 +381,9 @@ class Remote:
             except httpx.TransportError as err:
                 failures += 1
                 if failures > RECONNECTS:
-                    raise Refusal(f"lost the API at {self.url} ({err!r})") from None
+                    raise Unreachable(
+                        f"lost the API at {self.url} ({type(err).__name__}): is it running?"
+                    ) from None
                 await asyncio.sleep(1.0)
 
     async def follow_logs(self, deployment_id: str, after: int) -> AsyncIterator[LogEntry]:

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from slipway.models import DeploymentView, LogEntry, PreviewView
+from slipway.phases import PROGRESS, WORK_PHASES, Phase, Status
 
 if TYPE_CHECKING:
     # Types only: the remote CLI draws these without loading the database's modules.
     from slipway.analytics import Stats
     from slipway.domains import DomainView
+    from slipway.models import ReconcileReport
     from slipway.monitoring import Alert, ProjectSummary
     from starter.http.schemas import Stuck
     from starter.project_env import EnvChange, EnvListing
@@ -26,8 +30,8 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def status_json(view: DeploymentView) -> str:
-    """The `status --json` document."""
+def status_json(view: DeploymentView, verbose: bool = False) -> str:
+    """The `status --json` document; the failure's stack (server paths) only when asked."""
     return json.dumps(
         {
             "id": view.id,
@@ -35,28 +39,53 @@ def status_json(view: DeploymentView) -> str:
             "status": view.status.value,
             "phase": view.phase.value,
             "progress": view.progress,
-            "metadata": view.metadata,
+            "metadata": view.metadata if verbose else _without_stack(view),
             "updated_at": view.updated_at.isoformat(),
         },
         indent=2,
     )
 
 
-def status_table(view: DeploymentView) -> Table:
-    """A deployment as a two-column table."""
+def _without_stack(view: DeploymentView) -> dict[str, object]:
+    return {key: value for key, value in view.metadata.items() if key != "stack"}
+
+
+def reached(view: DeploymentView) -> str:
+    """The phase and progress a deployment is at, or for one that ended without going
+    active, the phase it ended in and the progress it had reached."""
+    ended_in = view.details.failed_phase
+    if view.phase is Phase.FAILED and ended_in is not None:
+        return f"{ended_in.value} ({view.progress}%)"
+    return f"{view.phase.value} ({view.progress}%)"
+
+
+def when(moment: datetime) -> str:
+    """A moment as people read it: date and time to the second, in UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_table(view: DeploymentView, verbose: bool = False) -> Table:
+    """A deployment as a two-column table: what a person asks first; with `verbose`, every
+    key of its metadata too (the failure's stack among them)."""
+    details = view.details
     table = Table(show_header=False, box=None)
-    for key, value in (
+    rows = [
         ("deployment", view.id),
         ("project", view.project),
         ("status", view.status.value),
-        ("phase", f"{view.phase.value} ({view.progress}%)"),
-        ("updated", view.updated_at.isoformat(timespec="seconds")),
-        ("source", view.source),
-    ):
-        table.add_row(f"[bold]{key}[/]", value)
-    for key, extra in view.metadata.items():
-        if key != "stack":
-            table.add_row(f"  {key}", extra if isinstance(extra, str) else json.dumps(extra))
+        ("phase", reached(view)),
+    ]
+    if details.error and view.status is not Status.ACTIVE:
+        rows.append(("reason", details.error))
+    if details.url:
+        rows.append(("url", details.url))
+    rows += [("source", view.source), ("updated", when(view.updated_at))]
+    for key, value in rows:
+        table.add_row(f"[bold]{key}[/]", escape(value))
+    if verbose:
+        for key, extra in view.metadata.items():
+            text = extra if isinstance(extra, str) else json.dumps(extra)
+            table.add_row(f"  {key}", escape(text))
     return table
 
 
@@ -68,24 +97,27 @@ def logs_json(entries: list[LogEntry]) -> str:
 def log_line(entry: LogEntry) -> str:
     """One log row as a line."""
     colour = {"error": "red", "warning": "yellow"}.get(entry.level, "cyan")
-    stamp = entry.timestamp.isoformat(timespec="milliseconds")
+    stamp = entry.timestamp.astimezone(UTC).isoformat(timespec="milliseconds")
     return (
-        f"[dim]{stamp}[/] [{colour}]{entry.level:<7}[/] [bold]{entry.phase:<18}[/] {entry.message}"
+        f"[dim]{stamp}[/] [{colour}]{entry.level:<7}[/] [bold]{entry.phase:<18}[/] "
+        f"{escape(entry.message)}"
     )
 
 
-def deployments_table(views: list[DeploymentView]) -> Table:
+def deployments_table(views: list[DeploymentView]) -> Table | str:
     """Deployments, newest first, each under its short id (its first 8 characters, which
     every command that takes an id accepts)."""
+    if not views:
+        return "no deployments"
     table = Table("id", "project", "status", "phase", "created", "source")
     for view in views:
         table.add_row(
             view.id[:8],
             view.project,
             view.status.value,
-            f"{view.phase.value} ({view.progress}%)",
-            view.created_at.isoformat(timespec="seconds"),
-            view.source,
+            reached(view),
+            when(view.created_at),
+            escape(view.source),
         )
     return table
 
@@ -110,15 +142,17 @@ def deployments_json(views: list[DeploymentView]) -> str:
     )
 
 
-def stuck_table(found: list[Stuck]) -> Table:
+def stuck_table(found: list[Stuck]) -> Table | str:
     """Stuck deployments, oldest phase first, with what each is doing."""
+    if not found:
+        return "no stuck deployments"
     table = Table("deployment", "project", "phase", "since", "kind", "detail")
     for item in found:
         table.add_row(
             item.id,
             item.project,
             f"{item.phase.value} ({item.progress}%)",
-            item.phase_updated_at.isoformat(timespec="seconds"),
+            when(item.phase_updated_at),
             item.kind.value,
             item.detail,
         )
@@ -149,7 +183,10 @@ async def show_progress(
     eta: Callable[[DeploymentView], float | None] = lambda _: None,
 ) -> DeploymentView | None:
     """Draw a live bar from the deployment's snapshots, with `eta`'s estimate of the
-    seconds left when it has one; return the last snapshot."""
+    seconds left when it has one; return the last snapshot. Not on a terminal (a CI log),
+    one line each time the deployment enters a phase instead."""
+    if not console.is_terminal:
+        return await _phase_lines(snapshots)
     last: DeploymentView | None = None
     columns = (
         TextColumn("[bold]{task.description:<20}"),
@@ -164,18 +201,62 @@ async def show_progress(
             if view is None:
                 continue
             last = view
-            left = eta(view)
             bar.update(
                 task,
                 completed=view.progress,
                 description=view.phase.value,
-                eta=f"about {left:.0f}s left" if left is not None else "",
+                eta=remaining(eta(view)),
             )
     return last
 
 
-def projects_table(found: list[ProjectSummary]) -> Table:
+def remaining(left: float | None) -> str:
+    """What the estimate says: seconds left, or that the phase runs longer than usual."""
+    if left is None:
+        return ""
+    if left < 1:
+        return "longer than usual"
+    return f"about {left:.0f}s left"
+
+
+_IN_ORDER: tuple[Phase, ...] = (Phase.QUEUED, *WORK_PHASES, Phase.ACTIVE)
+"""Every deployment passes through these in order, each run or recorded as skipped."""
+
+
+async def _phase_lines(snapshots: AsyncIterator[DeploymentView | None]) -> DeploymentView | None:
+    """A line per phase the deployment enters, in order, with the progress it enters at (as
+    its log's transitions say). Snapshots come a few times a second, so a phase that passed
+    between two is printed when the next one is seen."""
+    last: DeploymentView | None = None
+    printed = -1
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def through(index: int) -> None:
+        nonlocal printed
+        for phase in _IN_ORDER[printed + 1 : index + 1]:
+            say(f"{phase.value} ({PROGRESS[phase]}%)")
+        printed = max(printed, index)
+
+    async for view in snapshots:
+        if view is None:
+            continue
+        last = view
+        if view.phase is Phase.FAILED:
+            ended_in = view.details.failed_phase
+            through(_IN_ORDER.index(ended_in or Phase.QUEUED))
+            say(f"{view.status.value} in {reached(view)}" if ended_in else view.status.value)
+            printed = len(_IN_ORDER)
+            continue
+        through(_IN_ORDER.index(view.phase))
+    return last
+
+
+def projects_table(found: list[ProjectSummary]) -> Table | str:
     """Projects with their health."""
+    if not found:
+        return "no projects"
     table = Table(
         "project", "domain", "serving", "deployments", "health", "last check", "restarts", "detail"
     )
@@ -198,17 +279,19 @@ def projects_table(found: list[ProjectSummary]) -> Table:
     return table
 
 
-def alerts_table(found: list[Alert]) -> Table:
+def alerts_table(found: list[Alert]) -> Table | str:
     """Alerts, newest first."""
+    if not found:
+        return "no alerts"
     table = Table("id", "project", "kind", "raised", "delivered", "resolved", "message")
     for alert in found:
         table.add_row(
             str(alert.id),
             alert.project,
             alert.kind,
-            alert.created_at.isoformat(timespec="seconds"),
-            alert.delivered_at.isoformat(timespec="seconds") if alert.delivered_at else "-",
-            alert.resolved_at.isoformat(timespec="seconds") if alert.resolved_at else "-",
+            when(alert.created_at),
+            when(alert.delivered_at) if alert.delivered_at else "-",
+            when(alert.resolved_at) if alert.resolved_at else "-",
             alert.message,
         )
     return table
@@ -330,3 +413,32 @@ def domains_table(found: list[DomainView]) -> Table | str:
 def domains_json(found: list[DomainView]) -> str:
     """Domains as JSON, as the API answers them."""
     return json.dumps([view.model_dump(by_alias=True, mode="json") for view in found], indent=2)
+
+
+def reconcile_summary(report: ReconcileReport) -> list[str]:
+    """`slipway reconcile`: what the pass resolved and removed, a line each."""
+    orphans, cleanup = report.orphans, report.cleanup
+    lines = []
+    if not orphans.locked:
+        lines.append("orphans: skipped, another reconcile pass holds the lock")
+    elif not orphans.resolved:
+        lines.append("orphans: none")
+    else:
+        lines.append(f"orphans: {len(orphans.resolved)} resolved")
+        lines += [f"  {deployment}: {how}" for deployment, how in orphans.resolved.items()]
+    if not cleanup.locked:
+        lines.append("cleanup: skipped, another reconcile pass holds the lock")
+        return lines
+    removed = {
+        "releases": len(cleanup.releases),
+        "work dirs": len(cleanup.work_dirs),
+        "routes": len(cleanup.routes),
+        "uploads": len(cleanup.uploads),
+        "stored objects": cleanup.store_objects,
+        "blobs": cleanup.blobs,
+        "containers": len(cleanup.containers),
+        "images": len(cleanup.images),
+    }
+    done = [f"{count} {what}" for what, count in removed.items() if count]
+    lines.append(f"cleanup: removed {', '.join(done)}" if done else "cleanup: nothing to remove")
+    return lines

@@ -112,4 +112,6 @@ async def test_cancel_a_queued_deployment(
     assert await outcome(client, running) is None
     view = row(engine, queued)
     assert view.status is Status.CANCELLED
-    assert [e.phase for e in queries.get_logs(engine, queued)] == ["queued", "failed"]
+    logged = queries.get_logs(engine, queued)
+    assert [e.phase for e in logged] == ["queued", "failed", "failed"]
+    assert logged[-1].message == "Cancelled: cancelled by request before it started"

@@ -32,6 +32,7 @@ def _stack_env(home: Path) -> dict[str, str]:
             "SLIPWAY_HTTPS_PORT": str(free_port()),
             "SLIPWAY_STATIC_PORT": str(free_port()),
             "SLIPWAY_TRAEFIK_ADMIN_PORT": str(free_port()),
+            "SLIPWAY_API_PORT": str(free_port()),
             "COLUMNS": "200",
         }
     )
@@ -120,6 +121,14 @@ async def test_dev_serves_until_sigterm_and_keeps_data_across_restarts(
         _says_what_apps_reach_and_hides_the_password(home, "".join(seen))
         ui = httpx.get(f"http://127.0.0.1:{env['SLIPWAY_TEMPORAL_UI_PORT']}/", timeout=5)
         assert ui.status_code == 200
+        # The API and its page run too, and the page's link is printed (not the token: the
+        # output is not a terminal).
+        page = f"http://127.0.0.1:{env['SLIPWAY_API_PORT']}/"
+        assert f"Deployments  {page}?token=<the bearer token, in " in "".join(seen)
+        token = (home / "api.token").read_text().strip()
+        assert token not in "".join(seen)
+        answer = httpx.get(f"{page}?token={token}", timeout=5, follow_redirects=True)
+        assert answer.status_code == 200 and "Slipway" in answer.text
         if round_ == 0:
             site = tmp_path / "site"
             site.mkdir()

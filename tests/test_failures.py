@@ -5,8 +5,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from temporalio.client import Client
 
+from slipway import queries
 from slipway.layout import Layout
-from slipway.phases import Phase, Status
+from slipway.phases import PROGRESS, Phase, Status
 from slipway.settings import Settings
 from tests.components import free_port
 from tests.helpers import (
@@ -40,13 +41,18 @@ async def test_unsupported_upload_fails_once_and_keeps_serving(
     assert failure is not None and "no index.html" in failure
 
     view = row(engine, bad)
-    assert (view.status, view.phase, view.progress) == (Status.FAILED, Phase.FAILED, 0)
+    # It keeps the progress it reached, and its log ends with the reason.
+    assert (view.status, view.phase) == (Status.FAILED, Phase.FAILED)
+    assert PROGRESS[Phase.BUILDING] <= view.progress < PROGRESS[Phase.COPYING_FILES]
     assert "no index.html" in str(view.metadata["error"])
     assert "activities/phases/building.py" in str(view.metadata["stack"])
     assert view.metadata["failedPhase"] == "building"
     assert view.metadata["attempt"] == 1
     assert "failedAt" in view.metadata
-    assert transitions(engine, bad)[-1] == "Phase transition: failed (0%)"
+    assert transitions(engine, bad)[-1] == f"Phase transition: failed ({view.progress}%)"
+    last = queries.get_logs(engine, bad)[-1]
+    assert last.level == "error" and last.message.startswith("Failed in building: ")
+    assert "no index.html" in last.message
     assert Layout(settings.home).current(project).readlink().name == good
     assert "still here" in fetch(settings, project).text
 

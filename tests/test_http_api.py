@@ -33,7 +33,14 @@ from uvicorn.logging import AccessFormatter, DefaultFormatter
 from slipway.settings import Settings
 from starter.devstack import ui_url
 from starter.http.app import create_app, server_config
-from starter.http.auth import COOKIE, FORMER_COOKIE, sign_session
+from starter.http.auth import (
+    COOKIE,
+    CSRF_COOKIE,
+    FORMER_COOKIE,
+    READ,
+    csrf_token,
+    sign_session,
+)
 from starter.http.config import ApiSettings
 from starter.http.redaction import redact
 from tests.components import free_port
@@ -201,6 +208,18 @@ async def test_every_endpoint_but_healthz_wants_the_token(
         assert (await http.post(f"/api/deployments/{some_id}/cancel")).status_code == 404
     document = (await http.get("/openapi.json")).json()
     assert "bearer" in json.dumps(document["components"]["securitySchemes"]).lower()
+    # Operations are named as a client's methods would be.
+    operations = {
+        operation["operationId"]
+        for path in document["paths"].values()
+        for operation in path.values()
+    }
+    assert {
+        "createDeployment",
+        "getDeployment",
+        "cancelDeployment",
+        "rollbackProject",
+    } <= operations
 
 
 def set_cookie(answer: httpx.Response, name: str) -> tuple[str, set[str]]:
@@ -213,14 +232,27 @@ def set_cookie(answer: httpx.Response, name: str) -> tuple[str, set[str]]:
     raise AssertionError(f"{answer} sets no {name} cookie")
 
 
-async def test_the_pages_session_reads_only_and_is_not_the_token(http_app: FastAPI) -> None:
+async def test_the_pages_session_acts_only_with_its_csrf_token_and_is_not_the_token(
+    http_app: FastAPI,
+) -> None:
     transport = httpx.ASGITransport(app=http_app)
     some_id = uuid.uuid4()
 
-    async def status(method: str, path: str, cookie: str = "", bearer: str = "") -> int:
+    async def status(
+        method: str,
+        path: str,
+        cookie: str = "",
+        bearer: str = "",
+        csrf: str = "",
+        origin: str = "",
+    ) -> int:
         headers = {"Cookie": cookie} if cookie else {}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
+        if csrf:
+            headers["X-CSRF-Token"] = csrf
+        if origin:
+            headers["Origin"] = origin
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
             return (await client.request(method, path, headers=headers)).status_code
 
@@ -235,10 +267,24 @@ async def test_the_pages_session_reads_only_and_is_not_the_token(http_app: FastA
     assert "max-age=0" in set_cookie(answer, FORMER_COOKIE)[1]
     cookie = f"{COOKIE}={value}"
 
-    # It reads, the page included, and writes nothing; nor is it a bearer token.
+    # It reads, the page included; it acts only with its CSRF token (from the cookie the
+    # page reads, not HttpOnly) and from this origin; nor is it a bearer token.
     for path in ("/api/deployments", "/", f"/deployments/{some_id}", "/static/page.js"):
         assert await status("GET", path, cookie) == 200, path
-    assert await status("POST", f"/api/deployments/{some_id}/cancel", cookie) == 401
+    assert await status("GET", "/projects/some-project", cookie) == 200
+    csrf, csrf_attributes = set_cookie(answer, CSRF_COOKIE)
+    assert "httponly" not in csrf_attributes and "samesite=strict" in csrf_attributes
+    cancel = f"/api/deployments/{some_id}/cancel"
+    assert await status("POST", cancel, cookie) == 401
+    assert await status("POST", cancel, cookie, csrf=csrf[:-1] + "0") == 401
+    assert await status("POST", cancel, cookie, csrf=csrf, origin="http://evil.test") == 401
+    assert await status("POST", cancel, cookie, csrf=csrf) == 404  # past the check: no such id
+    assert await status("POST", cancel, cookie, csrf=csrf, origin="http://api.test") == 404
+    assert await status("POST", cancel, csrf=csrf) == 401
+    # A read session (SLIPWAY_API_PAGE_ACTIONS=false) acts on nothing, CSRF token or not.
+    read = sign_session(TOKEN, int(time.time()) + 60, READ)
+    assert await status("GET", "/api/deployments", f"{COOKIE}={read}") == 200
+    assert await status("POST", cancel, f"{COOKIE}={read}", csrf=csrf_token(TOKEN, read)) == 401
     assert await status("POST", f"/api/deployments/{some_id}/cancel", bearer=value) == 401
     assert await status("GET", "/api/deployments", bearer=value) == 401
     assert await status("POST", f"/api/deployments/{some_id}/cancel", bearer=TOKEN) == 404
@@ -256,7 +302,8 @@ async def test_the_pages_session_reads_only_and_is_not_the_token(http_app: FastA
         sign_session(TOKEN, int(time.time()) - 1),
         later,
         flipped,
-        f"write.{expires}.{nonce}.{signature}",
+        f"read.{expires}.{nonce}.{signature}",
+        f"admin.{expires}.{nonce}.{signature}",
         sign_session(f"{TOKEN}-rotated", int(time.time()) + 3600),
         "",
         "...",
@@ -265,6 +312,21 @@ async def test_the_pages_session_reads_only_and_is_not_the_token(http_app: FastA
         for path in ("/api/deployments", "/"):
             assert await status("GET", path, f"{COOKIE}={bad}") == 401, (bad, path)
     assert await status("GET", "/", f"{COOKIE}={sign_session(TOKEN, int(time.time()) + 60)}") == 200
+
+    # With the page's actions turned off, its link starts a read session, with no CSRF token.
+    services = http_app.state.services
+    read_only = create_app(
+        services.settings,
+        ApiSettings(token=SecretStr(TOKEN), page_actions=False),
+        client=services.client,
+        engine=services.engine,
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=read_only), base_url="http://api.test"
+    ) as browser:
+        answer = await browser.get(f"/?token={TOKEN}")
+    assert set_cookie(answer, COOKIE)[0].startswith("read.")
+    assert "max-age=0" in set_cookie(answer, CSRF_COOKIE)[1]
 
     # Over HTTPS the cookie is Secure.
     async with httpx.AsyncClient(transport=transport, base_url="https://api.test") as secure:
@@ -422,15 +484,19 @@ async def test_a_retried_request_with_the_same_key_starts_one_deployment(
     assert elsewhere.status_code == 422
     assert "use a new key" in elsewhere.json()["detail"]
 
-    # The same new key for two projects at the same moment: one is queued, the other told.
-    key = f"race-{uuid.uuid4()}"
-    racing = await asyncio.gather(
-        upload(http, archive, f"{project}-c", key=key),
-        upload(http, archive, f"{project}-d", key=key),
-    )
-    assert sorted(a.status_code for a in racing) == [202, 422], [a.text for a in racing]
-    (won,) = [a for a in racing if a.status_code == 202]
-    assert (await until_ended(http, won.json()["id"]))["status"] == "active"
+    # The same new key for two projects at the same moment: one is queued, the other told;
+    # the one queued goes active. Several rounds, so that the requests meet at each step.
+    winners = []
+    for round_ in range(4):
+        key = f"race-{uuid.uuid4()}"
+        racing = await asyncio.gather(
+            upload(http, archive, f"{project}-c{round_}", key=key),
+            upload(http, archive, f"{project}-d{round_}", key=key),
+        )
+        assert sorted(a.status_code for a in racing) == [202, 422], [a.text for a in racing]
+        winners += [a.json()["id"] for a in racing if a.status_code == 202]
+    for won in winners:
+        assert (await until_ended(http, won))["status"] == "active"
 
 
 async def test_limits_and_validation_say_what_to_fix(
@@ -506,7 +572,15 @@ async def test_cancel_resume_rollback_and_stuck_over_http(
     await until(http, running, lambda d: d["phase"] == "copying_files")
     answer = await http.post(f"/api/deployments/{running}/cancel")
     assert answer.status_code == 202, answer.text
-    assert (await until_ended(http, running))["status"] == "cancelled"
+    cancelled = await until_ended(http, running)
+    # It keeps the phase and progress it reached; a stack is served only when asked for.
+    assert cancelled["status"] == "cancelled" and cancelled["progress"] >= 50
+    assert cancelled["metadata"]["failedPhase"] not in (None, "queued", "failed")
+    assert "stack" not in cancelled["metadata"]
+    listed = (await http.get(f"/api/deployments?project={project}")).json()
+    assert all("stack" not in d["metadata"] for d in listed)
+    asked = (await http.get(f"/api/deployments/{running}?stack=true")).json()
+    assert "stack" in asked["metadata"]
 
     # Its row says cancelled a moment before its workflow has closed: until then, 409.
     answer = await http.post(f"/api/deployments/{running}/resume")

@@ -2,16 +2,17 @@
 superseded by a newer arrival."""
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from slipway import queries, submission
 from slipway.models import DeploymentInput, LogEntry
 from slipway.phases import Status
 from slipway.settings import Settings
-from slipway.workflow_ids import deployment_workflow_id
+from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from tests.helpers import (
     SUCCESS_TRANSITIONS,
     deploy,
@@ -106,3 +107,42 @@ async def test_the_same_deployment_submitted_again_runs_once(
     await again.result()
     assert transitions(engine, deployment_id) == SUCCESS_TRANSITIONS
     assert row(engine, deployment_id).updated_at == first_run.updated_at
+
+
+async def test_a_deployment_whose_workflow_cannot_start_fails_and_the_queue_goes_on(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    """Its id is taken by a workflow already running (as when one id was claimed twice):
+    the deployment is recorded failed with the reason, and the project's serializer keeps
+    running its next deployments instead of failing."""
+    taken = str(uuid.uuid4())
+    squatter = await client.start_workflow(
+        "NobodyRunsThis",
+        id=deployment_workflow_id(taken),
+        task_queue=f"{project}-nobody-polls",
+    )
+    try:
+        await deploy(
+            client, settings, make_site(tmp_path / "a", "blocked"), project, deployment_id=taken
+        )
+        await wait_for("the failure", lambda: row(engine, taken).status is Status.FAILED)
+        view = row(engine, taken)
+        assert "is already running" in str(view.metadata["error"])
+        last = queries.get_logs(engine, taken)[-1]
+        assert last.message.startswith("Failed: its workflow ") and last.level == "error"
+
+        after = await deploy(client, settings, make_site(tmp_path / "b", "next one"), project)
+        assert await outcome(client, after) is None
+        assert "next one" in fetch(settings, project).text
+        serializer = await client.get_workflow_handle(project_workflow_id(project)).describe()
+        assert serializer.status in (
+            WorkflowExecutionStatus.RUNNING,
+            WorkflowExecutionStatus.COMPLETED,
+        )
+    finally:
+        await squatter.terminate("test over")

@@ -3,6 +3,7 @@ real server: its session, live progress on the list, a deployment's timeline, lo
 Temporal link."""
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,10 +19,10 @@ from temporalio.client import Client
 from slipway.settings import Settings
 from starter.devstack import ui_url
 from starter.http.app import create_app
-from starter.http.auth import COOKIE
+from starter.http.auth import COOKIE, CSRF_COOKIE
 from starter.http.config import ApiSettings
 from tests.components import require
-from tests.helpers import make_site
+from tests.helpers import fetch, make_site
 from tests.running import RunningWorker
 from tests.test_http_api import AUTH, TOKEN, pack, serving, upload
 
@@ -94,9 +95,10 @@ async def test_list_and_deployment_pages_follow_deployments_live(
         page.on("pageerror", lambda err: errors.append(str(err)))
         await page.goto(f"{base}/?token={TOKEN}")
         assert page.url == f"{base}/", "the token leaves the address once it is a session"
-        cookies = await page.context.cookies()
-        assert [cookie["name"] for cookie in cookies] == [COOKIE]
-        session = cookies[0]
+        cookies = {cookie["name"]: cookie for cookie in await page.context.cookies()}
+        assert set(cookies) == {COOKIE, CSRF_COOKIE}, "a write session, with its CSRF token"
+        session = cookies[COOKIE]
+        assert not cookies[CSRF_COOKIE].get("httpOnly"), "the page reads its CSRF token"
         assert TOKEN not in session["value"], "the browser holds a session, not the token"
         assert session.get("httpOnly") and session.get("sameSite") == "Strict"
         await page.wait_for_selector("#connection:text('live')")
@@ -116,7 +118,7 @@ async def test_list_and_deployment_pages_follow_deployments_live(
         await page.screenshot(path=tmp_path / "deployments.png", full_page=True)
         assert_screenshot(tmp_path / "deployments.png", 12_000)
 
-        await page.click(f'tr[data-id="{deployment_id}"] a')
+        await page.click(f'tr[data-id="{deployment_id}"] a[href^="/deployments/"]')
         await page.wait_for_url(f"{base}/deployments/{deployment_id}")
         await page.wait_for_selector("body[data-ended='true']")
         phases = await page.locator("#timeline tbody tr").evaluate_all(
@@ -130,6 +132,19 @@ async def test_list_and_deployment_pages_follow_deployments_live(
         link = await page.locator("#temporal").get_attribute("href")
         assert link == ui_url(settings, f"deploy-{deployment_id}")
         assert await page.locator("#status").inner_text() == "active"
+        # Times carry their date, all in UTC.
+        started = await page.locator("#timeline tbody tr").first.locator("td").nth(1).inner_text()
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", started), started
+        assert re.match(r"\d{4}-\d{2}-\d{2} ", await page.locator("#log .line").first.inner_text())
+        # Once it has ended, the lanes end where it ended: they do not shrink towards now.
+        reach = (
+            "spans => Math.max(...spans.map("
+            "s => parseFloat(s.style.marginLeft) + parseFloat(s.style.width)))"
+        )
+        before = await page.locator("#timeline .span").evaluate_all(reach)
+        await asyncio.sleep(2.5)
+        after = await page.locator("#timeline .span").evaluate_all(reach)
+        assert before > 95 and after > 95, (before, after)
 
         # A deployment's page opened while it runs fills in as it goes.
         second = (await upload(http, pack(make_site(tmp_path / "v2", "v2", 1500)), project)).json()
@@ -141,6 +156,42 @@ async def test_list_and_deployment_pages_follow_deployments_live(
         await page.screenshot(path=tmp_path / "deployment.png", full_page=True)
         assert_screenshot(tmp_path / "deployment.png", 40_000)
 
+        # The page acts: redeploy the first deployment (a new deployment of the same upload).
+        await page.goto(f"{base}/deployments/{deployment_id}")
+        await page.wait_for_selector("body[data-ended='true']")
+        assert await page.locator("#cancel").is_hidden()
+        await page.click("#redeploy")
+        await page.wait_for_url(
+            re.compile(r".*/deployments/(?!" + deployment_id + ")[0-9a-f-]{36}$")
+        )
+        again = page.url.rsplit("/", 1)[1]
+        await page.wait_for_selector("body[data-ended='true']", timeout=120_000)
+        assert await page.locator("#status").inner_text() == "active"
+        assert "on the page" in fetch(settings, project).text
+        log_box = "box => box.scrollHeight - box.scrollTop - box.clientHeight"
+        assert await page.locator("#log").evaluate(log_box) < 24, "the log box follows its end"
+
+        # The project's view: its live URL, the release serving it, its history, and a
+        # rollback to an earlier release.
+        await page.goto(f"{base}/projects/{project}")
+        await page.wait_for_selector("body[data-loaded='true']")
+        live = f"http://{project}.localhost:{settings.http_port}/"
+        assert await page.locator("#live").get_attribute("href") == live
+        assert again[:8] in await page.locator("#facts").inner_text()
+        rows = page.locator("#history tbody tr")
+        assert await rows.count() == 3
+        assert await page.locator(f'tr[data-id="{again}"] button').count() == 0
+        await page.click(f'tr[data-id="{second["id"]}"] button.rollback')
+        await page.wait_for_url(re.compile(r".*/deployments/[0-9a-f-]{36}$"))
+        await page.wait_for_selector("body[data-ended='true']", timeout=120_000)
+        assert await page.locator("#status").inner_text() == "active"
+        assert "v2" in fetch(settings, project).text
+
+        # An unknown id: no bar, no timeline, no link to a workflow that does not exist.
         await page.goto(f"{base}/deployments/{uuid.uuid4()}")
         await page.wait_for_selector("#title:text('is recorded')")
+        assert await page.locator("#temporal").is_hidden()
+        assert await page.locator("#fill").is_hidden()
+        await page.goto(f"{base}/projects/never-deployed-{project}")
+        await page.wait_for_selector("body[data-missing='true']")
     assert errors == []

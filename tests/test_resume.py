@@ -50,7 +50,9 @@ async def test_failed_deployment_resumes_from_its_first_unfinished_phase(
     assert view.status is Status.ACTIVE
     assert view.metadata["round"] == 1
     messages = [e.message for e in queries.get_logs(engine, failed)]
-    tail = messages[messages.index("Phase transition: failed (0%)") + 1 :]
+    ended = [m for m in messages if m.startswith("Failed in health_check: ")]
+    assert messages[messages.index(ended[0]) - 1] == "Phase transition: failed (90%)"
+    tail = messages[messages.index(ended[0]) + 1 :]
     assert tail == [
         "Phase pulling_source verified and skipped: finished before resume",
         "Phase building verified and skipped: finished before resume",

@@ -1,5 +1,6 @@
 """Rollback: an instant switch to a kept earlier release, recorded as its own deployment."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from slipway import queries
 from slipway.layout import Layout
 from slipway.phases import Status
 from slipway.settings import Settings
+from slipway.workflow_ids import deployment_workflow_id
 from starter import api
 from tests.helpers import SUCCESS_TRANSITIONS, deploy_and_wait, fetch, make_site, outcome, row
 from tests.running import RunningWorker
@@ -43,6 +45,18 @@ async def test_rollback_to_the_previous_release_and_forward_again(
     assert sorted(p.name for p in Layout(settings.home).releases(project).iterdir()) == sorted(
         [first, second]
     ), "a rollback copies nothing"
+
+    # In the Temporal UI, a skipped phase's activity names the phase it skips.
+    history = await client.get_workflow_handle(deployment_workflow_id(back)).fetch_history()
+    summaries = [
+        json.loads(event.user_metadata.summary.data)
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+        and event.activity_task_scheduled_event_attributes.activity_type.name == "skip_phase"
+    ]
+    assert summaries == [
+        f"skipping {phase}: {project}" for phase in ("pulling_source", "building", "copying_files")
+    ]
 
     forward = await api.rollback(client, settings, engine, project, to=second)
     assert await outcome(client, forward) is None

@@ -7,7 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.previews import PreviewActivities
@@ -56,6 +61,10 @@ its host-bound activities (before, on the shared queue: a round trip more per ac
 
 ROUTES_PATCH = "routes-changed"
 """Marks the histories in which a deployment waits for a route refresh in progress."""
+
+UNSTARTED_PATCH = "record-unstarted"
+"""Marks the histories in which a deployment whose workflow could not start is recorded as
+failed, and the serializer goes on, instead of failing with it."""
 
 
 @workflow.defn(name="ProjectWorkflow")
@@ -178,6 +187,28 @@ class ProjectWorkflow:
             **_DATABASE,
         )
 
+    async def _unstarted(self, deployment: DeploymentInput) -> None:
+        """Record a deployment whose workflow could not start (one with its id runs already:
+        its id was claimed twice) as failed, saying why; the project's next deployments
+        still run."""
+        workflow.logger.warning("deployment %s could not start", deployment.deployment_id)
+        await workflow.execute_activity_method(
+            TrackingActivities.mark_failed,
+            FailInput(
+                deployment=deployment,
+                metadata=PhaseMetadata(
+                    error=(
+                        f"its workflow {deployment_workflow_id(deployment.deployment_id)} "
+                        "is already running (its id was given twice): deploy again"
+                    ),
+                    failed_at=workflow.now().isoformat(),
+                ),
+                status=Status.FAILED,
+                unstarted=True,
+            ),
+            **_DATABASE,
+        )
+
     @workflow.signal
     async def routes_changed(self, host_queue: str) -> None:
         """The project's custom domains or their certificates changed: its route is rendered
@@ -288,14 +319,20 @@ class ProjectWorkflow:
                 await self._cancel_unstarted(deployment)
                 return
             on_host = workflow.patched(ON_HOST_PATCH)
-            child = await workflow.start_child_workflow(
-                DeploymentWorkflow.run,
-                deployment,
-                task_queue=deployment.host_queue if on_host else None,
-                id=deployment_workflow_id(deployment.deployment_id),
-                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                static_summary=f"Deploy {deployment.project} ({deployment.deployment_id[:8]})",
-            )
+            try:
+                child = await workflow.start_child_workflow(
+                    DeploymentWorkflow.run,
+                    deployment,
+                    task_queue=deployment.host_queue if on_host else None,
+                    id=deployment_workflow_id(deployment.deployment_id),
+                    parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                    static_summary=f"Deploy {deployment.project} ({deployment.deployment_id[:8]})",
+                )
+            except WorkflowAlreadyStartedError:
+                if not workflow.patched(UNSTARTED_PATCH):
+                    raise
+                await self._unstarted(deployment)
+                return
             self._started = True
             if deployment.deployment_id in self._cancelled:
                 # Cancelled while its workflow was starting.

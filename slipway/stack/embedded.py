@@ -27,6 +27,9 @@ class EmbeddedStack:
 
     settings: Settings
     with_worker: bool = True
+    extra: list[tuple[Service, int, str]] = field(default_factory=list)
+    """Services started after the plan's, each with the port it listens on and the setting
+    that names it (the API: 3001, SLIPWAY_API_PORT)."""
     services: list[Service] = field(default_factory=list)
     _lock: IO[str] | None = None
 
@@ -55,13 +58,15 @@ class EmbeddedStack:
         ]
         if self.with_worker:
             planned.append(components.worker(s, self.database_url))
-        return planned
+        return planned + [service for service, _, _ in self.extra]
 
     def start(self, on_ready: Callable[[Service], None] | None = None) -> None:
         """Claim the home and check the ports, then start every service and wait until each
         answers; on failure stop what started."""
         self._lock = claim_home(self.settings.home)
-        check_ports(stack_ports(self.settings, temporal_port(self.settings)))
+        ports = stack_ports(self.settings, temporal_port(self.settings))
+        ports.update({port: f"{service.name}, {setting}" for service, port, setting in self.extra})
+        check_ports(ports)
         try:
             for service in self.plan():
                 service.pid_file = self.settings.home / "run" / f"{service.name}.pid"

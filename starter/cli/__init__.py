@@ -7,7 +7,23 @@ commands draw the answers through the same renderers. Server-side modules are im
 the commands that run on the server, so the remote CLI starts without loading them.
 """
 
-from starter.cli import deployments, env, projects, server
-from starter.cli.common import app
+import sys
 
-__all__ = ["app", "deployments", "env", "projects", "server"]
+from starter.cli import deployments, env, projects, server
+from starter.cli.common import app, say_error
+from starter.outages import unreachable
+
+__all__ = ["app", "deployments", "env", "main", "projects", "server"]
+
+
+def main() -> None:
+    """`slipway`: the commands, with a component that does not answer said in one line
+    naming it and what to do (exit status 3), wherever in a command it is found."""
+    try:
+        app()
+    except Exception as err:
+        outage = unreachable(err)
+        if outage is None:
+            raise
+        say_error(str(outage))
+        sys.exit(outage.code)

@@ -17,16 +17,44 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich.markup import escape
 
 from slipway.names import InvalidNameError, validate_project_name
 from slipway.phases import Status
 from starter import render
-from starter.backend import Backend, Refusal
+from starter.backend import FAILED, OK, USAGE, Backend, Refusal
 from starter.remote import URL_VARIABLE, Remote
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, help="Durable deployments on Temporal.")
+EXIT_CODES = (
+    "Exit status: 0 done; 1 the deployment failed or the operation was refused; 2 bad usage, "
+    "or what it names is not found; 3 PostgreSQL, Temporal or the API does not answer."
+)
+
+app = typer.Typer(no_args_is_help=True, help=f"Durable deployments on Temporal.\n\n{EXIT_CODES}")
+
+
+def _version(given: bool) -> None:
+    if given:
+        from importlib.metadata import version
+
+        print(f"slipway {version('slipway')}")
+        raise typer.Exit(OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Durable deployments on Temporal."""
+
+
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 app.add_typer(db_app, name="db")
 project_app = typer.Typer(no_args_is_help=True, help="A project's source and settings.")
@@ -46,8 +74,13 @@ IdArgument = Annotated[
 ]
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    render.errors.print(f"[red]error:[/] {message}")
+def say_error(message: str) -> None:
+    """`error: message` on standard error, one line however narrow the terminal."""
+    render.errors.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def fail(message: str, code: int = USAGE) -> typer.Exit:
+    say_error(message)
     return typer.Exit(code)
 
 
@@ -104,7 +137,11 @@ def parse_duration(text: str) -> timedelta:
 
 def environment(pairs: list[str], env_file: Path | None) -> dict[str, str]:
     """KEY=VALUE pairs, after those of an env file (one per line, # comments)."""
-    lines = env_file.read_text().splitlines() if env_file else []
+    try:
+        lines = env_file.read_text().splitlines() if env_file else []
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not text"
+        raise fail(f"cannot read --env-file {env_file}: {reason}") from None
     values: dict[str, str] = {}
     for line in [*lines, *pairs]:
         line = line.strip()
@@ -118,28 +155,42 @@ def environment(pairs: list[str], env_file: Path | None) -> dict[str, str]:
 
 
 async def waited(backend: Backend, deployment_id: str) -> int:
-    """Draw the deployment's live progress until it ends; 0 if it went active, else 1."""
+    """Draw the deployment's live progress until it ends; OK if it went active, else
+    FAILED."""
     view = await render.show_progress(backend.progress(deployment_id), backend.eta)
     if view is None or view.status is not Status.ACTIVE:
         error = view.details.error if view else "no record of the deployment"
-        render.errors.print(f"[red]✗ deployment failed:[/] {error}")
-        return 1
+        ended = view.status.value if view else "failed"
+        render.errors.print(
+            f"[red]✗ deployment {ended}:[/] {escape(error or '')}", soft_wrap=True, highlight=False
+        )
+        return FAILED
     render.console.print(f"[green]✓ active[/] {view.details.url or ''}")
     render.console.print(
         f"  Temporal UI: {await backend.temporal_url(deployment_id)}", soft_wrap=True
     )
-    return 0
+    return OK
 
 
-RESUME_LOOKS = 150
-"""Looks, 0.2 s apart, for a resumed run's first step."""
+NOTE_AFTER = 25
+"""Looks (0.2 s apart) before saying that the resumed run has not started yet."""
 
 
 async def next_round(backend: Backend, deployment_id: str, last: int) -> None:
     """Wait until the resumed run has recorded its first step (its round, past `last`, is in
-    the row): until then the row still says how the last run ended."""
-    for _ in range(RESUME_LOOKS):
+    the row): until then the row still says how the last run ended, and following it would
+    report that end as the new run's. The run may wait behind its project's other
+    deployments, so this waits as long as it takes (Ctrl-C stops only the waiting)."""
+    looks = 0
+    while True:
         view = await backend.status(deployment_id)
         if view is not None and (view.details.round or 0) > last:
             return
+        looks += 1
+        if looks == NOTE_AFTER:
+            render.errors.print(
+                "waiting for the resumed run to start (its project may be busy with another "
+                "deployment)",
+                soft_wrap=True,
+            )
         await asyncio.sleep(0.2)

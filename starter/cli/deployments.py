@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from slipway.models import GitSource
 from slipway.phases import Status
 from starter import render
-from starter.backend import Backend, Refusal
+from starter.backend import USAGE, Backend, Refusal
 from starter.cli.common import (
     IdArgument,
     JsonOption,
@@ -160,20 +161,33 @@ def _deploy_preview(
 
 
 @app.command()
-def status(deployment_id: IdArgument, json: JsonOption = False) -> None:
-    """A deployment's status, phase, progress and metadata."""
+def status(
+    deployment_id: IdArgument,
+    json: JsonOption = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Every key of its metadata too, a failure's stack among them."
+        ),
+    ] = False,
+) -> None:
+    """A deployment's status, the phase and progress it reached, why it failed, its URL and
+    its project's health; with -v, its metadata."""
 
     async def work(backend: Backend) -> None:
         resolved = await backend.resolve(deployment_id)
-        view = await backend.status(resolved)
+        view = await backend.status(resolved, verbose)
         if view is None:
-            raise Refusal(f"no deployment {resolved} is recorded (yet)", 1)
+            raise Refusal(f"no deployment {resolved} is recorded", USAGE)
         if json:
-            print(render.status_json(view))
+            print(render.status_json(view, verbose))
             return
-        render.console.print(render.status_table(view))
+        render.console.print(render.status_table(view, verbose))
         health = await backend.health(view.project)
-        render.console.print(f"[bold]project health[/] {health.status} {health.detail}")
+        detail = f" {health.detail}" if health.detail else ""
+        render.console.print(
+            f"[bold]project health[/] {health.status}{escape(detail)}", soft_wrap=True
+        )
 
     run(work)
 
@@ -208,16 +222,18 @@ def logs(
 
     async def work(backend: Backend) -> None:
         resolved = await backend.resolve(target)
+        if await backend.status(resolved) is None:
+            raise Refusal(f"no deployment {resolved} is recorded", USAGE)
         entries = await backend.logs(resolved)
         if json and not follow:
             print(render.logs_json(entries))
             return
         for entry in entries:
-            render.console.print(render.log_line(entry), highlight=False)
+            render.console.print(render.log_line(entry), highlight=False, soft_wrap=True)
         if follow:
             after = entries[-1].id if entries else 0
             async for entry in backend.follow_logs(resolved, after):
-                render.console.print(render.log_line(entry), highlight=False)
+                render.console.print(render.log_line(entry), highlight=False, soft_wrap=True)
 
     run(work)
 
@@ -299,7 +315,8 @@ def cancel(deployment_id: IdArgument) -> None:
 
 @app.command()
 def resume(deployment_id: IdArgument, wait: WaitOption = True) -> None:
-    """Continue a failed, cancelled or orphaned deployment from its first unfinished phase."""
+    """Continue a failed, cancelled or orphaned deployment from its first unfinished phase;
+    with --wait, follow the resumed run (not how the last one ended) until it ends."""
 
     async def work(backend: Backend) -> int:
         resolved = await backend.resolve(deployment_id)
@@ -316,7 +333,7 @@ def resume(deployment_id: IdArgument, wait: WaitOption = True) -> None:
 
 @app.command()
 def rollback(
-    project: str,
+    project: Annotated[str, typer.Argument(help="Project name.")],
     to: Annotated[
         str | None, typer.Option(help="A deployment (or its first 8+ characters) to go back to.")
     ] = None,

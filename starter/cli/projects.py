@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from starter import render
+from starter.backend import Backend
 from starter.cli.common import (
     JsonOption,
     app,
@@ -39,7 +40,7 @@ def alerts(
     from slipway import monitoring
     from starter.local import Local
 
-    found = monitoring.list_alerts(Local().engine, project)
+    found = monitoring.list_alerts(Local().engine, project_name(project) if project else None)
     if json:
         print("[" + ",".join(a.model_dump_json() for a in found) + "]")
     else:
@@ -47,32 +48,52 @@ def alerts(
 
 
 @app.command()
-def heal(project: str) -> None:
+def heal(project: Annotated[str, typer.Argument(help="Project name.")]) -> None:
     """Resume healing PROJECT after a restart loop: restarts forgotten, alerts resolved."""
     on_server("heal")
-    from slipway import monitoring
+    from slipway import monitoring, queries
     from starter.local import Local
 
-    monitoring.heal(Local().engine, project_name(project))
-    render.console.print(f"{project}: healing resumed")
+    name = project_name(project)
+    engine = Local().engine
+    if not queries.project_exists(engine, name):
+        raise fail(f"no project {name!r} is recorded")
+    monitoring.heal(engine, name)
+    render.console.print(f"{name}: healing resumed")
 
 
 @app.command()
-def pin(project: str, server: str) -> None:
+def pin(
+    project: Annotated[str, typer.Argument(help="Project name.")],
+    server: Annotated[str, typer.Argument(help="A server's name (its worker's SLIPWAY_SERVER).")],
+) -> None:
     """Pin PROJECT to SERVER: its next deployments run their host-bound work there (files
-    already on the old server stay there)."""
+    already on the old server stay there). SERVER must have a worker running now."""
     on_server("pin")
     from slipway import records
+    from slipway.names import InvalidNameError, validate_server_name
+    from slipway.settings import host_task_queue
+    from slipway.temporal import has_pollers
     from starter.local import Local
 
+    name = project_name(project)
+    try:
+        target = validate_server_name(server)
+    except InvalidNameError as err:
+        raise fail(str(err)) from None
     local = Local()
-    records.pin(
-        local.engine,
-        project_name(project),
-        project_name(server),
-        local.settings.project_host(project),
-    )
-    render.console.print(f"{project} is pinned to {server}")
+    queue = host_task_queue(local.settings.task_queue, target)
+
+    async def served(_: Backend) -> bool:
+        return await has_pollers(await local.client(), queue, activities=True)
+
+    if not run(served, local):
+        raise fail(
+            f"no worker serves server {target!r} (none polls {queue}): start its worker "
+            f"(SLIPWAY_SERVER={target}) first, or pin to a server that has one"
+        )
+    records.pin(local.engine, name, target, local.settings.project_host(name))
+    render.console.print(f"{name} is pinned to {target}")
 
 
 @project_app.command("set")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from slipway.models import ReconcileReport
 from starter import render
 from starter.backend import Backend
 from starter.cli.common import (
@@ -36,7 +37,7 @@ def stats(
 
 
 @app.command()
-def reconcile() -> None:
+def reconcile(json: JsonOption = False) -> None:
     """Run one reconcile pass now: resolve orphans, clean up this server's leftovers."""
     on_server("reconcile")
     from starter import api
@@ -44,11 +45,15 @@ def reconcile() -> None:
 
     local = Local()
 
-    async def work(_: Backend) -> str:
-        report = await api.reconcile_now(await local.client(), local.settings)
-        return report.model_dump_json()
+    async def work(_: Backend) -> ReconcileReport:
+        return await api.reconcile_now(await local.client(), local.settings)
 
-    render.console.print_json(run(work, local))
+    report = run(work, local)
+    if json:
+        print(report.model_dump_json(indent=2))
+        return
+    for line in render.reconcile_summary(report):
+        render.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("api")

@@ -6,6 +6,8 @@ from typing import Any
 import sqlalchemy as sa
 import uvicorn
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+from pydantic.alias_generators import to_camel
 from temporalio.client import Client
 
 from slipway.database import engine_for
@@ -31,6 +33,12 @@ from starter.http.schemas import Health
 from starter.http.services import Services
 
 
+def operation_id(route: APIRoute) -> str:
+    """An operation's id as a client generator names its method: the endpoint's function
+    name in camel case (`createDeployment`), not FastAPI's name, path and method."""
+    return to_camel(route.name)
+
+
 def create_app(
     settings: Settings,
     api: ApiSettings,
@@ -47,6 +55,7 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.add_middleware(
         BodyLimit,

@@ -26,6 +26,11 @@ class ApiSettings(BaseSettings):
     max_upload_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1, description="Largest upload accepted, in bytes."
     )
+    page_actions: bool = Field(
+        default=True,
+        description="The page's session may redeploy, roll back, cancel and resume (with a "
+        "CSRF token); false makes it read only.",
+    )
     session_hours: float = Field(
         default=12,
         gt=0,

@@ -268,9 +268,16 @@ async def stuck_deployments(
 
 
 @router.get("/deployments/{deployment_id}", responses=NOT_FOUND)
-def get_deployment(view: Recorded, services: Shared) -> Deployment:
+def get_deployment(
+    view: Recorded,
+    services: Shared,
+    stack: Annotated[
+        bool,
+        Query(description="Include a failure's stack (it names the server's paths)."),
+    ] = False,
+) -> Deployment:
     """Phase, progress, metadata, updatedAt and status; while it runs, an ETA."""
-    return present(services, view)
+    return present(services, view, stack)
 
 
 @router.get("/deployments/{deployment_id}/logs", responses=NOT_FOUND)
@@ -302,6 +309,19 @@ async def resume_deployment(view: Recorded, services: Shared, response: Response
     client = await services.temporal()
     await api.resume(client, services.settings, services.engine, view.id)
     return accepted(response, view.id, "resuming")
+
+
+@router.post(
+    "/deployments/{deployment_id}/redeploy", status_code=202, responses=NOT_FOUND | CONFLICT
+)
+async def redeploy_deployment(view: Recorded, services: Shared, response: Response) -> Accepted:
+    """Deploy what this deployment deployed again (the same upload and environment), as a
+    new deployment of its project (its id is returned)."""
+    client = await services.temporal()
+    deployment_id = await api.redeploy_deployment(
+        client, services.settings, services.engine, view.id
+    )
+    return accepted(response, deployment_id, f"redeploying {view.project}")
 
 
 @router.post("/projects/{name}/rollback", status_code=202, responses=CONFLICT)

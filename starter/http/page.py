@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 
 from starter.http.auth import in_session, matches, start_session
+from starter.http.fields import ProjectName
 from starter.http.services import Services, Shared
 
 STATIC = resources.files("starter.http") / "static"
@@ -56,6 +57,15 @@ def deployment_page(
 ) -> Response:
     """One deployment: its progress, phase timeline, log and Temporal UI link."""
     return _page(request, services, token, "deployment.html")
+
+
+@router.get("/projects/{name}")
+def project_page(
+    name: ProjectName, request: Request, services: Shared, token: Token = None
+) -> Response:
+    """One project: its live URL, the release serving it, its health, domains and history,
+    with a rollback to each earlier release."""
+    return _page(request, services, token, "project.html")
 
 
 @router.get("/static/{name}")

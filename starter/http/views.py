@@ -20,10 +20,14 @@ def duration(text: str) -> timedelta:
     return timedelta(**{unit: int(text[:-1])})
 
 
-def present(services: Services, view: DeploymentView) -> Deployment:
+def present(services: Services, view: DeploymentView, stack: bool = False) -> Deployment:
     """A deployment row with its Temporal UI link and, while it runs, its ETA (this reads
-    the database, so call it off the event loop)."""
+    the database, so call it off the event loop). A failure's stack names the server's
+    paths: it is shown only when asked for (`stack`)."""
     eta = None
     if view.status in WAITING:
         eta = analytics.eta(view, services.medians(), datetime.now(UTC))
+    if not stack and "stack" in view.metadata:
+        kept = {key: value for key, value in view.metadata.items() if key != "stack"}
+        view = view.model_copy(update={"metadata": kept})
     return Deployment.of(view, ui_url(services.settings, view.workflow_id), eta)
