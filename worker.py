@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Interceptor, Worker
 
 from activities.adapters.releases import move_old_links
@@ -20,10 +21,13 @@ from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.routing import RoutingActivities
 from activities.tracking import TrackingActivities
 from activities.traffic import TrafficActivities
+from slipway import logs
 from slipway.database import engine_for, migrate
+from slipway.in_progress_metric import count_in_progress_from
+from slipway.metrics_endpoint import MetricsEndpoint, free_loopback_address
 from slipway.schedules import ensure_monitor_schedule, ensure_reconcile_schedule
 from slipway.settings import Settings
-from slipway.temporal import connect
+from slipway.temporal import connect, metrics_runtime
 from workflows.deployment import DeploymentWorkflow
 from workflows.monitor import MonitorWorkflow
 from workflows.notify import NotifyWorkflow
@@ -85,6 +89,18 @@ def build_workers(
     return [shared, host]
 
 
+def expose_metrics(settings: Settings) -> tuple[Runtime | None, MetricsEndpoint | None]:
+    """With `SLIPWAY_METRICS_PORT`, the endpoint that serves this worker's metrics and the
+    Temporal runtime whose SDK metrics it appends (connect the worker's client with it)."""
+    if not settings.metrics_port:
+        return None, None
+    sdk = free_loopback_address()
+    runtime = metrics_runtime(sdk)
+    count_in_progress_from(engine_for(settings.sqlalchemy_url, checked=False))
+    endpoint = MetricsEndpoint(settings.metrics_address, settings.metrics_port, sdk)
+    return runtime, endpoint
+
+
 async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
     """Migrate the schema, then poll both queues until SIGTERM or SIGINT."""
     asyncio.get_running_loop().set_default_executor(
@@ -94,7 +110,10 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     moved = await asyncio.to_thread(move_old_links, settings.layout)
     if moved:
         logging.info("release links moved to %s for %s", settings.layout.slots, ", ".join(moved))
-    client = await connect(settings)
+    runtime, endpoint = expose_metrics(settings)
+    if endpoint is not None:
+        logging.info("metrics on http://%s:%d/metrics", settings.metrics_address, endpoint.port)
+    client = await connect(settings, runtime)
     await ensure_reconcile_schedule(client, settings)
     await ensure_monitor_schedule(client, settings)
     workers = build_workers(client, settings, interceptors)
@@ -113,13 +132,15 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     logging.info("draining in-flight work, then stopping")
     await asyncio.gather(*(w.shutdown() for w in workers))
     await asyncio.gather(*running, return_exceptions=True)
+    if endpoint is not None:
+        endpoint.close()
 
 
 def main() -> None:
     """Run a worker configured from `SLIPWAY_*` environment variables."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(serve(Settings()))
+    settings = Settings()
+    logs.configure(settings.log_format)
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

@@ -5,15 +5,20 @@ the deployment row is updated only when that insert happened, so a retried activ
 adds a second transition nor moves the row again.
 """
 
+import logging
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
-from slipway import rollups
+from slipway import metrics, rollups
 from slipway.metadata import Metadata, PhaseMetadata
 from slipway.models import DeploymentInput
 from slipway.phases import PROGRESS, STATUS, Phase, Status
 from slipway.tables import deployment_logs, deployments, projects
 from slipway.workflow_ids import deployment_workflow_id
+
+log = logging.getLogger("slipway.deployments")
 
 _EVENT_WHERE = sa.text("event_key IS NOT NULL")
 
@@ -94,7 +99,13 @@ def register(
             metadata,
             transition_key(Phase.QUEUED),
         )
-        return True
+    metrics.deployments_started.labels(deployment.project).inc()
+    metrics.phase_transitions.labels(Phase.QUEUED.value).inc()
+    log.info(
+        transition_message(Phase.QUEUED, 0),
+        extra=_fields(deployment.deployment_id, deployment.project, Phase.QUEUED),
+    )
+    return True
 
 
 _ALWAYS = frozenset({"skipped"})
@@ -142,7 +153,91 @@ def supersede(engine: sa.Engine, deployment_id: str, by: str) -> bool:
             PhaseMetadata(superseded_by=by).stored(),
             "superseded",
         )
-        return True
+        project = _project_of(conn, deployment_id)
+    metrics.deployments_ended.labels(project, Status.SUPERSEDED.value).inc()
+    log.info(
+        "Superseded by %s before it ran",
+        by,
+        extra=_fields(deployment_id, project, Phase.QUEUED, status=Status.SUPERSEDED.value),
+    )
+    return True
+
+
+def _project_of(conn: sa.Connection, deployment_id: str) -> str:
+    return str(
+        conn.execute(
+            sa.select(projects.c.name)
+            .join(deployments, deployments.c.project_id == projects.c.id)
+            .where(deployments.c.id == deployment_id)
+        ).scalar_one()
+    )
+
+
+def _fields(deployment_id: str, project: str, phase: Phase, **more: object) -> dict[str, object]:
+    """A log record's structured fields (see `slipway.logs`)."""
+    return {"deployment_id": deployment_id, "project": project, "phase": phase.value, **more}
+
+
+@dataclass(frozen=True)
+class _Before:
+    """The deployment row as a transition found it."""
+
+    project: str
+    phase: Phase
+    status: str
+    metadata: Metadata
+    seconds_in_phase: float
+
+
+def _before(conn: sa.Connection, deployment_id: str) -> _Before | None:
+    found = conn.execute(
+        sa.select(
+            projects.c.name,
+            deployments.c.phase,
+            deployments.c.status,
+            deployments.c.phase_metadata,
+            sa.func.extract("epoch", sa.func.now() - deployments.c.phase_updated_at),
+        )
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .where(deployments.c.id == deployment_id)
+    ).first()
+    if found is None:
+        return None
+    name, phase, status, metadata, seconds = found
+    return _Before(name, Phase(phase), status, metadata or {}, max(0.0, float(seconds or 0)))
+
+
+def _count_transition(
+    deployment_id: str, before: _Before, phase: Phase, metadata: Metadata, status: Status
+) -> None:
+    """Move the counters for a transition that was inserted, and log it: the phase that
+    ended (unless it was skipped or an end) observed, the deployment's end counted."""
+    ended = before.phase
+    if ended not in (Phase.ACTIVE, Phase.FAILED) and not before.metadata.get("skipped"):
+        kind = metadata.get("deploymentType") or before.metadata.get("deploymentType")
+        metrics.phase_duration.labels(ended.value, str(kind or "unknown")).observe(
+            before.seconds_in_phase
+        )
+    metrics.phase_transitions.labels(phase.value).inc()
+    fields = _fields(deployment_id, before.project, phase, status=status.value)
+    if phase is Phase.FAILED:
+        failed_in = str(metadata.get("failedPhase") or ended.value)
+        metrics.deployments_ended.labels(before.project, status.value).inc()
+        metrics.deployment_failures.labels(failed_in, status.value).inc()
+        log.warning(
+            "Deployment %s in %s: %s",
+            status.value,
+            failed_in,
+            metadata.get("error") or metadata.get("reason") or "no reason recorded",
+            extra={**fields, "failed_phase": failed_in},
+        )
+        return
+    if phase is Phase.ACTIVE:
+        metrics.deployments_ended.labels(before.project, status.value).inc()
+    log.info(
+        transition_message(phase, PROGRESS[phase]),
+        extra={**fields, "skipped": bool(metadata.get("skipped"))},
+    )
 
 
 def record_transition(
@@ -161,23 +256,19 @@ def record_transition(
     metadata = details.stored()
     after = status or STATUS[phase]
     with engine.begin() as conn:
-        before = conn.execute(
-            sa.select(
-                deployments.c.phase_metadata, deployments.c.phase, deployments.c.status
-            ).where(deployments.c.id == deployment_id)
-        ).first()
+        before = _before(conn, deployment_id)
         if not _insert_event(
             conn,
             deployment_id,
             phase,
             transition_message(phase, progress),
-            _changed(before.phase_metadata if before else {}, metadata),
+            _changed(before.metadata if before else {}, metadata),
             transition_key(phase, round),
             level,
         ):
             return False
         if before is not None:
-            ended = (Phase(before.phase), before.status, before.phase_metadata)
+            ended = (before.phase, before.status, before.metadata)
             _roll_up(conn, deployment_id, ended, phase, after, level)
         conn.execute(
             sa.update(deployments)
@@ -191,7 +282,9 @@ def record_transition(
                 updated_at=sa.func.now(),
             )
         )
-        return True
+    if before is not None:
+        _count_transition(deployment_id, before, phase, metadata, after)
+    return True
 
 
 def _roll_up(

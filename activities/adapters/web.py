@@ -10,6 +10,7 @@ from activities.adapters.beat import Beat
 from activities.adapters.hosts import Hosts
 from activities.adapters.releases import ContainerRelease
 from activities.adapters.traefik import CANDIDATE_HEADER, ROUTE_HEADER
+from slipway import metrics
 from slipway.errors import UnhealthyError
 from slipway.layout import RELEASE_MARKER
 from slipway.models import DeploymentInput, HealthResult
@@ -42,6 +43,7 @@ def wait_until_served(
     if candidate:
         headers[CANDIDATE_HEADER] = candidate
     secure = proxy.startswith("https://")
+    target = "candidate" if candidate else "public"
     deadline = time.monotonic() + timeout
     attempts = 0
     last = "no answer yet"
@@ -50,7 +52,8 @@ def wait_until_served(
             beat.check()
             attempts += 1
             try:
-                answer = client.get(url, extensions={"sni_hostname": host} if secure else None)
+                with metrics.probe_latency.labels(target).time():
+                    answer = client.get(url, extensions={"sni_hostname": host} if secure else None)
                 served = answer.text.strip()
                 route = answer.headers.get(ROUTE_HEADER)
                 if (

@@ -7,8 +7,11 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi import Depends, FastAPI
 from temporalio.client import Client
+from uvicorn.config import LOGGING_CONFIG
 
+from slipway import logs
 from slipway.database import engine_for
+from slipway.in_progress_metric import count_in_progress_from
 from slipway.settings import Settings
 from starter.http import (
     applogs,
@@ -18,6 +21,7 @@ from starter.http import (
     errors,
     events,
     hooks,
+    metrics,
     page,
     redaction,
     sources,
@@ -52,11 +56,14 @@ def create_app(
         limit=api.max_upload_bytes + deployments.UPLOAD_SLACK,
         upload_limit=api.max_upload_bytes,
     )
+    app.add_middleware(metrics.RequestMetrics)
+    engine = engine or engine_for(settings.sqlalchemy_url)
+    count_in_progress_from(engine)
     app.state.services = Services(
         settings=settings,
         api=api,
         token=resolve_token(settings, api),
-        engine=engine or engine_for(settings.sqlalchemy_url),
+        engine=engine,
         client=client,
     )
     errors.install(app)
@@ -83,6 +90,7 @@ def create_app(
         applogs.router,
         sources.router,
         domains.router,
+        metrics.router,
         page.router,
     ):
         app.include_router(router)
@@ -92,8 +100,17 @@ def create_app(
 def server_config(app: FastAPI, api: ApiSettings) -> uvicorn.Config:
     """How `slipway api` runs the app: uvicorn on the configured address, logging each request
     with any `?token=` masked."""
+    settings: Settings = app.state.services.settings
+    logs.configure(settings.log_format)
+    # JSON: uvicorn's loggers (request lines too) go through the root logger's JSON lines.
+    log_config = None if settings.log_format == "json" else LOGGING_CONFIG
     config = uvicorn.Config(
-        app, host=api.host, port=api.port, log_level="info", timeout_graceful_shutdown=2
+        app,
+        host=api.host,
+        port=api.port,
+        log_level="info",
+        log_config=log_config,
+        timeout_graceful_shutdown=2,
     )
     redaction.install()
     return config

@@ -1,0 +1,198 @@
+"""Metrics, logs and access logs against the real components: the worker's and the API's
+Prometheus endpoints after one deployment that went active and one that failed, Traefik's
+metrics and access log, and the Grafana dashboard against a real scrape."""
+
+import io
+import tarfile
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from temporalio.client import Client
+
+from slipway.settings import Settings
+from slipway.temporal import connect
+from starter.http.app import create_app
+from starter.http.config import ApiSettings
+from tests.components import free_port
+from tests.helpers import fetch, make_site, outcome, transitions
+from tests.running import RunningWorker
+from worker import expose_metrics
+
+TOKEN = f"test-{uuid.uuid4().hex}"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    """Every sample of a scrape, keyed by name and labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    wanted = set(labels.items())
+    return sum(v for (n, have), v in samples.items() if n == name and wanted <= have)
+
+
+def pack(files: dict[str, bytes]) -> bytes:
+    """A .tar.gz of `files`, names as given (an upload may name anything)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def site_archive(root: Path) -> bytes:
+    return pack({p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.*")})
+
+
+@dataclass
+class Observed:
+    """A worker exposing its metrics, its client, and the API in process."""
+
+    worker_url: str
+    client: Client
+    http: httpx.AsyncClient
+    settings: Settings
+
+    def worker_scrape(self) -> str:
+        with urllib.request.urlopen(self.worker_url, timeout=10) as answer:
+            return str(answer.read().decode())
+
+    async def api_scrape(self) -> str:
+        answer = await self.http.get("/metrics")
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+
+@pytest.fixture
+async def observed(settings: Settings, engine: sa.Engine) -> AsyncIterator[Observed]:
+    """The worker as `python -m worker` runs it, metrics on, and the API over its client."""
+    settings = settings.model_copy(update={"metrics_port": free_port()})
+    runtime, endpoint = expose_metrics(settings)
+    assert runtime is not None and endpoint is not None
+    client = await connect(settings, runtime)
+    app: FastAPI = create_app(
+        settings, ApiSettings(token=SecretStr(TOKEN)), client=client, engine=engine
+    )
+    try:
+        async with (
+            RunningWorker(client, settings),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://api.test",
+                headers=AUTH,
+                timeout=60,
+            ) as http,
+        ):
+            yield Observed(
+                f"http://127.0.0.1:{settings.metrics_port}/metrics", client, http, settings
+            )
+    finally:
+        endpoint.close()
+
+
+async def deploy_over_http(observed: Observed, archive: bytes, project: str) -> str:
+    answer = await observed.http.post(
+        "/api/deployments",
+        files={"file": ("site.tar.gz", archive, "application/gzip")},
+        data={"project": project},
+    )
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["id"])
+
+
+WORK = [
+    "queued",
+    "pulling_source",
+    "building",
+    "copying_files",
+    "creating_symlinks",
+    "updating_routes",
+    "health_check",
+]
+
+
+async def test_metrics_move_by_exactly_one_active_and_one_failed_deployment(
+    observed: Observed, engine: sa.Engine, project: str, tmp_path: Path
+) -> None:
+    before_worker, before_api = parse(observed.worker_scrape()), parse(await observed.api_scrape())
+
+    site = make_site(tmp_path / "site", "measured", extra_files=3)
+    good = await deploy_over_http(observed, site_archive(site), project)
+    assert await outcome(observed.client, good) is None
+    bad_project = f"{project}-bad"
+    bad = await deploy_over_http(observed, pack({"../escape.html": b"x"}), bad_project)
+    failure = await outcome(observed.client, bad)
+    assert failure is not None
+    assert transitions(engine, bad)[-1].startswith("Phase transition: failed")
+
+    scrapes = [
+        (before_worker, parse(observed.worker_scrape())),
+        (before_api, parse(await observed.api_scrape())),
+    ]
+    for before, after in scrapes:
+
+        def moved(name: str, **labels: str) -> float:
+            return total(after, name, **labels) - total(before, name, **labels)  # noqa: B023
+
+        assert moved("slipway_deployments_started_total", project=project) == 1
+        assert moved("slipway_deployments_started_total", project=bad_project) == 1
+        assert moved("slipway_deployments_ended_total", project=project, status="active") == 1
+        assert moved("slipway_deployments_ended_total", project=project, status="failed") == 0
+        assert moved("slipway_deployments_ended_total", project=bad_project, status="failed") == 1
+        assert moved("slipway_deployment_failures_total", phase="pulling_source") == 1
+        assert moved("slipway_deployment_failures_total") == 1
+        # Each phase that ended was observed once: all of the good one's, the bad one's
+        # queued and pulling_source.
+        for phase in WORK:
+            expected = 2 if phase in ("queued", "pulling_source") else 1
+            assert moved("slipway_deployment_phase_duration_seconds_count", phase=phase) == (
+                expected
+            ), phase
+        assert moved("slipway_deployment_phase_duration_seconds_count") == len(WORK) + 2
+        assert moved("slipway_deployment_phase_duration_seconds_count", type="static") >= 1
+        assert moved("slipway_phase_transitions_total", phase="active") == 1
+        assert moved("slipway_phase_transitions_total", phase="failed") == 1
+        assert moved("slipway_copy_files_total") == 4
+        assert moved("slipway_copy_bytes_total") == sum(p.stat().st_size for p in site.rglob("*.*"))
+        assert moved("slipway_health_check_probe_seconds_count", target="candidate") >= 1
+        assert (
+            moved(
+                "slipway_api_requests_total",
+                method="POST",
+                route="/api/deployments",
+                status="202",
+            )
+            == 2
+        )
+        assert total(after, "slipway_deployments_in_progress", phase="queued") >= 0
+        assert {
+            dict(k[1]).get("phase") for k in after if k[0] == "slipway_deployments_in_progress"
+        } >= (set(WORK))
+    assert "measured" in fetch(observed.settings, project).text
+
+    # The worker's one endpoint carries the Temporal SDK's metrics after Slipway's.
+    worker_text = observed.worker_scrape()
+    assert "temporal_workflow_task_schedule_to_start_latency" in worker_text
+    assert "temporal_activity_execution_latency" in worker_text
+    # The API's /metrics needs the token like the rest.
+    refused = await observed.http.get("/metrics", headers={"Authorization": "Bearer wrong"})
+    assert refused.status_code == 401
