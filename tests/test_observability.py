@@ -3,6 +3,7 @@ Prometheus endpoints after one deployment that went active and one that failed, 
 metrics and access log, and the Grafana dashboard against a real scrape."""
 
 import io
+import json
 import tarfile
 import urllib.request
 import uuid
@@ -18,14 +19,24 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from slipway.models import DeploymentInput
 from slipway.settings import Settings
 from slipway.temporal import connect
+from slipway.workflow_ids import deployment_workflow_id
 from starter.http.app import create_app
 from starter.http.config import ApiSettings
 from tests.components import free_port
-from tests.helpers import fetch, make_site, outcome, transitions
-from tests.running import RunningWorker
+from tests.helpers import (
+    SUCCESS_TRANSITIONS,
+    deploy_and_wait,
+    fetch,
+    make_site,
+    outcome,
+    transitions,
+)
+from tests.running import RunningWorker, worker_process
 from worker import expose_metrics
+from workflows.deployment import DeploymentWorkflow
 
 TOKEN = f"test-{uuid.uuid4().hex}"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -196,3 +207,61 @@ async def test_metrics_move_by_exactly_one_active_and_one_failed_deployment(
     # The API's /metrics needs the token like the rest.
     refused = await observed.http.get("/metrics", headers={"Authorization": "Bearer wrong"})
     assert refused.status_code == 401
+
+
+async def test_a_json_worker_logs_each_transition_and_failure_with_its_ids(
+    client: Client, settings: Settings, engine: sa.Engine, project: str, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"log_format": "json", "metrics_port": free_port()})
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    service = worker_process(settings, "json-worker")
+    try:
+        good, failure = await deploy_and_wait(
+            client, settings, make_site(tmp_path / "site", "logged"), project, env={"KEY": secret}
+        )
+        assert failure is None
+        bad = str(uuid.uuid4())
+        await client.start_workflow(
+            DeploymentWorkflow.run,
+            DeploymentInput(
+                deployment_id=bad,
+                project=project,
+                upload_id="0" * 32,
+                host_queue=settings.host_task_queue,
+            ),
+            id=deployment_workflow_id(bad),
+            task_queue=settings.task_queue,
+        )
+        reason = await outcome(client, bad)
+        assert reason is not None and "not in the upload store" in reason
+        # The real worker's one endpoint: Slipway's metrics, then the SDK's.
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{settings.metrics_port}/metrics", timeout=10
+        ) as answer:
+            scraped = answer.read().decode()
+        assert "slipway_deployments_ended_total" in scraped
+        assert "temporal_workflow_task_schedule_to_start_latency" in scraped
+    finally:
+        service.stop()
+
+    text = service.log.read_text()
+    assert secret not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+    def of(deployment_id: str) -> list[dict[str, object]]:
+        return [line for line in lines if line.get("deployment_id") == deployment_id]
+
+    moves = [line for line in of(good) if str(line["message"]).startswith("Phase transition")]
+    # queued was recorded where the deployment was submitted: here, not in the worker.
+    assert [line["message"] for line in moves] == SUCCESS_TRANSITIONS[1:]
+    for line in moves:
+        assert line["project"] == project and line["phase"] in str(line["message"])
+        assert line["workflow_id"] and line["run_id"]
+    assert {line["workflow_id"] for line in moves} == {deployment_workflow_id(good)}
+
+    failed = [line for line in of(bad) if line["phase"] == "failed"]
+    assert len(failed) == 1
+    assert failed[0]["level"] == "warning" and failed[0]["failed_phase"] == "pulling_source"
+    assert "not in the upload store" in str(failed[0]["message"])
+    assert failed[0]["workflow_id"] == deployment_workflow_id(bad)
