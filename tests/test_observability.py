@@ -5,6 +5,7 @@ metrics and access log, and the Grafana dashboard against a real scrape."""
 import io
 import json
 import tarfile
+import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from temporalio.client import Client
 
 from slipway.models import DeploymentInput
 from slipway.settings import Settings
+from slipway.stack import components
 from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
 from starter.http.app import create_app
@@ -33,6 +35,7 @@ from tests.helpers import (
     make_site,
     outcome,
     transitions,
+    wait_for,
 )
 from tests.running import RunningWorker, worker_process
 from worker import expose_metrics
@@ -265,3 +268,70 @@ async def test_a_json_worker_logs_each_transition_and_failure_with_its_ids(
     assert failed[0]["level"] == "warning" and failed[0]["failed_phase"] == "pulling_source"
     assert "not in the upload store" in str(failed[0]["message"])
     assert failed[0]["workflow_id"] == deployment_workflow_id(bad)
+
+
+async def test_traefik_counts_and_logs_a_request_to_a_deployed_site(
+    client: Client, settings: Settings, worker: RunningWorker, project: str, tmp_path: Path
+) -> None:
+    _, failure = await deploy_and_wait(client, settings, make_site(tmp_path, "seen"), project)
+    assert failure is None
+    marker = f"/?seen={uuid.uuid4().hex}"
+    assert fetch(settings, project, marker).status_code == 200
+
+    def logged() -> list[dict[str, object]]:
+        if not settings.access_log_path.exists():
+            return []
+        lines = settings.access_log_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if marker in line]
+
+    await wait_for("the access log line", logged, timeout=10)
+    [line] = logged()
+    assert line["RequestHost"] == settings.project_host(project)
+    assert line["DownstreamStatus"] == 200 and line["RequestPath"] == marker
+    assert not any(key.startswith("request_") for key in line), "request headers are dropped"
+
+    metrics = httpx.get(f"http://127.0.0.1:{settings.traefik_admin_port}/metrics", timeout=5)
+    assert metrics.status_code == 200
+    scraped = parse(metrics.text)
+    router_requests = {
+        dict(labels)["router"]: value
+        for (name, labels), value in scraped.items()
+        if name == "traefik_router_requests_total" and dict(labels).get("code") == "200"
+    }
+    assert any(project in router and value >= 1 for router, value in router_requests.items())
+
+
+def test_the_supervisor_rotates_traefiks_access_log(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    settings = base_settings.model_copy(
+        update={
+            "home": tmp_path / "home",
+            "http_port": free_port(),
+            "https_port": free_port(),
+            "traefik_admin_port": free_port(),
+            "traefik_log": tmp_path / "traefik" / "traefik.log",
+            "access_log_max_bytes": 4096,
+        }
+    )
+    traefik = components.traefik(settings)
+    traefik.start()
+    try:
+        traefik.wait_ready()
+        log = settings.access_log_path
+        assert not traefik.rotate(), "nothing to rotate yet"
+        with httpx.Client(base_url=f"http://127.0.0.1:{settings.http_port}") as http:
+            while not log.exists() or log.stat().st_size < settings.access_log_max_bytes:
+                http.get("/before")
+            assert traefik.rotate()
+            assert log.with_name("access.log.1").stat().st_size >= 4096
+            http.get("/after")
+            deadline = time.monotonic() + 10
+            while not (log.exists() and "/after" in log.read_text()):
+                assert time.monotonic() < deadline, "Traefik did not reopen its access log"
+                http.get("/after")
+                time.sleep(0.05)
+        assert "/before" not in log.read_text()
+        assert "/after" not in log.with_name("access.log.1").read_text()
+    finally:
+        traefik.stop()
