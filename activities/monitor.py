@@ -114,7 +114,7 @@ class MonitorActivities:
             log.warning("restarting %s failed: %s", project, err)
             return
         health.restarts.append(now.isoformat())
-        metrics.monitor_restarts.labels(project).inc()
+        metrics.monitor_restarts.inc()
         report.restarted.append(project)
         self._note(
             project,
@@ -137,7 +137,6 @@ class MonitorActivities:
             self.engine, project, kind, episode, message, {"detail": health.detail}
         )
         if alert_id is not None:
-            metrics.monitor_alerts.labels(kind).inc()
             report.alerts.append(alert_id)
             self._note(project, f"Alert raised: {message}", "error")
             log.error("alert %d: %s", alert_id, message)

@@ -10,6 +10,8 @@ phases use it too.
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from slipway.phases import Phase, Status
+
 PHASE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 """Seconds: a static site's phases take well under a second, an app's build minutes."""
 
@@ -51,12 +53,11 @@ stuck = Gauge(
 )
 monitor_restarts = Counter(
     "slipway_monitor_restarts",
-    "Unhealthy app containers the monitor restarted, by project.",
-    ["project"],
+    "Unhealthy app containers the monitor restarted (the alerts say which).",
 )
 monitor_alerts = Counter(
     "slipway_monitor_alerts",
-    "Alerts the monitor raised (once per episode), by kind.",
+    "Alerts raised (once per episode), by kind: down, restart-loop, certificate.",
     ["kind"],
 )
 probe_latency = Histogram(
@@ -87,3 +88,21 @@ api_latency = Histogram(
     ["method", "route"],
     buckets=REQUEST_BUCKETS,
 )
+
+
+# Label values known in advance start at zero, so a dashboard's rate() has a series before
+# the first event and every name it queries is in the first scrape.
+for _kind in ("down", "restart-loop", "certificate"):
+    monitor_alerts.labels(_kind)
+for _kind in ("slow", "orphaned", "no-worker"):
+    stuck.labels(_kind)
+for _how in ("copied", "linked"):
+    copied_files.labels(_how)
+    copied_bytes.labels(_how)
+for _target in ("candidate", "public"):
+    probe_latency.labels(_target)
+for _phase in Phase:
+    phase_transitions.labels(_phase.value)
+    if _phase is not Phase.FAILED:
+        for _status in (Status.FAILED, Status.CANCELLED):
+            deployment_failures.labels(_phase.value, _status.value)

@@ -4,6 +4,7 @@ metrics and access log, and the Grafana dashboard against a real scrape."""
 
 import io
 import json
+import re
 import tarfile
 import time
 import urllib.request
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -75,6 +77,18 @@ def pack(files: dict[str, bytes]) -> bytes:
 
 def site_archive(root: Path) -> bytes:
     return pack({p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.*")})
+
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "slipway.json"
+METRIC = re.compile(r"\b((?:slipway|temporal|traefik)_[a-z0-9_]+)")
+
+
+def dashboard_metrics() -> set[str]:
+    """Every metric name the dashboard's queries name."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    return {name for expr in exprs for name in METRIC.findall(expr)}
 
 
 @dataclass
@@ -207,6 +221,16 @@ async def test_metrics_move_by_exactly_one_active_and_one_failed_deployment(
     worker_text = observed.worker_scrape()
     assert "temporal_workflow_task_schedule_to_start_latency" in worker_text
     assert "temporal_activity_execution_latency" in worker_text
+    # Every metric the dashboard queries is in a real scrape of this stack.
+    traefik = httpx.get(f"http://127.0.0.1:{observed.settings.traefik_admin_port}/metrics")
+    scraped = {
+        name
+        for text in (worker_text, await observed.api_scrape(), traefik.text)
+        for name, _ in parse(text)
+    }
+    queried = dashboard_metrics()
+    assert queried - scraped == set()
+    assert {"slipway_deployments_ended_total", "traefik_router_requests_total"} <= queried
     # The API's /metrics needs the token like the rest.
     refused = await observed.http.get("/metrics", headers={"Authorization": "Bearer wrong"})
     assert refused.status_code == 401
@@ -331,7 +355,61 @@ def test_the_supervisor_rotates_traefiks_access_log(
                 assert time.monotonic() < deadline, "Traefik did not reopen its access log"
                 http.get("/after")
                 time.sleep(0.05)
+        # Lines written before Traefik reopened it went to the moved file, none after.
         assert "/before" not in log.read_text()
-        assert "/after" not in log.with_name("access.log.1").read_text()
     finally:
         traefik.stop()
+
+
+def test_the_dashboard_and_the_compose_services_hold_together() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    titles = [panel["title"] for panel in dashboard["panels"]]
+    assert len(set(titles)) == len(titles)
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(titles)
+    datasources = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"]
+    uid = datasources[0]["uid"]
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == uid, panel["title"]
+        assert panel["targets"] and all(t["expr"].strip() for t in panel["targets"])
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/slipway.yml").read_text()
+    )["providers"][0]
+    mounts = {
+        volume.split(":")[1]: volume.split(":")[0] for volume in services["grafana"]["volumes"]
+    }
+    assert (ROOT / mounts[provider["options"]["path"]] / "slipway.json") == DASHBOARD
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    assert datasources[0]["url"] == "http://prometheus:9090"
+    for name in ("prometheus", "grafana"):
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"]), name
+
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    assert (
+        "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+        in (services["prometheus"]["volumes"])
+    )
+    worker_env = services["worker"]["environment"]
+    exposed = {
+        "worker": worker_env["SLIPWAY_METRICS_PORT"],
+        "api": "3001",
+        "traefik": yaml.safe_load((ROOT / "deploy" / "traefik.yml").read_text())["entryPoints"][
+            "traefik"
+        ]["address"].lstrip(":"),
+        "temporal": services["temporal"]["environment"]["PROMETHEUS_ENDPOINT"].split(":")[1],
+    }
+    targets = {
+        target
+        for job in prometheus["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    assert targets == {f"{name}:{port}" for name, port in exposed.items()}
+    [api_job] = [job for job in prometheus["scrape_configs"] if job["job_name"] == "slipway-api"]
+    assert api_job["authorization"]["credentials_file"] in " ".join(
+        services["prometheus"]["command"]
+    )
