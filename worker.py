@@ -21,7 +21,7 @@ from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.routing import RoutingActivities
 from activities.tracking import TrackingActivities
 from activities.traffic import TrafficActivities
-from slipway import logs
+from slipway import logs, tracing
 from slipway.database import engine_for, migrate
 from slipway.in_progress_metric import count_in_progress_from
 from slipway.metrics_endpoint import MetricsEndpoint, free_loopback_address
@@ -49,7 +49,7 @@ def build_workers(
     """The workers one server runs: host-bound, and unless `shared_queue` is False the
     shared one (workflows, database); `interceptors` come before Slipway's own."""
     engine = engine_for(settings.sqlalchemy_url, checked=False)
-    chain = [*interceptors, AttemptInterceptor()]
+    chain = [*interceptors, *tracing.worker_interceptors(), AttemptInterceptor()]
     monitor = MonitorActivities(settings, engine)
     host = Worker(
         client,
@@ -110,6 +110,8 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     moved = await asyncio.to_thread(move_old_links, settings.layout)
     if moved:
         logging.info("release links moved to %s for %s", settings.layout.slots, ", ".join(moved))
+    if tracing.start("slipway-worker"):
+        logging.info("traces exported over OTLP")
     runtime, endpoint = expose_metrics(settings)
     if endpoint is not None:
         logging.info("metrics on http://%s:%d/metrics", settings.metrics_address, endpoint.port)

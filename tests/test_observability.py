@@ -9,7 +9,7 @@ import tarfile
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +18,15 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from temporalio.client import Client
 
+from slipway import tracing
 from slipway.models import DeploymentInput
 from slipway.settings import Settings
 from slipway.stack import components
@@ -413,3 +418,105 @@ def test_the_dashboard_and_the_compose_services_hold_together() -> None:
     assert api_job["authorization"]["credentials_file"] in " ".join(
         services["prometheus"]["command"]
     )
+
+
+PHASE_ACTIVITIES = [
+    "pull_source",
+    "build",
+    "copy_files",
+    "stage_release",
+    "update_routes",
+    "health_check",
+    "activate",
+]
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for what starts in this test, into memory; off again after it."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.use(None)
+        provider.shutdown()
+
+
+async def test_one_trace_runs_from_the_request_through_the_workflow_and_every_phase(
+    spans: InMemorySpanExporter,
+    settings: Settings,
+    engine: sa.Engine,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    client = await connect(settings)
+    app = create_app(settings, ApiSettings(token=SecretStr(TOKEN)), client=client, engine=engine)
+    async with (
+        RunningWorker(client, settings),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test", headers=AUTH
+        ) as http,
+    ):
+        answer = await http.post(
+            "/api/deployments",
+            files={"file": ("site.tar.gz", site_archive(make_site(tmp_path, "traced")), "x")},
+            data={"project": project},
+        )
+        assert answer.status_code == 202, answer.text
+        deployment_id = answer.json()["id"]
+        assert await outcome(client, deployment_id) is None
+
+    finished = spans.get_finished_spans()
+    by_id = {span.context.span_id: span for span in finished}
+    [request] = [
+        s for s in finished if s.name == "POST /api/deployments" and s.kind is SpanKind.SERVER
+    ]
+    assert request.attributes is not None
+    assert request.attributes[tracing.DEPLOYMENT_ID] == deployment_id
+    assert request.attributes[tracing.PROJECT] == project
+    trace_id = request.context.trace_id
+
+    def ancestry(span: ReadableSpan) -> list[str]:
+        """The names from `span` up to its trace's root."""
+        names = [span.name]
+        while span.parent is not None:
+            parent = by_id.get(span.parent.span_id)
+            assert parent is not None, f"{span.name}'s parent was not exported"
+            names.append(parent.name)
+            span = parent
+        return names
+
+    [workflow] = [s for s in finished if s.name == "RunWorkflow:DeploymentWorkflow"]
+    assert workflow.context.trace_id == trace_id
+    path = ancestry(workflow)
+    assert path == [
+        "RunWorkflow:DeploymentWorkflow",
+        "StartChildWorkflow:DeploymentWorkflow",
+        "SignalWithStartWorkflow:ProjectWorkflow",
+        "SubmitDeployment",
+        "POST /api/deployments",
+    ]
+    [serializer] = [s for s in finished if s.name == "RunWorkflow:ProjectWorkflow"]
+    assert ancestry(serializer)[1:] == path[2:]
+
+    for name in PHASE_ACTIVITIES:
+        [ran] = [s for s in finished if s.name == f"RunActivity:{name}"]
+        assert ran.context.trace_id == trace_id, name
+        up = ancestry(ran)
+        # Temporal's interceptor parents what a workflow starts, like the workflow's own run,
+        # on the span that started the workflow.
+        assert up == [f"RunActivity:{name}", f"StartActivity:{name}", *path[1:]], name
+        assert ran.attributes is not None
+        assert ran.attributes[tracing.DEPLOYMENT_ID] == deployment_id, name
+        assert ran.attributes[tracing.PROJECT] == project, name
+
+
+def test_tracing_is_off_without_an_otlp_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in tracing.ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert not tracing.start("slipway-test")
+    assert tracing.provider() is None
+    assert tracing.client_interceptors() == [] and tracing.worker_interceptors() == []

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from temporalio.client import Client
 from uvicorn.config import LOGGING_CONFIG
 
-from slipway import logs
+from slipway import logs, tracing
 from slipway.database import engine_for
 from slipway.in_progress_metric import count_in_progress_from
 from slipway.settings import Settings
@@ -67,6 +67,13 @@ def create_app(
         client=client,
     )
     errors.install(app)
+    traced = tracing.provider()
+    if traced is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=traced, excluded_urls="/healthz,/metrics"
+        )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> Health:
@@ -119,5 +126,6 @@ def server_config(app: FastAPI, api: ApiSettings) -> uvicorn.Config:
 def serve(settings: Settings, api: ApiSettings) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn handles both, then raises the signal again: a
     Ctrl-C ends it quietly, as `uvicorn.run` does)."""
+    tracing.start("slipway-api")
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(server_config(create_app(settings, api), api)).run()
