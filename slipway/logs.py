@@ -79,20 +79,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def handler(log_format: str) -> logging.Handler:
-    """A stderr handler in `log_format` (text or json), with the Temporal ids added."""
-    out = logging.StreamHandler()
-    out.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
-    out.addFilter(TemporalContext())
-    return out
+class Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Slipway's stderr handler in `log_format` (text or json), with the Temporal ids added."""
+
+    def __init__(self, log_format: str) -> None:
+        super().__init__()
+        json_lines = log_format == "json"
+        self.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+        self.addFilter(TemporalContext())
 
 
 def configure(log_format: str, level: int = logging.INFO) -> None:
-    """Log at `level` in `log_format` from every logger; httpx's request lines are left out
-    (they would name every probe)."""
+    """Log at `level` in `log_format` from every logger, through one `Handler` on the root
+    logger (replacing one configured before; other handlers stay); httpx's request lines are
+    left out (they would name every probe)."""
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if isinstance(h, Handler)]:
         root.removeHandler(old)
-    root.addHandler(handler(log_format))
+    root.addHandler(Handler(log_format))
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -2,8 +2,10 @@
 Prometheus endpoints after one deployment that went active and one that failed, Traefik's
 metrics and access log, and the Grafana dashboard against a real scrape."""
 
+import asyncio
 import io
 import json
+import logging
 import re
 import tarfile
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 import yaml
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -26,13 +29,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from slipway import tracing
+from slipway import logs, tracing
 from slipway.models import DeploymentInput
 from slipway.settings import Settings
 from slipway.stack import components
 from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
-from starter.http.app import create_app
+from starter.http.app import create_app, server_config
 from starter.http.config import ApiSettings
 from tests.components import free_port
 from tests.helpers import (
@@ -520,3 +523,35 @@ def test_tracing_is_off_without_an_otlp_endpoint(monkeypatch: pytest.MonkeyPatch
     assert not tracing.start("slipway-test")
     assert tracing.provider() is None
     assert tracing.client_interceptors() == [] and tracing.worker_interceptors() == []
+
+
+async def test_the_api_logs_json_lines_with_the_token_masked(
+    settings: Settings, client: Client, engine: sa.Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server as `slipway api` runs it with SLIPWAY_LOG_FORMAT=json."""
+    settings = settings.model_copy(update={"log_format": "json"})
+    api = ApiSettings(token=SecretStr(TOKEN), port=free_port())
+    config = server_config(create_app(settings, api, client=client, engine=engine), api)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), task
+            await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.port}") as browser:
+            assert (await browser.get(f"/?token={TOKEN}")).status_code == 303
+            assert (await browser.get("/healthz")).status_code == 200
+    finally:
+        server.should_exit = True
+        await task
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if isinstance(h, logs.Handler)]:
+            root.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert TOKEN not in err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line["logger"] == "uvicorn.access"]
+    messages = [str(line["message"]) for line in requests]
+    assert any('"GET /?token=*** HTTP/1.1" 303' in m for m in messages), messages
+    assert any('"GET /healthz HTTP/1.1" 200' in m for m in messages), messages
+    assert all(line["level"] == "info" and line["time"] for line in requests)
