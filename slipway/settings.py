@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
     http_port: int = Field(default=8080, description="Traefik's public entry point.")
-    traefik_admin_port: int = Field(default=8090, description="Traefik's ping and Prometheus metrics.")
+    traefik_admin_port: int = Field(
+        default=8090, description="Traefik's ping and Prometheus metrics."
+    )
     static_port: int = Field(default=8081, description="Caddy, serving static releases.")
     base_domain: str = "localhost"
     proxy_address: str = Field(
