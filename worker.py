@@ -1,5 +1,6 @@
 """The Slipway worker: workflows and database activities on the shared queue, this server's
-host-bound activities on its own queue. SIGTERM drains in-flight work, then exits."""
+deployments and their host-bound activities on its own queue. SIGTERM drains in-flight work,
+then exits."""
 
 import asyncio
 import logging
@@ -12,6 +13,7 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Interceptor, Worker
 
+from activities.adapters.caddy import StaticServerError, load_rules
 from activities.adapters.releases import move_old_links
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
@@ -51,18 +53,29 @@ def build_workers(
     engine = engine_for(settings.sqlalchemy_url, checked=False)
     chain = [*interceptors, *tracing.worker_interceptors(), AttemptInterceptor()]
     monitor = MonitorActivities(settings, engine)
+    tracking = TrackingActivities(engine, settings).all()
+    notify_end = NotifyActivities(engine, settings).notify_end
+    sticky = timedelta(seconds=settings.sticky_timeout_seconds)
+    # A deployment's own workflow runs on its server's queue, next to its phases: each
+    # activity it schedules there is handed back with the workflow task's completion
+    # (eager execution) instead of waiting for a poll. Its bookkeeping and the end's notice
+    # run beside it.
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
+        workflows=[DeploymentWorkflow, NotifyWorkflow],
         activities=[
             *HostActivities(settings, engine).all(),
             *TrafficActivities(settings, engine).all(),
             CleanupActivities(engine, settings).cleanup_host,
             monitor.check_server,
             *RoutingActivities(settings, engine, client).all(),
+            *tracking,
+            notify_end,
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        sticky_queue_schedule_to_start_timeout=sticky,
     )
     if not shared_queue:
         return [host]
@@ -77,14 +90,14 @@ def build_workers(
             NotifyWorkflow,
         ],
         activities=[
-            *TrackingActivities(engine, settings).all(),
-            NotifyActivities(engine, settings).notify_end,
+            *tracking,
+            notify_end,
             ReconcileActivities(engine, client, settings).resolve_orphans,
             monitor.deliver_alert,
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout_seconds),
+        sticky_queue_schedule_to_start_timeout=sticky,
     )
     return [shared, host]
 
@@ -102,7 +115,8 @@ def expose_metrics(settings: Settings) -> tuple[Runtime | None, MetricsEndpoint 
 
 
 async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
-    """Migrate the schema, then poll both queues until SIGTERM or SIGINT."""
+    """Migrate the schema, bring the static server's configuration up to date with the kept
+    releases, then poll both queues until SIGTERM or SIGINT."""
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=BLOCKING_THREADS)
     )
@@ -110,6 +124,10 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     moved = await asyncio.to_thread(move_old_links, settings.layout)
     if moved:
         logging.info("release links moved to %s for %s", settings.layout.slots, ", ".join(moved))
+    try:
+        await asyncio.to_thread(load_rules, settings)
+    except StaticServerError as err:
+        logging.warning("static rules not loaded yet (a static deployment loads them): %s", err)
     if tracing.start("slipway-worker"):
         logging.info("traces exported over OTLP")
     runtime, endpoint = expose_metrics(settings)

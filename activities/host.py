@@ -26,6 +26,8 @@ from activities.phases import (
     updating_routes,
 )
 from slipway import records
+from slipway.env_versions import deployment_env
+from slipway.environment import EnvError
 from slipway.errors import BadInputError
 from slipway.git_remote import Credentials
 from slipway.metadata import PhaseMetadata
@@ -33,6 +35,7 @@ from slipway.models import (
     BuildResult,
     CopyInput,
     CopyResult,
+    DeploymentInput,
     HealthInput,
     HealthResult,
     PhaseInput,
@@ -215,25 +218,48 @@ class HostActivities:
         await self._phase(
             inp,
             Phase.CREATING_SYMLINKS,
-            lambda _: creating_symlinks.stage(self.layout, d.project, d.release),
+            lambda _: creating_symlinks.stage(self.settings, d.project, d.release),
         )
+
+    def _env(self, d: DeploymentInput) -> dict[str, str]:
+        """The deployment's environment, unsealed here and handed only to its container:
+        its project's version, then its own overrides (see `env_versions.deployment_env`)."""
+        try:
+            key = load_key(self.settings)
+            return deployment_env(
+                self.engine, key, d.project, d.env_version, d.deployment_id, d.env
+            )
+        except (SecretError, EnvError) as err:
+            raise BadInputError(str(err)) from None
+
+    def _secrets(self, d: DeploymentInput) -> list[str]:
+        """The environment's values, to mask in what the app printed (none if unreadable)."""
+        try:
+            return list(self._env(d).values())
+        except BadInputError:
+            return []
 
     @activity.defn(name="update_routes")
     async def update_routes(self, inp: PhaseInput) -> RouteResult:
-        """updating_routes (see `updating_routes.update_routes`)."""
+        """updating_routes (see `updating_routes.update_routes`), with the environment read
+        from the database now: its values never travel through Temporal."""
+        d = inp.deployment
         return await self._phase(
             inp,
             Phase.UPDATING_ROUTES,
-            lambda _: updating_routes.update_routes(self.settings, inp.deployment),
+            lambda _: updating_routes.update_routes(self.settings, d, self._env(d)),
         )
 
     @activity.defn(name="health_check")
     async def health_check(self, inp: HealthInput) -> HealthResult:
         """health_check (see `health_check.check`); idempotent because it only reads."""
+        d = inp.deployment
         return await self._phase(
             inp,
             Phase.HEALTH_CHECK,
-            lambda beat: health_check.check(self.settings, inp.deployment, inp.route_version, beat),
+            lambda beat: health_check.check(
+                self.settings, d, inp.route_version, beat, lambda: self._secrets(d)
+            ),
         )
 
     def all(self) -> list[Callable[..., object]]:

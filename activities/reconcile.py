@@ -99,7 +99,7 @@ class ReconcileActivities:
             Mode.DEPLOY if resume else Mode.ABANDON,
             detail,
             next_round=resume,
-        ).model_copy(update={"env": queries.sealed_env(self.engine, view.id)})
+        )
         await submit(self.client, self.settings.task_queue, deployment)
         outcome = "resumed" if resume else "failed"
         report.resolved[view.id] = f"{outcome}: {detail}"

@@ -20,7 +20,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import builds, copying, database, latency, recovery, remote, report, throughput
+from bench import (
+    builds,
+    cli,
+    copying,
+    database,
+    latency,
+    recovery,
+    remote,
+    report,
+    throughput,
+)
 from bench.machine import describe
 from bench.report import Section
 from bench.stack import REPO, running_stack
@@ -43,6 +53,7 @@ class Scale:
     recovery_files: int
     heartbeat_seconds: float
     remote_repeats: int
+    cli_repeats: int
 
 
 QUICK = Scale(
@@ -57,6 +68,7 @@ QUICK = Scale(
     recovery_files=4_000,
     heartbeat_seconds=2.0,
     remote_repeats=1,
+    cli_repeats=3,
 )
 FULL = Scale(
     name="full",
@@ -70,23 +82,27 @@ FULL = Scale(
     recovery_files=10_000,
     heartbeat_seconds=10.0,
     remote_repeats=2,
+    cli_repeats=10,
 )
 
 
-SECTIONS = ("copying", "builds", "latency", "remote", "database", "recovery", "throughput")
+SECTIONS = ("cli", "copying", "builds", "latency", "remote", "database", "recovery", "throughput")
 
 
 async def run_all(
     scale: Scale, root: Path, console: Console, only: frozenset[str] = frozenset(SECTIONS)
 ) -> list[Section]:
-    """Copying and builds first (no stack), then the benchmarks that need the stack,
-    throughput last because its serializers outlive it; `only` picks some of them."""
+    """The CLI's start, copying and builds first (no stack), then the benchmarks that need
+    the stack, throughput last because its serializers outlive it; `only` picks some."""
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(BLOCKING_THREADS))
     running = asyncio.current_task()
     assert running is not None
     loop.add_signal_handler(signal.SIGTERM, running.cancel)  # stop the stack, as Ctrl-C does
     sections = []
+    if "cli" in only:
+        console.log("cli: slipway --help and a remote slipway ls vs python -c pass")
+        sections.append(await asyncio.to_thread(cli.measure, scale.cli_repeats))
     if "copying" in only:
         console.log("copying: copy_release vs cp -a")
         sections.append(
@@ -109,7 +125,7 @@ async def run_all(
                 scale.copy_repeats,
             )
         )
-    if not only - {"copying", "builds"}:
+    if not only - {"cli", "copying", "builds"}:
         return sections
     console.log("starting PostgreSQL, Temporal, Caddy and Traefik on free loopback ports")
     async with running_stack(root / "stack", scale.heartbeat_seconds) as stack:

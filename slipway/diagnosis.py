@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskState
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from slipway.models import DeploymentView
@@ -65,23 +65,16 @@ async def diagnose(client: Client, view: DeploymentView) -> Diagnosis:
         return Diagnosis(view, Kind.ORPHANED, f"its workflow is {state}")
     pending = list(described.raw_description.pending_activities)
     if not pending:
-        if not await has_pollers(client, described.task_queue):
-            return Diagnosis(view, Kind.NO_WORKER, f"no worker polls {described.task_queue}")
-        return Diagnosis(view, Kind.SLOW, "between two phases")
+        return await _between_phases(client, view, described.task_queue, described)
     activity = pending[0]
     queue = activity.activity_options.task_queue.name or described.task_queue
     name = activity.activity_type.name
     if not await has_pollers(client, queue, activities=True):
         return Diagnosis(view, Kind.NO_WORKER, f"{name} waits; no worker polls {queue}")
     if activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
-        waited = datetime.now(UTC) - activity.scheduled_time.ToDatetime(tzinfo=UTC)
-        if waited > UNTAKEN:
-            return Diagnosis(
-                view,
-                Kind.NO_WORKER,
-                f"{name} waited {waited // timedelta(seconds=1)}s on {queue}; no live worker "
-                "took it (the last pollers seen there are gone)",
-            )
+        untaken = _untaken(view, name, activity.scheduled_time.ToDatetime(tzinfo=UTC), queue)
+        if untaken is not None:
+            return untaken
     detail = f"{activity.activity_type.name}, attempt {activity.attempt}"
     if activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED and (
         activity.HasField("last_heartbeat_time")
@@ -90,3 +83,34 @@ async def diagnose(client: Client, view: DeploymentView) -> Diagnosis:
         ago = (datetime.now(UTC) - beat) // timedelta(seconds=1)
         detail += f", heartbeat {ago}s ago"
     return Diagnosis(view, Kind.SLOW, detail)
+
+
+async def _between_phases(
+    client: Client, view: DeploymentView, queue: str, described: WorkflowExecutionDescription
+) -> Diagnosis:
+    """No activity is pending: the workflow itself must run next, on its server's queue."""
+    if not await has_pollers(client, queue):
+        return Diagnosis(view, Kind.NO_WORKER, f"its workflow waits; no worker polls {queue}")
+    raw = described.raw_description
+    task = raw.pending_workflow_task
+    if raw.HasField("pending_workflow_task") and (
+        task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED
+    ):
+        scheduled = task.scheduled_time.ToDatetime(tzinfo=UTC)
+        untaken = _untaken(view, "its workflow", scheduled, queue)
+        if untaken is not None:
+            return untaken
+    return Diagnosis(view, Kind.SLOW, "between two phases")
+
+
+def _untaken(view: DeploymentView, what: str, scheduled: datetime, queue: str) -> Diagnosis | None:
+    """A task that has waited on its queue longer than a live worker would leave it."""
+    waited = datetime.now(UTC) - scheduled
+    if waited <= UNTAKEN:
+        return None
+    return Diagnosis(
+        view,
+        Kind.NO_WORKER,
+        f"{what} waited {waited // timedelta(seconds=1)}s on {queue}; no live worker took it "
+        "(the last pollers seen there are gone)",
+    )

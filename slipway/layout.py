@@ -58,6 +58,11 @@ class Layout:
         """What the unpacked upload holds, with a digest per file."""
         return self.work(deployment_id) / "manifest.json"
 
+    def static_rules(self, deployment_id: str) -> Path:
+        """A static site's `[static]` rules, validated by building for copying_files to put in
+        the release; absent when the site keeps the defaults."""
+        return self.work(deployment_id) / "static-rules.json"
+
     def mirror(self, project: str) -> Path:
         """The project's bare mirror of its git repository: a redeploy only tops it up."""
         return self.home / "mirrors" / f"{validate_project_name(project)}.git"

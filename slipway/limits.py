@@ -1,6 +1,8 @@
-"""How much an upload may unpack to, and the free space a server keeps: each limit has a
-setting, and a refusal names it, so a person knows what was too much and what to change."""
+"""How much an upload may unpack to, the free space a server keeps and how large a project's
+environment may be: each limit has a setting, and a refusal names it, so a person knows
+what was too much and what to change."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -86,4 +88,36 @@ class UnpackLimits:
                 f"{what} needs {size(needed)} and {size(free)} is free: that would leave less "
                 f"than the {size(self.min_free_bytes)} kept free (SLIPWAY_MIN_FREE_BYTES); "
                 "free some space, then resume the deployment"
+            )
+
+
+@dataclass(frozen=True)
+class EnvLimits:
+    """How many variables a project's environment may hold and how large it may be, so a
+    version stays a small row and a container's environment stays within what Docker and
+    the kernel take."""
+
+    max_vars: int = 200
+    max_value_bytes: int = 32 * 1024
+    max_total_bytes: int = 256 * 1024
+
+    def check(self, values: Mapping[str, str]) -> None:
+        """Refuse an environment past a limit, naming the variable and the setting."""
+        if len(values) > self.max_vars:
+            raise LimitError(
+                f"{len(values)} variables is more than {self.max_vars} (SLIPWAY_ENV_MAX_VARS)"
+            )
+        total = 0
+        for name, value in values.items():
+            length = len(value.encode())
+            if length > self.max_value_bytes:
+                raise LimitError(
+                    f"{name}'s value is longer than {size(self.max_value_bytes)} "
+                    "(SLIPWAY_ENV_MAX_VALUE_BYTES)"
+                )
+            total += len(name.encode()) + length
+        if total > self.max_total_bytes:
+            raise LimitError(
+                f"the variables hold more than {size(self.max_total_bytes)} in all "
+                "(SLIPWAY_ENV_MAX_TOTAL_BYTES)"
             )

@@ -39,6 +39,8 @@ class PhaseMetadata(BaseModel):
     server: str | None = None
     round: int | None = None
     reason: str | None = None
+    env_version: int | None = None
+    """The version of the project's environment the deployment runs with (0: none set)."""
 
     # What the phases found and did.
     content_digest: str | None = None

@@ -61,8 +61,14 @@ class DeploymentInput(BaseModel):
     )
     env: dict[str, str] = Field(
         default_factory=dict,
-        description="Environment for a container: names in clear, values sealed "
-        "(slipway.secrets), so history never holds them in clear.",
+        description="Environment a deployment recorded before environment versions carried: "
+        "names in clear, values sealed (slipway.secrets). New deployments carry only "
+        "`env_version`; their own overrides are sealed in their row.",
+    )
+    env_version: int | None = Field(
+        default=None,
+        description="The version of the project's environment its container runs with "
+        "(0: none set); the activity that starts it unseals the values.",
     )
     deployment_type: DeploymentType | None = Field(
         default=None, description="For a rollback: the type of the release it returns to."

@@ -6,6 +6,7 @@ adds a second transition nor moves the row again.
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -56,9 +57,15 @@ def _insert_event(
 
 
 def register(
-    engine: sa.Engine, deployment: DeploymentInput, domain: str, details: PhaseMetadata
+    engine: sa.Engine,
+    deployment: DeploymentInput,
+    domain: str,
+    details: PhaseMetadata,
+    sealed_env: Mapping[str, str] | None = None,
 ) -> bool:
-    """Create the project if new and the deployment in phase queued; False if it existed."""
+    """Create the project if new and the deployment in phase queued; False if it existed.
+    `sealed_env` is the deployment's own environment overrides, sealed (by default what its
+    input carried, for a deployment recorded before environment versions)."""
     metadata = details.stored()
     with engine.begin() as conn:
         # A project made before its first deployment (its source set) is pinned by it.
@@ -83,7 +90,7 @@ def register(
                 workflow_id=deployment_workflow_id(deployment.deployment_id),
                 source=deployment.source,
                 phase_metadata=metadata,
-                sealed_env=deployment.env,
+                sealed_env=dict(deployment.env if sealed_env is None else sealed_env),
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(deployments.c.id)

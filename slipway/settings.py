@@ -16,7 +16,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slipway.layout import Layout
-from slipway.limits import GIB, MIB, UnpackLimits
+from slipway.limits import GIB, MIB, EnvLimits, UnpackLimits
 from slipway.names import validate_project_name
 from slipway.stack import credentials
 
@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Where this server's workers reach Traefik's entry point."
     )
     static_address: str = Field(default="127.0.0.1", description="Where Traefik reaches Caddy.")
+    static_admin_socket: Path | None = Field(
+        default=None,
+        description="Caddy's admin socket, through which workers load each release's [static] "
+        "rules; default <home>/caddy/admin/caddy.sock (a directory only this user enters).",
+    )
     container_network: str = Field(
         default="host",
         description="Docker network apps run on: host (a loopback port each), or a network "
@@ -243,6 +248,17 @@ class Settings(BaseSettings):
     max_domains_per_project: int = Field(
         default=50, ge=1, description="Custom domains one project may answer at."
     )
+    env_max_vars: int = Field(
+        default=200, ge=1, description="Most environment variables one project may set."
+    )
+    env_max_value_bytes: int = Field(
+        default=32 * 1024, ge=1, description="Longest value of one variable, in bytes."
+    )
+    env_max_total_bytes: int = Field(
+        default=256 * 1024,
+        ge=1,
+        description="Most bytes a project's variables (names and values) may hold in all.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -270,6 +286,15 @@ class Settings(BaseSettings):
     def layout(self) -> Layout:
         """This server's directory tree."""
         return Layout(self.home, self.upload_store)
+
+    @property
+    def env_limits(self) -> EnvLimits:
+        """The limits a project's environment is kept under."""
+        return EnvLimits(
+            max_vars=self.env_max_vars,
+            max_value_bytes=self.env_max_value_bytes,
+            max_total_bytes=self.env_max_total_bytes,
+        )
 
     @property
     def unpack_limits(self) -> UnpackLimits:

@@ -37,7 +37,8 @@ def continuation(
     view: DeploymentView, template: DeploymentInput, mode: Mode, reason: str, next_round: bool
 ) -> DeploymentInput:
     """A new run of a recorded deployment (resumed, or abandoned as orphaned), rebuilt from
-    its row, on the server it was recorded on; `template` supplies the timeouts (and the
+    its row, on the server it was recorded on, with the environment version it was given;
+    `template` supplies the timeouts (and the
     server, for a row that does not name one)."""
     meta = view.details
     recorded = meta.mode or Mode.DEPLOY
@@ -56,6 +57,7 @@ def continuation(
                 "host_queue",
                 "server",
                 "orphaned_in",
+                "env_version",
             }
         ),
         deployment_id=view.id,
@@ -70,4 +72,5 @@ def continuation(
         host_queue=meta.host_queue or template.host_queue,
         server=meta.server or template.server,
         orphaned_in=view.phase if mode is Mode.ABANDON else None,
+        env_version=meta.env_version,
     )

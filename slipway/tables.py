@@ -147,3 +147,17 @@ deployment_days = sa.Table(
     sa.Column("deployments", sa.Integer, nullable=False),
 )
 """Deployments by the UTC day they were created and the status they stand in now."""
+
+env_versions = sa.Table(
+    "env_versions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("sealed_values", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("change", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.UniqueConstraint("project_id", "version", name="uq_env_versions_project_version"),
+)

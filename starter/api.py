@@ -16,15 +16,16 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from slipway import queries, records, submission
+from slipway import env_versions, queries, records, submission
 from slipway.database import engine_for
+from slipway.environment import EnvError, check
 from slipway.metadata import PhaseMetadata
 from slipway.models import DeploymentInput, DeploymentView, GitSource, LogEntry, ReconcileReport
 from slipway.names import validate_deployment_id, validate_project_name
 from slipway.phases import TERMINAL, DeploymentType, Mode, Status
-from slipway.project_sources import checked, describe, project_git
+from slipway.project_sources import ProjectError, checked, describe, project_git
 from slipway.schedules import reconcile_input
-from slipway.secrets import load_key, seal
+from slipway.secrets import load_key, seal, unseal
 from slipway.settings import Settings, host_task_queue
 from slipway.workflow_ids import (
     deployment_workflow_id,
@@ -89,14 +90,15 @@ async def start_deployment(
     """Store the upload (or take the git source: a repository and ref; with neither, the
     project's own repository and branch) and queue its deployment; return the deployment id.
     With a deployment id that is already recorded, nothing new starts.
-    `env` reaches an app's container; its values are sealed here, before anything records
-    them."""
+    It runs with the project's current environment version, and `env` over it for this
+    deployment only; those values are sealed here, before anything records them."""
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
     existing = await asyncio.to_thread(status, engine, deployment_id)
     if existing is not None:
         return deployment_id
+    version, overrides = await _overrides(settings, engine, project, env or {})
     upload_id = ""
     if path is not None:
         limits = settings.unpack_limits
@@ -115,13 +117,36 @@ async def start_deployment(
         git=git if path is None else None,
         source_commit=source_commit,
         source=source,
-        env=seal(env or {}, load_key(settings)),
+        env_version=version,
     )
-    return await _queued(client, settings, engine, deployment)
+    return await _queued(client, settings, engine, deployment, overrides)
+
+
+async def _overrides(
+    settings: Settings, engine: sa.Engine, project: str, env: Mapping[str, str]
+) -> tuple[int, dict[str, str]]:
+    """The project's current environment version, and `env` (this deployment's overrides)
+    sealed, once its names are checked and the two together are within the limits."""
+
+    def work() -> tuple[int, dict[str, str]]:
+        version, sealed = env_versions.current(engine, project)
+        key = load_key(settings)
+        if env:
+            try:
+                check({**unseal(sealed, key), **env}, settings.env_limits)
+            except EnvError as err:
+                raise EnvError(f"env: {err}") from None
+        return version, seal(env, key)
+
+    return await asyncio.to_thread(work)
 
 
 async def _queued(
-    client: Client, settings: Settings, engine: sa.Engine, deployment: DeploymentInput
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    deployment: DeploymentInput,
+    overrides: Mapping[str, str],
 ) -> str:
     """Record the new deployment as queued, then hand it to its project's serializer, saying
     so (the serializer then writes no record of its own): a caller that reads it right
@@ -129,9 +154,9 @@ async def _queued(
     (an Idempotency-Key sent twice at once) meet here: the row is claimed in one statement,
     and the one that did not claim it starts nothing (`KeyClashError` if it was for another
     project)."""
-    metadata = PhaseMetadata(release=deployment.release)
+    metadata = PhaseMetadata(release=deployment.release, env_version=deployment.env_version)
     host = settings.project_host(deployment.project)
-    if not await asyncio.to_thread(records.register, engine, deployment, host, metadata):
+    if not await asyncio.to_thread(records.register, engine, deployment, host, metadata, overrides):
         found = await asyncio.to_thread(status, engine, deployment.deployment_id)
         if found is not None and found.project != deployment.project:
             raise KeyClashError(
@@ -155,12 +180,14 @@ async def deploy_stored(
 ) -> str:
     """Queue the deployment of an upload already in the store (a content manifest whose
     blobs have arrived); return the deployment id. With a deployment id that is already
-    recorded, nothing new starts; `env` is sealed here, as `start_deployment` seals it."""
+    recorded, nothing new starts; `env` overrides the project's environment for this
+    deployment only, sealed here, as `start_deployment` seals it."""
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
     if await asyncio.to_thread(status, engine, deployment_id) is not None:
         return deployment_id
+    version, overrides = await _overrides(settings, engine, project, env or {})
     deployment = await _input(
         settings,
         engine,
@@ -169,9 +196,9 @@ async def deploy_stored(
         upload_id=upload_id,
         source_commit=source_commit,
         source=source,
-        env=seal(env or {}, load_key(settings)),
+        env_version=version,
     )
-    return await _queued(client, settings, engine, deployment)
+    return await _queued(client, settings, engine, deployment, overrides)
 
 
 async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
@@ -213,44 +240,57 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
     if await _exists(handle) and not await workflow_closed(client, deployment_id):
         raise DeploymentError(f"deployment {deployment_id} is still running")
     template = await _input(settings, engine, view.project, deployment_id=deployment_id)
-    env = await asyncio.to_thread(queries.sealed_env, engine, deployment_id)
     deployment = submission.continuation(
         view, template, Mode.DEPLOY, f"resumed after {view.status.value}", next_round=True
-    ).model_copy(update={"env": env})
+    )
     return await submit(client, settings, deployment)
 
 
-def rollback_target(engine: sa.Engine, project: str, to: str | None) -> str:
-    """The release to roll back to: that of deployment `to`, or the newest active release
-    before the one serving. It waits on the database: async code calls it in a thread."""
+def _serving(history: list[DeploymentView]) -> list[DeploymentView]:
+    """The project's active deployments, the one that switched last first."""
+    return sorted(
+        (v for v in history if v.status is Status.ACTIVE),
+        key=lambda v: v.phase_updated_at,
+        reverse=True,
+    )
+
+
+def rollback_target(engine: sa.Engine, project: str, to: str | None) -> DeploymentView:
+    """The deployment whose release to roll back to, and whose environment version to run
+    with: deployment `to`, or the newest active one of a release before the one serving.
+    It waits on the database: async code calls it in a thread."""
     history = queries.project_history(engine, project)
     if to is not None:
         to = validate_deployment_id(to)
         for view in history:
             if view.id == to:
-                return view.release
+                return view
         raise DeploymentError(f"deployment {to} is not a deployment of {project}")
-    active = sorted(
-        (v for v in history if v.status is Status.ACTIVE),
-        key=lambda v: v.phase_updated_at,
-        reverse=True,
-    )
+    active = _serving(history)
     if not active:
         raise DeploymentError(f"{project} has no active deployment to roll back from")
     serving = active[0].release
     for view in active[1:]:
         if view.release != serving:
-            return view.release
+            return view
     raise DeploymentError(f"{project} has no earlier release to roll back to")
 
 
-async def rollback(
-    client: Client, settings: Settings, engine: sa.Engine, project: str, to: str | None = None
+async def _switch_to(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    project: str,
+    view: DeploymentView,
+    env_version: int,
+    reason: str,
+    source: str,
+    carried: dict[str, str] | None = None,
 ) -> str:
-    """Switch the project to a kept earlier release, without rebuilding, as a deployment of
-    its own; it fails clearly when that release was cleaned up."""
-    validate_project_name(project)
-    target = await asyncio.to_thread(rollback_target, engine, project, to)
+    """Switch the project to `view`'s release, kept on its server, without rebuilding, as
+    a deployment of its own running with `env_version` (and `carried`, sealed values it
+    takes along)."""
+    target = view.release
     built = await asyncio.to_thread(queries.get_deployment, engine, target)
     deployment = await _input(
         settings,
@@ -259,12 +299,59 @@ async def rollback(
         deployment_id=str(uuid.uuid4()),
         mode=Mode.ROLLBACK,
         release_id=target,
-        reason=f"rollback to release {target}",
-        source=f"rollback to {target}",
+        reason=reason,
+        source=source,
         deployment_type=(built.details.deployment_type or DeploymentType.STATIC) if built else None,
-        env=await asyncio.to_thread(queries.sealed_env, engine, target),
+        env_version=env_version,
+        env=carried or {},
     )
     return await submit(client, settings, deployment)
+
+
+async def rollback(
+    client: Client, settings: Settings, engine: sa.Engine, project: str, to: str | None = None
+) -> str:
+    """Switch the project to a kept earlier release, without rebuilding, as a deployment of
+    its own; it fails clearly when that release was cleaned up. It runs with the environment
+    version that release's deployment ran with; the project's current version stays as it
+    is, for the deployments after it."""
+    validate_project_name(project)
+    view = await asyncio.to_thread(rollback_target, engine, project, to)
+    version = view.details.env_version or 0
+    reason = f"rollback to release {view.release}"
+    source = f"rollback to {view.release}"
+    # A deployment recorded before environment versions kept its whole environment sealed
+    # in its row: that goes along, as it always did.
+    legacy = None
+    if view.details.env_version is None:
+        legacy = await asyncio.to_thread(queries.sealed_env, engine, view.id)
+    return await _switch_to(
+        client, settings, engine, project, view, version, reason, source, legacy
+    )
+
+
+async def redeploy(client: Client, settings: Settings, engine: sa.Engine, project: str) -> str:
+    """Run the project again with its current environment version: the release that serves
+    starts anew without rebuilding (a switch to its own release); with nothing deployed
+    yet, a deployment of the project's repository."""
+    validate_project_name(project)
+    history = await asyncio.to_thread(queries.project_history, engine, project)
+    active = _serving(history)
+    version, _ = await asyncio.to_thread(env_versions.current, engine, project)
+    if active:
+        release = active[0].release
+        reason = f"redeploy of release {release} with environment version {version}"
+        source = f"redeploy of {release} (env v{version})"
+        return await _switch_to(
+            client, settings, engine, project, active[0], version, reason, source
+        )
+    try:
+        return await start_deployment(client, settings, None, project, engine=engine)
+    except ProjectError as err:
+        raise DeploymentError(
+            f"{project} has nothing deployed to run again, and {err}; its next deployment "
+            f"runs with environment version {version}"
+        ) from None
 
 
 async def workflow_closed(client: Client, deployment_id: str) -> bool:

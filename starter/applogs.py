@@ -1,6 +1,6 @@
 """An app's own output, for `slipway logs PROJECT --app` and the API: the project's serving
 container, found on this server's Docker Engine, its lines with the serving deployment's
-`--env` values masked."""
+environment's values masked."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from activities.adapters.app_output import last_lines, new_lines
 from activities.adapters.docker import LABEL_DEPLOYMENT, docker_client
 from activities.upkeep.probes import serving_container
-from slipway import queries
+from slipway.env_versions import recorded_env
+from slipway.environment import EnvError
 from slipway.names import validate_project_name
-from slipway.secrets import SecretError, load_key, unseal
+from slipway.secrets import SecretError, load_key
 from slipway.settings import Settings
 
 
@@ -33,11 +34,11 @@ def _serving(client: Any, settings: Settings, project: str) -> Any:
 
 
 def _secrets(settings: Settings, engine: sa.Engine, container: Any) -> list[str]:
-    """The serving deployment's environment values."""
+    """The serving deployment's environment values: its version's and its own."""
     deployment_id = container.labels.get(LABEL_DEPLOYMENT, "")
     try:
-        return list(unseal(queries.sealed_env(engine, deployment_id), load_key(settings)).values())
-    except SecretError:
+        return list(recorded_env(engine, load_key(settings), deployment_id).values())
+    except (SecretError, EnvError):
         return []
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from slipway.domains import DomainView
     from slipway.monitoring import ProjectHealth, ProjectSummary
     from starter.http.schemas import Stuck
+    from starter.project_env import EnvChange, EnvListing
     from starter.projects import SourceSettings, SourceView
 
 SHORT_ID = 8
@@ -111,6 +112,21 @@ class Backend(Protocol):
         ...
 
     async def source(self, project: str) -> SourceView: ...
+
+    async def env_list(self, project: str) -> EnvListing:
+        """The project's current environment version, its values masked."""
+        ...
+
+    async def env_change(
+        self, project: str, values: dict[str, str], unset: list[str], redeploy: bool
+    ) -> EnvChange:
+        """A new version with `values` set and `unset` removed; with `redeploy`, a
+        deployment started with it."""
+        ...
+
+    async def env_import(self, project: str, dotenv: str, redeploy: bool) -> EnvChange:
+        """A new version with every variable of a `.env` file's text set."""
+        ...
 
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
         """The last lines the project's serving container printed, secrets masked."""

@@ -19,6 +19,7 @@ from slipway.analytics import stats as deployment_stats
 from slipway.database import engine_for
 from slipway.diagnosis import diagnose
 from slipway.domains import DomainConflictError, DomainNotFoundError, DomainView
+from slipway.environment import EnvError
 from slipway.models import DeploymentView, GitSource, LogEntry
 from slipway.names import InvalidNameError
 from slipway.phases import WAITING, Phase, Status
@@ -26,7 +27,7 @@ from slipway.project_sources import ProjectError
 from slipway.settings import Settings
 from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
-from starter import api, applogs, domains, projects
+from starter import api, applogs, domains, project_env, projects
 from starter.applogs import AppLogsError
 from starter.backend import Refusal, is_whole, one_of, parse_id
 from starter.devstack import ui_url
@@ -49,6 +50,7 @@ def refusing() -> Iterator[None]:
         CertificateError,
         DomainNotFoundError,
         DomainConflictError,
+        EnvError,
     ) as err:
         raise Refusal(str(err)) from None
 
@@ -130,6 +132,30 @@ class Local:
     async def source(self, project: str) -> projects.SourceView:
         with refusing():
             return await asyncio.to_thread(projects.show, self.engine, project)
+
+    async def env_list(self, project: str) -> project_env.EnvListing:
+        with refusing():
+            return await asyncio.to_thread(project_env.listing, self.engine, self.settings, project)
+
+    async def env_change(
+        self, project: str, values: dict[str, str], unset: list[str], redeploy: bool
+    ) -> project_env.EnvChange:
+        with refusing():
+            version = await asyncio.to_thread(
+                project_env.change, self.engine, self.settings, project, values, unset
+            )
+            return await project_env.applied(
+                self.client, self.settings, self.engine, version, redeploy
+            )
+
+    async def env_import(self, project: str, dotenv: str, redeploy: bool) -> project_env.EnvChange:
+        with refusing():
+            version = await asyncio.to_thread(
+                project_env.import_dotenv, self.engine, self.settings, project, dotenv
+            )
+            return await project_env.applied(
+                self.client, self.settings, self.engine, version, redeploy
+            )
 
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
         with refusing():

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from slipway.domains import DomainView
     from slipway.monitoring import ProjectHealth, ProjectSummary
     from starter.http.schemas import Stuck
+    from starter.project_env import EnvChange, EnvListing
     from starter.projects import SourceSettings, SourceView
 
 URL_VARIABLE, TOKEN_VARIABLE = "SLIPWAY_API_URL", "SLIPWAY_API_TOKEN"
@@ -451,6 +452,30 @@ class Remote:
         from starter.projects import SourceView
 
         return SourceView.model_validate_json(await self._read(f"/api/projects/{project}/source"))
+
+    async def env_list(self, project: str) -> EnvListing:
+        from starter.project_env import EnvListing
+
+        return EnvListing.model_validate_json(await self._read(f"/api/projects/{project}/env"))
+
+    async def _env_answer(self, answer: httpx.Response) -> EnvChange:
+        from starter.project_env import EnvChange
+
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        return EnvChange.model_validate_json(answer.content)
+
+    async def env_change(
+        self, project: str, values: dict[str, str], unset: list[str], redeploy: bool
+    ) -> EnvChange:
+        body = {"set": values, "unset": unset, "redeploy": redeploy}
+        path = f"/api/projects/{project}/env"
+        return await self._env_answer(await self._request("PATCH", path, json=body))
+
+    async def env_import(self, project: str, dotenv: str, redeploy: bool) -> EnvChange:
+        body = {"dotenv": dotenv, "redeploy": redeploy}
+        path = f"/api/projects/{project}/env/import"
+        return await self._env_answer(await self._request("POST", path, json=body))
 
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
         params: dict[str, str | int] = {"tail": tail} if tail is not None else {}

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from slipway.domains import DomainView
     from slipway.monitoring import Alert, ProjectSummary
     from starter.http.schemas import Stuck
+    from starter.project_env import EnvChange, EnvListing
     from starter.projects import SourceView
 
 console = Console()
@@ -263,6 +264,29 @@ def source_table(source: SourceView) -> Table:
     table.add_row("registry credentials", "set" if source.registry_auth else "-")
     table.add_row("notify", source.notify_url or "-")
     return table
+
+
+def env_table(listing: EnvListing) -> Table | str:
+    """A project's variables, values masked, under its version."""
+    if not listing.variables:
+        return f"{listing.project} has no environment variables (version {listing.version})"
+    table = Table("name", "value", title=f"{listing.project} env version {listing.version}")
+    for variable in listing.variables:
+        table.add_row(variable.name, variable.value)
+    return table
+
+
+def env_changed(change: EnvChange) -> str:
+    """What a change made: its version, and the deployment it started."""
+    made = change.version
+    parts = [f"set {', '.join(made.set)}"] if made.set else []
+    parts += [f"unset {', '.join(made.unset)}"] if made.unset else []
+    line = f"{made.project}: env version {made.version} ({'; '.join(parts) or 'unchanged'})"
+    if change.deployment_id:
+        return f"{line}\nredeploying: {change.deployment_id}"
+    if change.redeploy_error is None:
+        line += "; running deployments keep theirs until the next deploy (or --redeploy)"
+    return line
 
 
 def domains_table(found: list[DomainView]) -> Table | str:

@@ -433,11 +433,12 @@ async def test_a_static_site_built_by_a_dockerfile_is_served_and_an_escaping_lin
     images: None,
     docker_client: docker.DockerClient,
 ) -> None:
-    config = '[static]\nfrom_image = "/dist"\n'
+    config = '[static]\nfrom_image = "/dist"\nspa = true\n'
     app = _app(tmp_path / "site", STATIC, config, version="static")
     deployment_id, failure = await deploy_and_wait(client, settings, app, project)
     assert failure is None, failure
     assert "busybox app static" in fetch(settings, project).text
+    assert "busybox app static" in fetch(settings, project, "/a/client/route").text, "spa"
     assert fetch(settings, project, "/about/built.txt").text == "built-by-run\n"
     meta = row(engine, deployment_id).metadata
     assert (meta["detectedType"], meta["deploymentType"]) == ("dockerfile-static", "static")

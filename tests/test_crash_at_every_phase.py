@@ -15,7 +15,7 @@ from tests.helpers import SUCCESS_TRANSITIONS, deploy, fetch, make_site, outcome
 from tests.running import RunningWorker, worker_process
 
 ACTIVITIES = [
-    "register_deployment",
+    # (queued is recorded by the API before the deployment is handed to Temporal)
     "pull_source",
     "build",
     "copy_files",

@@ -560,8 +560,10 @@ async def test_events_push_each_transition_and_log_line_until_it_ends(
 
 UPLOAD = "POST /api/deployments"
 SOURCES = ("PUT /api/projects/{name}/source", "POST /api/projects/{name}/deployments")
-CONTENT = (UPLOAD, "POST /api/uploads", "PUT /api/blobs/{digest}", *SOURCES)
-"""The operations of uploads and git sources, whose rules a JSON Schema cannot all state."""
+ENV = ("PATCH /api/projects/{name}/env", "POST /api/projects/{name}/env/import")
+CONTENT = (UPLOAD, "POST /api/uploads", "PUT /api/blobs/{digest}", *SOURCES, *ENV)
+"""The operations of uploads, git sources and environment variables, whose rules a JSON
+Schema cannot all state."""
 
 
 @schemathesis.check
@@ -577,7 +579,9 @@ def upload_acceptance(
     upload must have all its contents (`manifest: `), a blob must hash to its name (`blob: `),
     an Idempotency-Key names one project's deployment (which archive uploads never reach:
     their file's name is refused first), and a repository must be one git can fetch, named
-    by the request or set for the project before (`source: `). This accepts those refusals
+    by the request or set for the project before (`source: `), and an environment variable
+    must be set to be unset, a `.env` file's lines must read and an environment must stay
+    within the server's limits (`env: `). This accepts those refusals
     and holds every other answer to positive_data_acceptance."""
     if case.operation.label not in CONTENT:
         return None
@@ -585,7 +589,7 @@ def upload_acceptance(
         detail = response.json()["detail"]
         if detail.startswith("file: ") and " is not a .tar.gz" in detail:
             return None
-        if detail.startswith(("manifest: ", "blob: ", "source: ")):
+        if detail.startswith(("manifest: ", "blob: ", "source: ", "env: ")):
             return None
         if detail.startswith("Idempotency-Key ") and "; use a new key for " in detail:
             return None

@@ -161,7 +161,8 @@ async def lane(client: Client) -> AsyncIterator[Lane]:
     host = Worker(
         client,
         task_queue=host_queue,
-        activities=standins.host(),
+        workflows=[DeploymentWorkflow, NotifyWorkflow],
+        activities=[*standins.host(), *standins.tracking()],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
     async with shared, host:

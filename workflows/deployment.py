@@ -91,6 +91,7 @@ class DeploymentWorkflow:
             server=deployment.server,
             round=deployment.round or None,
             reason=deployment.reason or None,
+            env_version=deployment.env_version,
         )
         self._enter(Phase.QUEUED)
         recorded = (

@@ -48,6 +48,10 @@ _ROUTES: dict[str, Any] = {
 REGISTERED_ONCE_PATCH = "registered-once"
 """Marks the histories in which the project's workflow alone records a deployment queued."""
 
+ON_HOST_PATCH = "deployment-on-host"
+"""Marks the histories in which a deployment's workflow runs on its server's queue, beside
+its host-bound activities (before, on the shared queue: a round trip more per activity)."""
+
 ROUTES_PATCH = "routes-changed"
 """Marks the histories in which a deployment waits for a route refresh in progress."""
 
@@ -251,9 +255,11 @@ class ProjectWorkflow:
             if deployment.deployment_id in self._cancelled:
                 await self._cancel_unstarted(deployment)
                 return
+            on_host = workflow.patched(ON_HOST_PATCH)
             child = await workflow.start_child_workflow(
                 DeploymentWorkflow.run,
                 deployment,
+                task_queue=deployment.host_queue if on_host else None,
                 id=deployment_workflow_id(deployment.deployment_id),
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"Deploy {deployment.project} ({deployment.deployment_id[:8]})",

@@ -9,6 +9,8 @@ args = { NODE_ENV = "production" }  # build arguments: kept in the image's histo
 
 [static]
 from_image = "/app/dist"      # a static site: these files of the built image, served by Caddy
+spa = true                    # and how it is served: see `slipway.static_rules` and
+compress = true               # docs/static-sites.md (redirects, headers)
 ```
 """
 
@@ -18,6 +20,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slipway.settings import NETWORK_NAME
+from slipway.static_rules import StaticRules
 
 _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -44,17 +47,23 @@ class BuildConfig(BaseModel):
         return value
 
 
-class StaticConfig(BaseModel):
-    """A static site built by the Dockerfile: the files at `from_image` in the built image are
-    served by Caddy like an upload's, and no container runs."""
+class StaticConfig(StaticRules):
+    """A static site's settings: how it is served (`StaticRules`) and, for a site built by
+    the Dockerfile, `from_image`: the files at that path in the built image are served by
+    Caddy like an upload's, and no container runs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    from_image: str | None = Field(default=None, max_length=1024)
 
-    from_image: str = Field(max_length=1024)
+    @property
+    def rules(self) -> StaticRules:
+        """How the site is served, without where its files come from."""
+        return StaticRules.model_validate(self.model_dump(exclude={"from_image"}))
 
     @field_validator("from_image")
     @classmethod
-    def _path(cls, value: str) -> str:
+    def _path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = value.split("/")
         if not value.startswith("/") or ".." in parts or _CONTROL.search(value):
             raise ValueError(

@@ -3,11 +3,13 @@ the project's names as the Host, the release must answer as itself, through the 
 just written, not merely answer 200."""
 
 import time
+from contextlib import nullcontext
 
 import httpx
 
 from activities.adapters.beat import Beat
 from activities.adapters.hosts import Hosts
+from activities.adapters.http_client import TIMEOUT, shared
 from activities.adapters.releases import ContainerRelease
 from activities.adapters.traefik import CANDIDATE_HEADER, ROUTE_HEADER
 from slipway import metrics
@@ -47,13 +49,19 @@ def wait_until_served(
     deadline = time.monotonic() + timeout
     attempts = 0
     last = "no answer yet"
-    with httpx.Client(timeout=5.0, headers=headers, verify=not secure) as client:
+    # A secure entry point is asked with the host as its server name, which a pooled
+    # connection to the same address would not carry: it gets a client of its own, which
+    # does not judge the certificate (see above: the monitor watches certificates).
+    own = httpx.Client(timeout=TIMEOUT, verify=False) if secure else None  # noqa: S501
+    with own or nullcontext(shared()) as client:
         while True:
             beat.check()
             attempts += 1
             try:
                 with metrics.probe_latency.labels(target).time():
-                    answer = client.get(url, extensions={"sni_hostname": host} if secure else None)
+                    answer = client.get(
+                        url, headers=headers, extensions={"sni_hostname": host} if secure else None
+                    )
                 served = answer.text.strip()
                 route = answer.headers.get(ROUTE_HEADER)
                 if (
@@ -79,15 +87,16 @@ def wait_for_route(proxy: str, host: str, version: str, timeout: float, beat: Be
     """Wait until Traefik answers for `host` through route `version` (whatever the answer):
     before removing what an older route pointed to. False if it did not within `timeout`."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=5.0, headers={"Host": host}) as client:
-        while time.monotonic() < deadline:
-            beat.check()
-            try:
-                if client.get(f"{proxy}/").headers.get(ROUTE_HEADER) == version:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+    client = shared()
+    while time.monotonic() < deadline:
+        beat.check()
+        try:
+            answer = client.get(f"{proxy}/", headers={"Host": host})
+            if answer.headers.get(ROUTE_HEADER) == version:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
     return False
 
 

@@ -30,6 +30,7 @@ from slipway.models import BuildResult
 from slipway.phases import PROGRESS, DeploymentType, Phase
 from slipway.secrets import load_key, unseal
 from slipway.settings import RegistryAuth, Settings, registry_auth
+from slipway.static_rules import DEFAULT_RULES
 
 STATIC_ROOTS = ("", "public", "dist", "build", "out")
 """Where a static site's index.html may be, in the order they are tried."""
@@ -134,7 +135,8 @@ def build(
     `on_progress` hears the progress within the phase, at most once a second.
 
     Idempotent: the image tag derives from the deployment id and an existing image with it is
-    adopted, not rebuilt; the release is written atomically, marker last; the exported files
+    adopted, not rebuilt; the release is written atomically, marker last; a static site's
+    rules are written (or removed) whole, from the same slipway.toml; the exported files
     replace the source in one rename, the upload kept aside as the context of a retry; the
     result file written last lets a resumed deployment skip the phase.
     """
@@ -144,17 +146,41 @@ def build(
     found = detect(source)
     if found.deployment_type is DeploymentType.CONTAINER:
         found = _dockerfile(job, source, on_line, _Steps(on_progress, beat.check), beat)
+    else:
+        _keep_rules(layout, job.deployment_id, _config(source))
     write_atomically(layout.work(job.deployment_id) / _RESULT, found.model_dump_json())
     return found
+
+
+def _config(source: Path) -> AppConfig:
+    """The upload's slipway.toml; a bad one fails the deployment, naming the setting."""
+    try:
+        return load_app_config(source)
+    except AppConfigError as err:
+        raise BadInputError(str(err)) from None
+
+
+def _keep_rules(layout: Layout, deployment_id: str, config: AppConfig) -> None:
+    """Keep a static site's `[static]` rules for copying_files to put in its release; with
+    the defaults, nothing (the static server serves a release without rules by them)."""
+    rules = config.static.rules if config.static is not None else DEFAULT_RULES
+    kept = layout.static_rules(deployment_id)
+    if rules == DEFAULT_RULES:
+        kept.unlink(missing_ok=True)
+    else:
+        write_atomically(kept, rules.serialized())
 
 
 def _dockerfile(
     job: Job, source: Path, on_line: Callable[[str], None], steps: _Steps, beat: Beat
 ) -> BuildResult:
-    try:
-        config = load_app_config(source)
-    except AppConfigError as err:
-        raise BadInputError(str(err)) from None
+    config = _config(source)
+    if config.static is not None and config.static.from_image is None:
+        raise BadInputError(
+            "slipway.toml: static.from_image is missing: an upload with a Dockerfile and a "
+            "[static] section is a site built by the image; name the directory of its built "
+            'files, e.g. from_image = "/app/dist" (or remove [static] to run the app)'
+        )
     with docker_client(job.settings.docker_host) as client:
         network = build_network(client, job.settings, config.build.network)
         try:
@@ -164,8 +190,9 @@ def _dockerfile(
             if network == "none" and "returned a non-zero code" in str(err):
                 hint = ' (its RUN steps had no network: [build] network = "none")'
             raise BadInputError(f"the image did not build: {err}{hint}") from None
-        if config.static is not None:
+        if config.static is not None and config.static.from_image is not None:
             _export(client, job, config.static.from_image, beat)
+            _keep_rules(job.settings.layout, job.deployment_id, config)
             return BuildResult(
                 detected_type="dockerfile-static",
                 deployment_type=DeploymentType.STATIC,

@@ -23,6 +23,7 @@ from slipway.errors import BadInputError
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.limits import LimitError, UnpackLimits
 from slipway.models import CopyResult
+from slipway.static_rules import StaticRules, rules_path
 
 _RESULT = "copy.json"
 _POSITION = "copy-position.json"
@@ -160,6 +161,9 @@ def copy_release(
 ) -> CopyResult:
     """Build `releases/<deployment id>` from the source's site root.
 
+    A static site's `[static]` rules (kept by building) go into the release beside its
+    marker, so they travel with it (see `slipway.static_server`).
+
     A static release holds no link: each of the upload's links becomes a copy of what it
     leads to (see `links.flatten`), so the static server can refuse to follow any.
 
@@ -197,6 +201,10 @@ def copy_release(
             checkpoint.save(done)
             progress(done["copied"] + done["linked"], len(files))
         try:
+            rules = layout.static_rules(deployment_id)
+            if rules.is_file():
+                kept = StaticRules.model_validate_json(rules.read_text())
+                tree.write_text(rules_path(kept), kept.serialized())
             tree.write_text(RELEASE_MARKER, deployment_id)
         except LinkInPathError as err:
             raise BadInputError(

@@ -4,6 +4,7 @@ deployment's candidate, through the route version just written, on every name of
 its base name and each custom domain."""
 
 import time
+from collections.abc import Callable
 
 from activities.adapters.beat import Beat
 from activities.adapters.containers import tail_logs, wait_healthy
@@ -13,7 +14,6 @@ from activities.adapters.releases import verified_release
 from activities.adapters.web import release_served
 from slipway.errors import UnhealthyError
 from slipway.models import DeploymentInput, HealthResult
-from slipway.secrets import SecretError, load_key, unseal
 from slipway.settings import Settings
 
 LAST_LINES = 50
@@ -21,11 +21,15 @@ LAST_LINES = 50
 
 
 def check(
-    settings: Settings, deployment: DeploymentInput, route_version: str, beat: Beat
+    settings: Settings,
+    deployment: DeploymentInput,
+    route_version: str,
+    beat: Beat,
+    secrets: Callable[[], list[str]],
 ) -> HealthResult:
     """Wait until the release is healthy and served as the candidate, or fail with what was
-    seen last (for an app, its last output lines, secrets masked). Idempotent: it only
-    reads."""
+    seen last (for an app, its last output lines, the values `secrets` gives masked).
+    Idempotent: it only reads."""
     d = deployment
     timeout = settings.health_timeout_seconds
     deadline = time.monotonic() + timeout
@@ -36,7 +40,7 @@ def check(
             try:
                 wait_healthy(client, name, timeout, beat.check)
             except UnhealthyError as err:
-                lines = tail_logs(client, name, LAST_LINES, _secrets(settings, d))
+                lines = tail_logs(client, name, LAST_LINES, secrets())
                 output = "\n".join(lines) if lines else "(no output)"
                 raise UnhealthyError(f"{err}\nits last output:\n{output}") from None
     remaining = max(0.0, deadline - time.monotonic())
@@ -44,11 +48,3 @@ def check(
     return release_served(
         settings, d, app, route_version, remaining, beat, candidate=True, hosts=hosts
     )
-
-
-def _secrets(settings: Settings, d: DeploymentInput) -> list[str]:
-    """The deployment's environment values, to mask in what the app printed."""
-    try:
-        return list(unseal(d.env, load_key(settings)).values())
-    except SecretError:
-        return []

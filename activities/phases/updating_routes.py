@@ -3,6 +3,7 @@ container, started now on its own port) on every name of the project, the public
 as they are."""
 
 import json
+from collections.abc import Mapping
 
 import docker
 
@@ -26,15 +27,17 @@ from activities.adapters.traefik import (
 )
 from slipway.errors import BadInputError
 from slipway.models import DeploymentInput, RouteResult
-from slipway.secrets import SecretError, load_key, unseal
 from slipway.settings import Settings
 
 _PORT = "port.json"
 
 
-def update_routes(settings: Settings, deployment: DeploymentInput) -> RouteResult:
-    """Route the candidate to the release. Idempotent: the container is adopted by name,
-    its port is allocated once, and the route write keeps what it replaced (see
+def update_routes(
+    settings: Settings, deployment: DeploymentInput, env: Mapping[str, str]
+) -> RouteResult:
+    """Route the candidate to the release; an app's container starts with `env` (in clear:
+    it goes nowhere but the container). Idempotent: the container is adopted by name, its
+    port is allocated once, and the route write keeps what it replaced (see
     `traefik.write_route`)."""
     d = deployment
     layout = settings.layout
@@ -45,7 +48,7 @@ def update_routes(settings: Settings, deployment: DeploymentInput) -> RouteResul
         candidate = static_target(settings.static_address, settings.static_port, "next")
         config, version = render_route(d.project, hosts, public, candidate, d.deployment_id)
         return write_route(layout, d.project, d.deployment_id, config, version)
-    container_id, port = _start(settings, d, app)
+    container_id, port = _start(settings, d, app, env)
     target = app_target(settings.container_network, d.project, d.deployment_id, port)
     config, version = render_route(d.project, hosts, public, target, d.deployment_id)
     routed = write_route(layout, d.project, d.deployment_id, config, version)
@@ -69,19 +72,17 @@ def _port(client: docker.DockerClient, settings: Settings, deployment_id: str) -
     return port
 
 
-def _start(settings: Settings, d: DeploymentInput, app: ContainerRelease) -> tuple[str, int]:
+def _start(
+    settings: Settings, d: DeploymentInput, app: ContainerRelease, given: Mapping[str, str]
+) -> tuple[str, int]:
     """Start (or adopt) the deployment's container from the release's image; returns its
     id and port. The app listens on $HOST:$PORT: loopback on host networking, every address
     of its own namespace on a shared network."""
-    try:
-        env = unseal(d.env, load_key(settings))
-    except SecretError as err:
-        raise BadInputError(str(err)) from None
     network = settings.container_network
     listen = {"HOST": "127.0.0.1" if network == "host" else "0.0.0.0"}  # noqa: S104
     with docker_client(settings.docker_host) as client:
         port = _port(client, settings, d.deployment_id)
-        env = {**env, **listen}
+        env = {**given, **listen}
         spec = spec_for(
             d.project, d.deployment_id, port, app.config, app.detected_type, env, network
         ).model_copy(update={"image": app.image, "labels": {LABEL_HOME: settings.layout.identity}})

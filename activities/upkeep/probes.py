@@ -14,6 +14,7 @@ from activities.adapters.docker import (
     ours,
     port_of,
 )
+from activities.adapters.http_client import shared
 from activities.adapters.releases import current_release, load_release
 from activities.adapters.traefik import public_target
 from slipway.layout import RELEASE_MARKER, Layout
@@ -72,7 +73,7 @@ def _http(settings: Settings, project: str, path: str, body: str | None) -> str 
     """What is wrong with the public route's answer, or None."""
     host = settings.project_host(project)
     try:
-        answer = httpx.get(f"{settings.proxy_url}{path}", headers={"Host": host}, timeout=5.0)
+        answer = shared().get(f"{settings.proxy_url}{path}", headers={"Host": host})
     except httpx.HTTPError as err:
         return f"http://{host}{path} did not answer: {type(err).__name__}"
     if not answer.is_success:

@@ -2,7 +2,7 @@
 deployments by creation day and status, filled from the transition log already there.
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 from slipway import rollups
 
 revision = "0011"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

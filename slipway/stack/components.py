@@ -12,6 +12,7 @@ from slipway.stack.confine import no_links_under
 from slipway.stack.postgres import postgres_service
 from slipway.stack.probes import http_ok, tcp_open
 from slipway.stack.process import Service
+from slipway.static_server import config_file, write_config
 
 __all__ = ["caddy", "postgres_service", "temporal", "traefik", "worker"]
 
@@ -124,30 +125,16 @@ def traefik(settings: Settings) -> Service:
 def caddy(settings: Settings) -> Service:
     """Caddy serving each project's releases through its slot links; Traefik names the
     project and the slot (`current`, or `next` for a candidate) in headers Caddy accepts
-    only in their valid forms. It follows no link under `sites` (see `confine`)."""
+    only in their valid forms, and each release is served under its own `[static]` rules
+    (see `static_server`). It follows no link under `sites` (see `confine`); its admin
+    endpoint is a unix socket in a directory private to Slipway's user."""
     root = settings.home / "caddy"
     root.mkdir(parents=True, exist_ok=True)
     layout = settings.layout
     layout.slots.mkdir(parents=True, exist_ok=True)
-    config = root / "Caddyfile"
-    config.write_text(
-        "{\n\tadmin off\n\tauto_https off\n}\n"
-        f":{settings.static_port} {{\n"
-        "\tbind 127.0.0.1\n"
-        "\t@site {\n"
-        "\t\theader_regexp X-Slipway-Project ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$\n"
-        "\t\theader_regexp X-Slipway-Slot ^(current|next)$\n"
-        "\t}\n"
-        "\thandle @site {\n"
-        f"\t\troot * {layout.slots}/{{header.X-Slipway-Project}}/"
-        "{header.X-Slipway-Slot}\n"
-        "\t\tfile_server\n"
-        "\t}\n"
-        "\thandle {\n\t\trespond 404\n\t}\n"
-        "}\n"
-    )
+    write_config(settings)
     env = {**os.environ, "XDG_DATA_HOME": str(root / "data"), "XDG_CONFIG_HOME": str(root)}
-    argv = [binary("caddy"), "run", "--config", str(config), "--adapter", "caddyfile"]
+    argv = [binary("caddy"), "run", "--config", str(config_file(settings.home))]
     return Service(
         name="caddy",
         argv=no_links_under(layout.sites, argv),

@@ -33,6 +33,11 @@ project_app = typer.Typer(no_args_is_help=True, help="A project's source and set
 app.add_typer(project_app, name="project")
 domains_app = typer.Typer(no_args_is_help=True, help="A project's own domains and their TLS.")
 app.add_typer(domains_app, name="domains")
+env_app = typer.Typer(
+    no_args_is_help=True,
+    help="A project's environment variables: sealed, versioned, used by its next deployment.",
+)
+app.add_typer(env_app, name="env")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 WaitOption = Annotated[bool, typer.Option(help="Show live progress until it ends.")]

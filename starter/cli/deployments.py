@@ -42,10 +42,15 @@ def deploy(
     commit: Annotated[str | None, typer.Option(help="Source commit, recorded.")] = None,
     env: Annotated[
         list[str] | None,
-        typer.Option("--env", help="NAME=VALUE for an app's container (repeatable); sealed."),
+        typer.Option(
+            "--env",
+            help="NAME=VALUE for an app's container, over the project's environment, for "
+            "this deployment only (repeatable); sealed.",
+        ),
     ] = None,
     env_file: Annotated[
-        Path | None, typer.Option(help="A file of NAME=VALUE lines for an app's container.")
+        Path | None,
+        typer.Option(help="A file of NAME=VALUE lines, as --env: this deployment only."),
     ] = None,
 ) -> None:
     """Deploy PATH, a repository (--git URL [--ref REF]) or, with neither, the project's own

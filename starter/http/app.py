@@ -18,6 +18,7 @@ from starter.http import (
     content,
     deployments,
     domains,
+    env,
     errors,
     events,
     hooks,
@@ -97,6 +98,7 @@ def create_app(
         applogs.router,
         sources.router,
         domains.router,
+        env.router,
         metrics.router,
         page.router,
     ):

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, Route
 from temporalio.service import RPCError
 
+from slipway.environment import EnvError
 from slipway.names import InvalidNameError
 from slipway.project_sources import ProjectError
 from starter.api import DeploymentError, KeyClashError
@@ -112,6 +113,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidNameError, invalid_input)
     app.add_exception_handler(UploadError, invalid_input)
     app.add_exception_handler(ProjectError, invalid_input)
+    app.add_exception_handler(EnvError, invalid_input)
     app.add_exception_handler(DeploymentError, conflict)
     app.add_exception_handler(KeyClashError, key_clash)
     app.add_exception_handler(UnavailableError, unavailable)

@@ -75,7 +75,9 @@ Commit = Annotated[
     WithJsonSchema({"type": "string", "pattern": COMMIT, "minLength": 1, "maxLength": 200}),
 ]
 Digest = Annotated[str, StringConstraints(pattern=DIGEST)]
-ENV_NAME = r"^[^=]+$"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""A POSIX environment variable name (`slipway.environment.NAME`); PORT and HOST are
+Slipway's own, refused with 422 when given."""
 EnvName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=ENV_NAME)]
 Env = Annotated[
     dict[EnvName, str],
