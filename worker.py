@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Interceptor, Worker
 
 from activities.adapters.caddy import StaticServerError, load_rules
@@ -23,10 +24,13 @@ from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.routing import RoutingActivities
 from activities.tracking import TrackingActivities
 from activities.traffic import TrafficActivities
+from slipway import logs, tracing
 from slipway.database import engine_for, migrate
+from slipway.in_progress_metric import count_in_progress_from
+from slipway.metrics_endpoint import MetricsEndpoint, free_loopback_address
 from slipway.schedules import ensure_monitor_schedule, ensure_reconcile_schedule
 from slipway.settings import Settings
-from slipway.temporal import connect
+from slipway.temporal import connect, metrics_runtime
 from workflows.deployment import DeploymentWorkflow
 from workflows.monitor import MonitorWorkflow
 from workflows.notify import NotifyWorkflow
@@ -48,7 +52,7 @@ def build_workers(
     """The workers one server runs: host-bound, and unless `shared_queue` is False the
     shared one (workflows, database); `interceptors` come before Slipway's own."""
     engine = engine_for(settings.sqlalchemy_url, checked=False)
-    chain = [*interceptors, AttemptInterceptor()]
+    chain = [*interceptors, *tracing.worker_interceptors(), AttemptInterceptor()]
     monitor = MonitorActivities(settings, engine)
     tracking = TrackingActivities(engine, settings).all()
     notify_end = NotifyActivities(engine, settings).notify_end
@@ -103,6 +107,18 @@ def build_workers(
     return [shared, host]
 
 
+def expose_metrics(settings: Settings) -> tuple[Runtime | None, MetricsEndpoint | None]:
+    """With `SLIPWAY_METRICS_PORT`, the endpoint that serves this worker's metrics and the
+    Temporal runtime whose SDK metrics it appends (connect the worker's client with it)."""
+    if not settings.metrics_port:
+        return None, None
+    sdk = free_loopback_address()
+    runtime = metrics_runtime(sdk)
+    count_in_progress_from(engine_for(settings.sqlalchemy_url, checked=False))
+    endpoint = MetricsEndpoint(settings.metrics_address, settings.metrics_port, sdk)
+    return runtime, endpoint
+
+
 async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
     """Migrate the schema, bring the static server's configuration up to date with the kept
     releases, then poll both queues until SIGTERM or SIGINT."""
@@ -117,7 +133,12 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
         await asyncio.to_thread(load_rules, settings)
     except StaticServerError as err:
         logging.warning("static rules not loaded yet (a static deployment loads them): %s", err)
-    client = await connect(settings)
+    if tracing.start("slipway-worker"):
+        logging.info("traces exported over OTLP")
+    runtime, endpoint = expose_metrics(settings)
+    if endpoint is not None:
+        logging.info("metrics on http://%s:%d/metrics", settings.metrics_address, endpoint.port)
+    client = await connect(settings, runtime)
     await ensure_reconcile_schedule(client, settings)
     await ensure_monitor_schedule(client, settings)
     workers = build_workers(client, settings, interceptors)
@@ -136,13 +157,15 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     logging.info("draining in-flight work, then stopping")
     await asyncio.gather(*(w.shutdown() for w in workers))
     await asyncio.gather(*running, return_exceptions=True)
+    if endpoint is not None:
+        endpoint.close()
 
 
 def main() -> None:
     """Run a worker configured from `SLIPWAY_*` environment variables."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(serve(Settings()))
+    settings = Settings()
+    logs.configure(settings.log_format)
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

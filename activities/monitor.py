@@ -15,7 +15,7 @@ from activities.adapters.releases import current_release
 from activities.adapters.traefik import public_target
 from activities.heartbeat import heartbeating
 from activities.upkeep import probes
-from slipway import monitoring, queries, records
+from slipway import metrics, monitoring, queries, records
 from slipway.models import DeliverInput, MonitorInput, MonitorReport
 from slipway.monitoring import ProjectHealth
 from slipway.phases import Phase, Status
@@ -114,6 +114,7 @@ class MonitorActivities:
             log.warning("restarting %s failed: %s", project, err)
             return
         health.restarts.append(now.isoformat())
+        metrics.monitor_restarts.inc()
         report.restarted.append(project)
         self._note(
             project,

@@ -15,7 +15,7 @@ from activities.adapters.beat import Beat
 from activities.adapters.docker import docker_client
 from activities.heartbeat import heartbeating
 from activities.upkeep import cleanup
-from slipway import previews, queries
+from slipway import metrics, previews, queries
 from slipway.diagnosis import Kind, diagnose
 from slipway.locks import advisory_lock, try_lock, unlock
 from slipway.models import (
@@ -72,22 +72,38 @@ class ReconcileActivities:
         report = OrphanReport(locked=True)
         grace = timedelta(seconds=inp.orphan_grace_seconds)
         resume = inp.orphan_policy == "resume"
-        for view in await asyncio.to_thread(queries.in_progress, self.engine, grace):
-            activity.heartbeat(view.id)
-            diagnosis = await diagnose(self.client, view)
-            if diagnosis.kind is not Kind.ORPHANED:
-                continue
-            deployment = continuation(
-                view,
-                template,
-                Mode.DEPLOY if resume else Mode.ABANDON,
-                diagnosis.detail,
-                next_round=resume,
-            ).model_copy(update=await asyncio.to_thread(previews.lineage, self.engine, view))
-            await submit(self.client, self.settings.task_queue, deployment)
-            outcome = "resumed" if resume else "failed"
-            report.resolved[view.id] = f"{outcome}: {diagnosis.detail}"
+        found = dict.fromkeys(Kind, 0)
+        try:
+            for view in await asyncio.to_thread(queries.in_progress, self.engine, grace):
+                activity.heartbeat(view.id)
+                diagnosis = await diagnose(self.client, view)
+                found[diagnosis.kind] += 1
+                if diagnosis.kind is Kind.ORPHANED:
+                    await self._settle(view, diagnosis.detail, template, resume, report)
+        finally:
+            for kind, count in found.items():
+                metrics.stuck.labels(kind.value).set(count)
         return report
+
+    async def _settle(
+        self,
+        view: DeploymentView,
+        detail: str,
+        template: DeploymentInput,
+        resume: bool,
+        report: OrphanReport,
+    ) -> None:
+        """Resume or fail one orphaned deployment through its project's serializer."""
+        deployment = continuation(
+            view,
+            template,
+            Mode.DEPLOY if resume else Mode.ABANDON,
+            detail,
+            next_round=resume,
+        ).model_copy(update=await asyncio.to_thread(previews.lineage, self.engine, view))
+        await submit(self.client, self.settings.task_queue, deployment)
+        outcome = "resumed" if resume else "failed"
+        report.resolved[view.id] = f"{outcome}: {detail}"
 
     @activity.defn(name="expire_previews")
     async def expire_previews(self, inp: ReconcileInput) -> list[str]:

@@ -125,6 +125,7 @@ async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[S
         https_port=free_port(),
         static_port=free_port(),
         traefik_admin_port=free_port(),
+        metrics_port=0,
         task_queue="bench",
         heartbeat_timeout_seconds=heartbeat_timeout,
         bake_seconds=0.0,

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 
+from slipway import metrics
 from slipway.tables import alerts, deployments, projects
 
 
@@ -91,7 +92,10 @@ def raise_alert(
             .on_conflict_do_nothing(index_elements=["episode"])
             .returning(alerts.c.id)
         ).first()
-    return None if row is None else int(row[0])
+    if row is None:
+        return None
+    metrics.monitor_alerts.labels(kind).inc()
+    return int(row[0])
 
 
 _ALERT_COLUMNS = (

@@ -5,18 +5,22 @@ the deployment row is updated only when that insert happened, so a retried activ
 adds a second transition nor moves the row again.
 """
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
-from slipway import rollups
+from slipway import metrics, rollups
 from slipway.metadata import Metadata, PhaseMetadata
 from slipway.models import DeploymentInput
 from slipway.phases import PROGRESS, STATUS, Phase, Status
 from slipway.previews import register_preview
 from slipway.tables import deployment_logs, deployments, projects
 from slipway.workflow_ids import deployment_workflow_id
+
+log = logging.getLogger("slipway.deployments")
 
 _EVENT_WHERE = sa.text("event_key IS NOT NULL")
 
@@ -112,7 +116,13 @@ def register(
             metadata,
             transition_key(Phase.QUEUED),
         )
-        return True
+    metrics.deployments_started.labels(deployment.project).inc()
+    metrics.phase_transitions.labels(Phase.QUEUED.value).inc()
+    log.info(
+        transition_message(Phase.QUEUED, 0),
+        extra=_fields(deployment.deployment_id, deployment.project, Phase.QUEUED),
+    )
+    return True
 
 
 _ALWAYS = frozenset({"skipped"})
@@ -160,7 +170,97 @@ def supersede(engine: sa.Engine, deployment_id: str, by: str) -> bool:
             PhaseMetadata(superseded_by=by).stored(),
             "superseded",
         )
-        return True
+        project = _project_of(conn, deployment_id)
+    metrics.deployments_ended.labels(project, Status.SUPERSEDED.value).inc()
+    log.info(
+        "Superseded by %s before it ran",
+        by,
+        extra=_fields(deployment_id, project, Phase.QUEUED, status=Status.SUPERSEDED.value),
+    )
+    return True
+
+
+def _project_of(conn: sa.Connection, deployment_id: str) -> str:
+    return str(
+        conn.execute(
+            sa.select(projects.c.name)
+            .join(deployments, deployments.c.project_id == projects.c.id)
+            .where(deployments.c.id == deployment_id)
+        ).scalar_one()
+    )
+
+
+def _fields(deployment_id: str, project: str, phase: Phase, **more: object) -> dict[str, object]:
+    """A log record's structured fields (see `slipway.logs`)."""
+    return {"deployment_id": deployment_id, "project": project, "phase": phase.value, **more}
+
+
+@dataclass(frozen=True)
+class _Before:
+    """The deployment row as a transition found it."""
+
+    project: str
+    phase: Phase
+    status: str
+    metadata: Metadata
+    seconds_in_phase: float
+    progress: int
+
+
+def _before(conn: sa.Connection, deployment_id: str) -> _Before | None:
+    """The deployment row a transition moves, locked until the transition commits."""
+    found = conn.execute(
+        sa.select(
+            projects.c.name,
+            deployments.c.phase,
+            deployments.c.status,
+            deployments.c.phase_metadata,
+            sa.func.extract("epoch", sa.func.now() - deployments.c.phase_updated_at),
+            deployments.c.phase_progress,
+        )
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .where(deployments.c.id == deployment_id)
+        .with_for_update(of=deployments)
+    ).first()
+    if found is None:
+        return None
+    name, phase, status, metadata, seconds, progress = found
+    return _Before(
+        name, Phase(phase), status, metadata or {}, max(0.0, float(seconds or 0)), progress
+    )
+
+
+def _count_transition(
+    deployment_id: str, before: _Before, phase: Phase, metadata: Metadata, status: Status
+) -> None:
+    """Move the counters for a transition that was inserted, and log it: the phase that
+    ended (unless it was skipped or an end) observed, the deployment's end counted."""
+    ended = before.phase
+    if ended not in (Phase.ACTIVE, Phase.FAILED) and not before.metadata.get("skipped"):
+        kind = metadata.get("deploymentType") or before.metadata.get("deploymentType")
+        metrics.phase_duration.labels(ended.value, str(kind or "unknown")).observe(
+            before.seconds_in_phase
+        )
+    metrics.phase_transitions.labels(phase.value).inc()
+    fields = _fields(deployment_id, before.project, phase, status=status.value)
+    if phase is Phase.FAILED:
+        failed_in = str(metadata.get("failedPhase") or ended.value)
+        metrics.deployments_ended.labels(before.project, status.value).inc()
+        metrics.deployment_failures.labels(failed_in, status.value).inc()
+        log.warning(
+            "Deployment %s in %s: %s",
+            status.value,
+            failed_in,
+            metadata.get("error") or metadata.get("reason") or "no reason recorded",
+            extra={**fields, "failed_phase": failed_in},
+        )
+        return
+    if phase is Phase.ACTIVE:
+        metrics.deployments_ended.labels(before.project, status.value).inc()
+    log.info(
+        transition_message(phase, PROGRESS[phase]),
+        extra={**fields, "skipped": bool(metadata.get("skipped"))},
+    )
 
 
 def record_transition(
@@ -182,38 +282,27 @@ def record_transition(
     metadata = details.stored()
     after = status or STATUS[phase]
     with engine.begin() as conn:
-        before = conn.execute(
-            sa.select(
-                deployments.c.phase_metadata,
-                deployments.c.phase,
-                deployments.c.phase_progress,
-                deployments.c.status,
-                projects.c.name,
-            )
-            .join(projects, projects.c.id == deployments.c.project_id)
-            .where(deployments.c.id == deployment_id)
-            .with_for_update(of=deployments)
-        ).first()
+        before = _before(conn, deployment_id)
         if queued_of is not None and (
-            before is None or before.name != queued_of or before.status != Status.QUEUED.value
+            before is None or before.project != queued_of or before.status != Status.QUEUED.value
         ):
             return False
         progress = PROGRESS[phase]
         if phase is Phase.FAILED and before is not None:
-            progress = before.phase_progress
+            progress = before.progress
         key = transition_key(phase, round)
         if not _insert_event(
             conn,
             deployment_id,
             phase,
             transition_message(phase, progress),
-            _changed(before.phase_metadata if before is not None else {}, metadata),
+            _changed(before.metadata if before is not None else {}, metadata),
             key,
             level,
         ):
             return False
         if before is not None:
-            ended = (Phase(before.phase), before.status, before.phase_metadata)
+            ended = (before.phase, before.status, before.metadata)
             _roll_up(conn, deployment_id, ended, phase, after, level)
         if phase is Phase.FAILED:
             _insert_event(
@@ -231,7 +320,9 @@ def record_transition(
                 updated_at=sa.func.now(),
             )
         )
-        return True
+    if before is not None:
+        _count_transition(deployment_id, before, phase, metadata, after)
+    return True
 
 
 def _roll_up(

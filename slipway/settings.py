@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
     http_port: int = Field(default=8080, description="Traefik's public entry point.")
-    traefik_admin_port: int = Field(default=8090, description="Traefik's ping and API.")
+    traefik_admin_port: int = Field(
+        default=8090, description="Traefik's ping and Prometheus metrics."
+    )
     static_port: int = Field(default=8081, description="Caddy, serving static releases.")
     base_domain: str = "localhost"
     proxy_address: str = Field(
@@ -223,6 +225,30 @@ class Settings(BaseSettings):
         default=4 * MIB,
         ge=4096,
         description="How much of the end of Traefik's log a monitor pass reads for ACME errors.",
+    )
+    access_log_max_bytes: int = Field(
+        default=64 * MIB,
+        ge=4096,
+        description="Size at which the embedded stack rotates Traefik's access log (one older "
+        "file kept, <log>.1).",
+    )
+    metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="The worker's Prometheus endpoint (Slipway's metrics, then the Temporal "
+        "SDK's); 0: off.",
+    )
+    metrics_address: str = Field(
+        default="127.0.0.1",
+        description="Where the worker's Prometheus endpoint listens (a container's own "
+        "address in the compose stack).",
+    )
+    log_format: str = Field(
+        default="text",
+        pattern="^(text|json)$",
+        description="text, or json: one JSON object a line, with the deployment, project, "
+        "phase and Temporal ids of what it is about.",
     )
     max_domains_per_project: int = Field(
         default=50, ge=1, description="Custom domains one project may answer at."
@@ -371,6 +397,11 @@ class Settings(BaseSettings):
     def traefik_log_path(self) -> Path:
         """Where Traefik writes its log (as JSON lines)."""
         return self.traefik_log or self.home / "logs" / "traefik.log"
+
+    @property
+    def access_log_path(self) -> Path:
+        """Where Traefik writes its access log (as JSON lines), next to its own log."""
+        return self.traefik_log_path.with_name("access.log")
 
     @property
     def secure_url(self) -> str:

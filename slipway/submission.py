@@ -4,6 +4,7 @@ Temporal client (the CLI, the API, the reconciler) can do it without the workflo
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from slipway import tracing
 from slipway.models import DeploymentInput, DeploymentView, PreviewRemoval, ProjectInput
 from slipway.phases import Mode
 from slipway.search_attributes import PROJECT_NAME
@@ -17,18 +18,19 @@ REMOVE_PREVIEW_SIGNAL = "remove_preview"
 async def submit(client: Client, task_queue: str, deployment: DeploymentInput) -> str:
     """Signal-with-start the project's serializer: the deployment runs when no other of the
     project does, unless a newer one supersedes it first. Returns the deployment id."""
-    await client.start_workflow(
-        PROJECT_WORKFLOW,
-        ProjectInput(project=deployment.project),
-        id=project_workflow_id(deployment.project),
-        task_queue=task_queue,
-        start_signal=ENQUEUE_SIGNAL,
-        start_signal_args=[deployment],
-        search_attributes=TypedSearchAttributes(
-            [SearchAttributePair(PROJECT_NAME, deployment.project)]
-        ),
-        static_summary=f"Deployments of {deployment.project}, one at a time",
-    )
+    with tracing.submitting(deployment.deployment_id, deployment.project):
+        await client.start_workflow(
+            PROJECT_WORKFLOW,
+            ProjectInput(project=deployment.project),
+            id=project_workflow_id(deployment.project),
+            task_queue=task_queue,
+            start_signal=ENQUEUE_SIGNAL,
+            start_signal_args=[deployment],
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(PROJECT_NAME, deployment.project)]
+            ),
+            static_summary=f"Deployments of {deployment.project}, one at a time",
+        )
     return deployment.deployment_id
 
 

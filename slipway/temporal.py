@@ -5,16 +5,32 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from slipway import tracing
 from slipway.settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
-    """A client of the configured server and namespace, speaking pydantic models."""
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client of the configured server and namespace, speaking pydantic models; with a
+    `runtime`, the SDK's telemetry is that runtime's (see `metrics_runtime`). When tracing
+    is on, what it starts carries the current trace (see `slipway.tracing`)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
+        interceptors=tracing.client_interceptors(),
+    )
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime whose SDK metrics (task latencies, schedule-to-start, sticky
+    cache, pollers) Prometheus can scrape at `bind_address`, durations in seconds."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=bind_address, durations_as_seconds=True)
+        )
     )
 
 

@@ -1,6 +1,7 @@
 """`slipway dev` and `slipway demo`: the embedded stack in the foreground."""
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -11,6 +12,7 @@ from types import FrameType
 
 from temporalio.client import Client
 
+from slipway import logs
 from slipway.settings import Settings
 from slipway.stack.claims import ClaimError
 from slipway.stack.embedded import EmbeddedStack
@@ -95,32 +97,61 @@ def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:
         settings, extra=[(api_service(settings, api), api.port, "SLIPWAY_API_PORT")]
     )
     signal.signal(signal.SIGTERM, _on_sigterm)
+    say = _teller(settings.log_format)
 
     def ready(service: Service) -> None:
-        console.print(f"[green]✓[/] {service.name:<9} {service.address}")
+        say(f"✓ {service.name:<9} {service.address}", "green")
 
     code = 0
     try:
-        console.print(f"Starting the embedded stack in {settings.home}")
-        console.print(f"[yellow]{TRUSTED_APPS_ONLY}[/]")
+        say(f"Starting the embedded stack in {settings.home}")
+        say(TRUSTED_APPS_ONLY, "yellow")
         stack.start(on_ready=ready)
         asyncio.run(wait_for_worker(settings))
-        console.print(f"[bold]Deployments[/]  {page_link(settings, api)}", soft_wrap=True)
-        console.print(f"[bold]Temporal UI[/]  {ui_url(settings)}")
-        console.print(
-            f"[bold]Sites[/]        http://<project>.{settings.base_domain}:{settings.http_port}/"
-        )
+        say(f"Deployments  {page_link(settings, api)}")
+        say(f"Temporal UI  {ui_url(settings)}")
+        say(f"Sites        http://<project>.{settings.base_domain}:{settings.http_port}/")
+        for name, url in metrics_urls(settings):
+            say(f"Metrics      {url} ({name})")
         if deploy is not None:
             code, hold = deploy(settings)
             if not hold:
                 return code
-        console.print("Running. Press Ctrl-C to stop.")
-        stack.supervise(lambda text: console.print(text, markup=False, highlight=False))
+        say("Running. Press Ctrl-C to stop.")
+        stack.supervise(say)
     except (ClaimError, GaveUpError) as err:
-        console.print(f"[red]{err}[/]", markup=True)
+        say(str(err), "red")
         code = 1
     except (KeyboardInterrupt, Stopped):
-        console.print("Stopping…")
+        say("Stopping…")
     finally:
         stack.stop()
     return code
+
+
+def metrics_urls(settings: Settings) -> list[tuple[str, str]]:
+    """Where Prometheus scrapes the embedded stack: the worker (Slipway's and the Temporal
+    SDK's metrics) and Traefik."""
+    urls = [("Traefik", f"http://127.0.0.1:{settings.traefik_admin_port}/metrics")]
+    if settings.metrics_port:
+        urls.insert(0, ("worker", f"http://127.0.0.1:{settings.metrics_port}/metrics"))
+    return urls
+
+
+def _teller(log_format: str) -> Callable[..., None]:
+    """How the stack tells a person what happens: on the console, or with
+    `SLIPWAY_LOG_FORMAT=json` as JSON lines like the worker's."""
+    if log_format == "json":
+        logs.configure("json")
+        log = logging.getLogger("slipway.dev")
+
+        def as_json(text: str, style: str | None = None) -> None:
+            (log.warning if style in ("red", "yellow") else log.info)(text)
+
+        return as_json
+
+    def on_console(text: str, style: str | None = None) -> None:
+        # soft_wrap: a long link (the page's, with its token) stays on one line.
+        console.print(text, style=style or "", markup=False, highlight=False, soft_wrap=True)
+
+    return on_console

@@ -12,7 +12,7 @@ from types import TracebackType
 import sqlalchemy as sa
 from temporalio.client import Client
 
-from slipway import monitoring, queries
+from slipway import monitoring, queries, tracing
 from slipway.analytics import Stats, recent_medians
 from slipway.analytics import eta as estimate
 from slipway.analytics import stats as deployment_stats
@@ -85,6 +85,7 @@ class Local:
     async def client(self) -> Client:
         """The Temporal client, connected on first use."""
         if self._client is None:
+            tracing.start("slipway-cli")
             try:
                 self._client = await connect(self.settings)
             except RuntimeError:

@@ -108,6 +108,9 @@ def base_settings(
         https_port=free_port(),
         static_port=free_port(),
         traefik_admin_port=free_port(),
+        # Workers run several at a time here: one that exposes metrics takes a port its test
+        # gives it (test_observability).
+        metrics_port=0,
         heartbeat_timeout_seconds=2.0,
         sticky_timeout_seconds=1.0,
         bake_seconds=0.0,

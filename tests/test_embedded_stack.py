@@ -33,6 +33,7 @@ def _stack_env(home: Path) -> dict[str, str]:
             "SLIPWAY_STATIC_PORT": str(free_port()),
             "SLIPWAY_TRAEFIK_ADMIN_PORT": str(free_port()),
             "SLIPWAY_API_PORT": str(free_port()),
+            "SLIPWAY_METRICS_PORT": str(free_port()),
             "COLUMNS": "200",
         }
     )
@@ -152,6 +153,18 @@ async def test_dev_serves_until_sigterm_and_keeps_data_across_restarts(
             timeout=5,
         )
         assert "kept across restarts" in answer.text
+        if round_ == 0:
+            # The addresses it printed answer: the worker's (Slipway's and the SDK's) and
+            # Traefik's metrics.
+            worker_metrics = f"http://127.0.0.1:{env['SLIPWAY_METRICS_PORT']}/metrics"
+            assert worker_metrics in "".join(seen)
+            scraped = httpx.get(worker_metrics, timeout=10).text
+            assert 'slipway_deployments_ended_total{project="kept",status="active"} 1.0' in (
+                scraped
+            )
+            assert "temporal_workflow_task_schedule_to_start_latency" in scraped
+            traefik = f"http://127.0.0.1:{env['SLIPWAY_TRAEFIK_ADMIN_PORT']}/metrics"
+            assert "traefik_router_requests_total" in httpx.get(traefik, timeout=5).text
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0

@@ -12,6 +12,7 @@ from activities.adapters.hosts import Hosts
 from activities.adapters.http_client import TIMEOUT, shared
 from activities.adapters.releases import ContainerRelease
 from activities.adapters.traefik import CANDIDATE_HEADER, ROUTE_HEADER, candidate_token
+from slipway import metrics
 from slipway.errors import UnhealthyError
 from slipway.layout import RELEASE_MARKER
 from slipway.models import DeploymentInput, HealthResult
@@ -45,6 +46,7 @@ def wait_until_served(
     if candidate:
         headers[CANDIDATE_HEADER] = candidate
     secure = proxy.startswith("https://")
+    target = "candidate" if candidate else "public"
     deadline = time.monotonic() + timeout
     attempts = 0
     last = "no answer yet"
@@ -57,9 +59,10 @@ def wait_until_served(
             beat.check()
             attempts += 1
             try:
-                answer = client.get(
-                    url, headers=headers, extensions={"sni_hostname": host} if secure else None
-                )
+                with metrics.probe_latency.labels(target).time():
+                    answer = client.get(
+                        url, headers=headers, extensions={"sni_hostname": host} if secure else None
+                    )
                 served = answer.text.strip()
                 route = answer.headers.get(ROUTE_HEADER)
                 if (

@@ -19,6 +19,7 @@ from activities.adapters.files import write_atomically
 from activities.adapters.links import LinkError, flatten
 from activities.adapters.manifest import Entry
 from activities.adapters.releases import adopt_release
+from slipway import metrics
 from slipway.errors import BadInputError
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.limits import LimitError, UnpackLimits
@@ -192,7 +193,10 @@ def copy_release(
                 tree.mkdir(path)
             else:
                 copied = _place_file(layout, tree, path, entry, source / entry.path)
-                done["copied" if copied else "linked"] += 1
+                how = "copied" if copied else "linked"
+                done[how] += 1
+                metrics.copied_files.labels(how).inc()
+                metrics.copied_bytes.labels(how).inc(entry.size)
             done["next"] = index + 1
             beat.details = dict(done)
             checkpoint.save(done)

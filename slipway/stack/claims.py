@@ -73,4 +73,6 @@ def stack_ports(settings: Settings, temporal: int) -> dict[int, str]:
     }
     if settings.database_url is None:
         ports[settings.postgres_port] = "PostgreSQL, SLIPWAY_POSTGRES_PORT"
+    if settings.metrics_port:
+        ports[settings.metrics_port] = "the worker's metrics, SLIPWAY_METRICS_PORT"
     return ports

@@ -56,7 +56,11 @@ def traefik(settings: Settings) -> Service:
     Custom domains are served on the HTTPS entry point with certificates from the ACME CA
     (`SLIPWAY_ACME_CA`), obtained through the HTTP-01 challenge on the web entry point and
     kept in `SLIPWAY_ACME_STORAGE` so that a restart issues nothing again. Its log is JSON:
-    the monitor reads why a certificate was refused from it, per domain."""
+    the monitor reads why a certificate was refused from it, per domain.
+
+    Its Prometheus metrics (requests by entry point, router and service: per project) answer
+    on the admin entry point's `/metrics`; its access log is JSON lines, request headers left
+    out, rotated by the supervisor at `SLIPWAY_ACCESS_LOG_MAX_BYTES`."""
     root = settings.home / "traefik"
     dynamic = root / "dynamic"
     dynamic.mkdir(parents=True, exist_ok=True)
@@ -90,6 +94,18 @@ def traefik(settings: Settings) -> Service:
         },
         "certificatesResolvers": {"slipway": {"acme": acme}},
         "log": {"level": "WARN", "format": "json"},
+        "metrics": {
+            "prometheus": {
+                "entryPoint": "traefik",
+                "addRoutersLabels": True,
+                "addServicesLabels": True,
+            }
+        },
+        "accessLog": {
+            "filePath": str(settings.access_log_path),
+            "format": "json",
+            "fields": {"headers": {"defaultMode": "drop"}},
+        },
     }
     config.write_text(yaml.safe_dump(static, sort_keys=False))
     trusted = settings.acme_ca_certificates
@@ -101,6 +117,8 @@ def traefik(settings: Settings) -> Service:
         address=f"http://127.0.0.1:{settings.http_port}, https://127.0.0.1:{settings.https_port} "
         "(API and dashboard off)",
         env={**os.environ, "LEGO_CA_CERTIFICATES": str(trusted)} if trusted else None,
+        rotated=settings.access_log_path,
+        rotate_bytes=settings.access_log_max_bytes,
     )
 
 
@@ -135,6 +153,7 @@ def worker(settings: Settings, database_url: str) -> Service:
         argv=[sys.executable, "-m", "worker"],
         log=settings.home / "logs" / "worker.log",
         ready=lambda: True,
-        address=f"task queues {settings.task_queue}, {settings.host_task_queue}",
+        address=f"task queues {settings.task_queue}, {settings.host_task_queue}"
+        + (f"; metrics :{settings.metrics_port}" if settings.metrics_port else ""),
         env=env,
     )

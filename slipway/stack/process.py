@@ -29,6 +29,10 @@ class Service:
     stop_signal: int = signal.SIGTERM
     pid_file: Path | None = None
     """Where the running process's id is written, for operators (and tests) to find it."""
+    rotated: Path | None = None
+    """A log the process appends to and reopens on SIGUSR1 (Traefik's access log), which
+    `rotate` moves aside once it reaches `rotate_bytes`."""
+    rotate_bytes: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -87,6 +91,22 @@ class Service:
         assert self.process is not None
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, sig)
+
+    def rotate(self) -> bool:
+        """Move the rotated log to `<name>.1` (replacing the one before) once it has reached
+        `rotate_bytes`, and have the process reopen it. True if it moved."""
+        log = self.rotated
+        if log is None or self.process is None or not self.alive():
+            return False
+        try:
+            if log.stat().st_size < self.rotate_bytes:
+                return False
+        except FileNotFoundError:
+            return False
+        os.replace(log, log.with_name(log.name + ".1"))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGUSR1)
+        return True
 
     def tail(self, lines: int = 30) -> str:
         """The last lines of the service's log."""

@@ -30,11 +30,13 @@ class Supervisor:
     restarts: dict[str, list[float]] = field(default_factory=dict)
 
     def watch(self, interval: float = 0.5) -> None:
-        """Block, restarting dead services, until one keeps dying (`GaveUpError`)."""
+        """Block, restarting dead services and rotating their logs, until one keeps dying
+        (`GaveUpError`)."""
         while True:
             for service in self.services:
                 if not service.alive():
                     self.restart(service)
+                service.rotate()
             time.sleep(interval)
 
     def restart(self, service: Service) -> None:

@@ -9,8 +9,11 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from pydantic.alias_generators import to_camel
 from temporalio.client import Client
+from uvicorn.config import LOGGING_CONFIG
 
+from slipway import logs, tracing
 from slipway.database import engine_for
+from slipway.in_progress_metric import count_in_progress_from
 from slipway.settings import Settings
 from starter.http import (
     applogs,
@@ -21,6 +24,7 @@ from starter.http import (
     errors,
     events,
     hooks,
+    metrics,
     page,
     redaction,
     sources,
@@ -62,14 +66,24 @@ def create_app(
         limit=api.max_upload_bytes + deployments.UPLOAD_SLACK,
         upload_limit=api.max_upload_bytes,
     )
+    app.add_middleware(metrics.RequestMetrics)
+    engine = engine or engine_for(settings.sqlalchemy_url)
+    count_in_progress_from(engine)
     app.state.services = Services(
         settings=settings,
         api=api,
         token=resolve_token(settings, api),
-        engine=engine or engine_for(settings.sqlalchemy_url),
+        engine=engine,
         client=client,
     )
     errors.install(app)
+    traced = tracing.provider()
+    if traced is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=traced, excluded_urls="/healthz,/metrics"
+        )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> Health:
@@ -94,6 +108,7 @@ def create_app(
         sources.router,
         domains.router,
         env.router,
+        metrics.router,
         page.router,
     ):
         app.include_router(router)
@@ -103,8 +118,17 @@ def create_app(
 def server_config(app: FastAPI, api: ApiSettings) -> uvicorn.Config:
     """How `slipway api` runs the app: uvicorn on the configured address, logging each request
     with any `?token=` masked."""
+    settings: Settings = app.state.services.settings
+    logs.configure(settings.log_format)
+    # JSON: uvicorn's loggers (request lines too) go through the root logger's JSON lines.
+    log_config = None if settings.log_format == "json" else LOGGING_CONFIG
     config = uvicorn.Config(
-        app, host=api.host, port=api.port, log_level="info", timeout_graceful_shutdown=2
+        app,
+        host=api.host,
+        port=api.port,
+        log_level="info",
+        log_config=log_config,
+        timeout_graceful_shutdown=2,
     )
     redaction.install()
     return config
@@ -113,5 +137,6 @@ def server_config(app: FastAPI, api: ApiSettings) -> uvicorn.Config:
 def serve(settings: Settings, api: ApiSettings) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn handles both, then raises the signal again: a
     Ctrl-C ends it quietly, as `uvicorn.run` does)."""
+    tracing.start("slipway-api")
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(server_config(create_app(settings, api), api)).run()
