@@ -14,6 +14,7 @@ from temporalio.worker import Interceptor, Worker
 from activities.adapters.releases import move_old_links
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
+from activities.lifecycle import LifecycleActivities
 from activities.monitor import MonitorActivities
 from activities.notify import NotifyActivities
 from activities.reconcile import CleanupActivities, ReconcileActivities
@@ -47,6 +48,7 @@ def build_workers(
     engine = engine_for(settings.sqlalchemy_url, checked=False)
     chain = [*interceptors, AttemptInterceptor()]
     monitor = MonitorActivities(settings, engine)
+    lifecycle = LifecycleActivities(settings, engine)
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
@@ -56,6 +58,7 @@ def build_workers(
             CleanupActivities(engine, settings).cleanup_host,
             monitor.check_server,
             *RoutingActivities(settings, engine, client).all(),
+            *lifecycle.on_host(),
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -77,6 +80,7 @@ def build_workers(
             NotifyActivities(engine, settings).notify_end,
             ReconcileActivities(engine, client, settings).resolve_orphans,
             monitor.deliver_alert,
+            *lifecycle.shared(),
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -19,14 +19,15 @@ from slipway.analytics import stats as deployment_stats
 from slipway.database import engine_for
 from slipway.diagnosis import diagnose
 from slipway.domains import DomainConflictError, DomainNotFoundError, DomainView
-from slipway.models import DeploymentView, GitSource, LogEntry
+from slipway.lifecycle import ProjectNotFoundError
+from slipway.models import DeploymentView, GitSource, LifecycleAction, LifecycleResult, LogEntry
 from slipway.names import InvalidNameError
 from slipway.phases import WAITING, Phase, Status
 from slipway.project_sources import ProjectError
 from slipway.settings import Settings
 from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
-from starter import api, applogs, domains, projects
+from starter import api, applogs, domains, lifecycle, projects
 from starter.applogs import AppLogsError
 from starter.backend import Refusal, is_whole, one_of, parse_id
 from starter.devstack import ui_url
@@ -49,6 +50,8 @@ def refusing() -> Iterator[None]:
         CertificateError,
         DomainNotFoundError,
         DomainConflictError,
+        ProjectNotFoundError,
+        lifecycle.LifecycleError,
     ) as err:
         raise Refusal(str(err)) from None
 
@@ -223,6 +226,14 @@ class Local:
         views = await asyncio.to_thread(queries.find_stuck, self.engine, older_than, WAITING)
         client = await self.client()
         return [Stuck.of(await diagnose(client, view)) for view in views]
+
+    async def lifecycle(
+        self, project: str, action: LifecycleAction, cancel: bool
+    ) -> LifecycleResult:
+        with refusing():
+            return await lifecycle.change(
+                await self.client(), self.settings, self.engine, project, action, cancel=cancel
+            )
 
     async def projects(self) -> list[monitoring.ProjectSummary]:
         return await asyncio.to_thread(monitoring.project_summaries, self.engine)

@@ -7,7 +7,7 @@ commands draw the answers through the same renderers. Server-side modules are im
 the commands that run on the server, so the remote CLI starts without loading them.
 """
 
-from starter.cli import deployments, projects, server
+from starter.cli import deployments, lifecycle, projects, server
 from starter.cli.common import app
 
-__all__ = ["app", "deployments", "projects", "server"]
+__all__ = ["app", "deployments", "lifecycle", "projects", "server"]

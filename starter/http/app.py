@@ -18,6 +18,7 @@ from starter.http import (
     errors,
     events,
     hooks,
+    lifecycle,
     page,
     redaction,
     sources,
@@ -83,6 +84,7 @@ def create_app(
         applogs.router,
         sources.router,
         domains.router,
+        lifecycle.router,
         page.router,
     ):
         app.include_router(router)
