@@ -26,8 +26,10 @@ from starter import api
 from starter.lifecycle import LifecycleError, change
 from tests.helpers import Watcher, deploy, deploy_and_wait, fetch, make_site, row, wait_for
 from tests.running import RunningWorker
+from tests.test_cli import slipway as on_the_server
 from tests.test_container_deployments import app
 from tests.test_monitor import _pass
+from tests.test_remote_cli import Remote, remote  # noqa: F401 (a fixture used below)
 
 STOP = LifecycleAction.STOP
 START = LifecycleAction.START
@@ -250,3 +252,35 @@ async def test_delete_is_refused_while_deploying_unless_it_may_cancel(
     assert queries.get_deployment(engine, deployment_id) is None
     assert _containers(docker_client, project) == []
     assert _left_on_disk(settings.home, [project, deployment_id]) == []
+
+
+async def test_lifecycle_through_both_clis_and_the_api(
+    remote: Remote,  # noqa: F811 (the fixture)
+    settings: Settings,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    site = make_site(tmp_path / "site", "cli")
+    code, _, err = await on_the_server(
+        settings, "deploy", str(site), "--project", project, "--wait"
+    )
+    assert code == 0, err
+
+    code, out, err = await remote.slipway("stop", project)
+    assert code == 0 and "(stopped)" in out, err
+    assert fetch(settings, project).status_code == 503
+    code, out, err = await on_the_server(settings, "start", project)
+    assert code == 0 and "(running)" in out, err
+    assert fetch(settings, project).status_code == 200
+    code, out, err = await remote.slipway("restart", project)
+    assert code == 0 and "(running)" in out, err
+
+    code, _, err = await remote.slipway("delete", project)
+    assert code == 2 and "--yes" in err
+    code, out, err = await remote.slipway("delete", project, "--yes")
+    assert code == 0 and "(deleted)" in out, err
+    assert fetch(settings, project).status_code == 404
+    code, _, err = await on_the_server(settings, "delete", project, "--yes")
+    assert code == 2 and "no project" in err
+    code, _, err = await remote.slipway("stop", project)
+    assert code == 2 and "no project" in err
