@@ -342,6 +342,15 @@ class LifecycleAction(StrEnum):
     DELETE = "delete"
 
 
+def busy_message(project: str, busy: list[str], action: LifecycleAction) -> str:
+    """Why an action is refused while deployments of the project are queued or under way."""
+    how = "or delete with --cancel" if action is LifecycleAction.DELETE else "or cancel them"
+    return (
+        f"{project} has deployments queued or under way ({', '.join(busy)}): cannot "
+        f"{action.value} it now; wait for them to end, {how}"
+    )
+
+
 class LifecycleRequest(BaseModel):
     """A lifecycle action for the project's serializer, which runs it between two deployments.
     `host_queues` are the queues of the servers the project has files on (its own first);

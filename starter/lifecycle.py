@@ -5,7 +5,12 @@ serializer runs it between two deployments, on the servers the project has files
 import asyncio
 
 import sqlalchemy as sa
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -14,7 +19,13 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 
 from slipway import lifecycle
-from slipway.models import LifecycleAction, LifecycleRequest, LifecycleResult, ProjectInput
+from slipway.models import (
+    LifecycleAction,
+    LifecycleRequest,
+    LifecycleResult,
+    ProjectInput,
+    busy_message,
+)
 from slipway.names import validate_project_name
 from slipway.search_attributes import PROJECT_NAME
 from slipway.settings import Settings
@@ -23,8 +34,12 @@ from workflows.project import ProjectWorkflow
 
 
 class LifecycleError(Exception):
-    """The action cannot be done as asked (no such project, a deployment running, nothing
-    deployed yet); the message says why."""
+    """The action cannot be done as asked (a deployment running, nothing deployed yet); the
+    message says why."""
+
+
+class UnansweredError(LifecycleError):
+    """No worker took the action up in time: the project's serializer is not running."""
 
 
 async def change(
@@ -36,19 +51,16 @@ async def change(
     *,
     cancel: bool = False,
 ) -> LifecycleResult:
-    """Stop, start, restart or delete `project` and wait until it is done. A delete is refused
-    while a deployment of the project is queued or under way, unless `cancel`: then those are
-    cancelled, and their ends waited for, first. An unknown project raises
+    """Stop, start, restart or delete `project` and wait until it is done. Each is refused while
+    a deployment of the project is queued or under way, except a delete with `cancel`: then
+    those are cancelled, and their ends waited for, first. An unknown project raises
     `ProjectNotFoundError`."""
     validate_project_name(project)
     await asyncio.to_thread(lifecycle.require_project, engine, project)
-    if action is LifecycleAction.DELETE and not cancel:
+    if not (action is LifecycleAction.DELETE and cancel):
         busy = await asyncio.to_thread(lifecycle.running_deployments, engine, project)
         if busy:
-            raise LifecycleError(
-                f"{project} has deployments queued or under way ({', '.join(busy)}): wait for "
-                "them, or delete with --cancel"
-            )
+            raise LifecycleError(busy_message(project, busy, action))
     queues = await asyncio.to_thread(
         lifecycle.host_queues, engine, settings.task_queue, project, settings.server
     )
@@ -69,9 +81,22 @@ async def change(
         static_summary=f"Deployments of {project}, one at a time",
     )
     try:
-        return await client.execute_update_with_start_workflow(
-            ProjectWorkflow.lifecycle, request, start_workflow_operation=start
+        handle = await asyncio.wait_for(
+            client.start_update_with_start_workflow(
+                ProjectWorkflow.lifecycle,
+                request,
+                start_workflow_operation=start,
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            ),
+            settings.lifecycle_accept_seconds,
         )
+        return await handle.result()
+    except TimeoutError:
+        raise UnansweredError(
+            f"no worker took up the {action.value} of {project} within "
+            f"{settings.lifecycle_accept_seconds:g} s (is a worker polling the queue "
+            f"{settings.task_queue}?); it may still be done once one does"
+        ) from None
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         raise LifecycleError(

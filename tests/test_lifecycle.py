@@ -2,7 +2,7 @@
 Caddy, PostgreSQL and Temporal: a stopped project answers 503 and the monitor leaves it
 alone, a restart loses no request, and a delete leaves nothing of the project behind (in
 Docker, under the home, in any table) and is refused while a deployment runs unless it may
-cancel it."""
+cancel it (a stop, start or restart is refused meanwhile)."""
 
 import asyncio
 from pathlib import Path
@@ -18,13 +18,23 @@ from activities.adapters.traefik import STATE_HEADER
 from slipway import lifecycle as states
 from slipway import monitoring, project_events, queries
 from slipway.lifecycle import ProjectNotFoundError
-from slipway.models import LifecycleAction
+from slipway.models import GitSource, LifecycleAction
 from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.tables import metadata as schema
 from starter import api
 from starter.lifecycle import LifecycleError, change
-from tests.helpers import Watcher, deploy, deploy_and_wait, fetch, make_site, row, wait_for
+from tests.git_server import make_repo
+from tests.helpers import (
+    Watcher,
+    deploy,
+    deploy_and_wait,
+    fetch,
+    make_site,
+    outcome,
+    row,
+    wait_for,
+)
 from tests.running import RunningWorker
 from tests.test_cli import slipway as on_the_server
 from tests.test_container_deployments import app
@@ -77,6 +87,11 @@ async def test_app_stops_starts_and_restarts_without_a_failed_request(
     after.reload()
     assert after.status == "exited"
     assert states.state_of(engine, project) == "stopped"
+
+    await api.reconcile_now(client, settings)
+    after.reload()
+    assert after.status == "exited", "a reconcile removed a stopped project's container"
+    assert fetch(settings, project).status_code == 503
 
     report = await _pass(client, settings)
     assert report.checked[project] == "stopped"
@@ -172,6 +187,14 @@ async def test_delete_leaves_nothing_behind(
         )
         assert failure is None
         ids.append(deployment_id)
+    repo = make_repo(tmp_path / "git", "site")
+    repo.commit({"index.html": "<h1>from git</h1>\n"})
+    from_git = await api.start_deployment(
+        client, settings, None, project, git=GitSource(url=f"file://{repo.bare}")
+    )
+    assert await outcome(client, from_git) is None
+    ids.append(from_git)
+    assert settings.layout.mirror(project).is_dir()
     await change(client, settings, engine, project, STOP)
     with engine.connect() as conn:
         project_id = conn.execute(
@@ -245,6 +268,9 @@ async def test_delete_is_refused_while_deploying_unless_it_may_cancel(
 
     with pytest.raises(LifecycleError, match="--cancel"):
         await change(client, settings, engine, project, DELETE)
+    for action in (STOP, START, RESTART):
+        with pytest.raises(LifecycleError, match="cancel them"):
+            await change(client, settings, engine, project, action)
     assert row(engine, deployment_id).status is Status.BUILDING
 
     done = await change(client, settings, engine, project, DELETE, cancel=True)

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ProjectState,
         RemovalInput,
         SupersedeInput,
+        busy_message,
     )
     from slipway.phases import Status
     from slipway.workflow_ids import deployment_workflow_id
@@ -58,6 +59,9 @@ _LIFECYCLE: dict[str, Any] = {
     "retry_policy": retry_policy(),
 }
 """A stop, start, restart or removal on a server: retried while the server is away."""
+
+CANCEL_WAIT = timedelta(seconds=60)
+"""How long a delete that cancels a running deployment waits for it to end."""
 
 ROUTES_PATCH = "routes-changed"
 """Marks the histories in which a deployment waits for a route refresh in progress."""
@@ -186,15 +190,23 @@ class ProjectWorkflow:
 
     @workflow.update
     async def lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
-        """Stop, start, restart or delete the project, between two deployments: one running
-        ends first (a delete with `cancel` cancels it, and drops those waiting). A delete
-        removes the project from every server it has files on, then its rows; resumed after a
-        crash, it finishes what it began."""
+        """Stop, start, restart or delete the project, between two deployments (refused while
+        one runs or waits, but for a delete with `cancel`, which cancels them and waits for
+        their end). A delete removes the project from every server it has files on, then its
+        rows; resumed after a crash, it finishes what it began."""
         deleting = request.action is LifecycleAction.DELETE
         self._deleting = self._deleting or deleting
         try:
             if deleting and request.cancel:
                 await self._cancel_all()
+                if not await self._ended(CANCEL_WAIT):
+                    raise ApplicationError(
+                        f"deployment {self._running} of {request.project} did not end within "
+                        f"{CANCEL_WAIT.total_seconds():g} s of its cancellation (is its "
+                        "server's worker running?): delete again once it has ended",
+                        type="BadInput",
+                        non_retryable=True,
+                    )
             while not self._project or self._running is not None or self._refreshing:
                 await workflow.wait_condition(
                     lambda: bool(self._project) and self._running is None and not self._refreshing
@@ -216,15 +228,21 @@ class ProjectWorkflow:
 
     @lifecycle.validator
     def _refuse(self, request: LifecycleRequest) -> None:
-        """A delete while a deployment runs or waits is refused unless it may cancel them."""
-        if request.action is not LifecycleAction.DELETE or request.cancel:
+        """Refused while a deployment runs or waits (it would wait for as long as they
+        take), but for a delete that may cancel them."""
+        if request.action is LifecycleAction.DELETE and request.cancel:
             return
         busy = [d for d in [self._running, *(p.deployment_id for p in self._pending)] if d]
         if busy:
-            raise ValueError(
-                f"{request.project} has deployments running or waiting ({', '.join(busy)}): "
-                "wait for them, or delete with --cancel"
-            )
+            raise ValueError(busy_message(request.project, busy, request.action))
+
+    async def _ended(self, within: timedelta) -> bool:
+        """Wait until no deployment runs; False if one still does after `within`."""
+        try:
+            await workflow.wait_condition(lambda: self._running is None, timeout=within)
+        except TimeoutError:
+            return False
+        return True
 
     async def _cancel_all(self) -> None:
         """Drop the waiting deployments (recorded cancelled) and cancel the running one."""

@@ -13,7 +13,7 @@ from starter import lifecycle
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, PROBLEM
 from starter.http.fields import ProjectName
-from starter.http.services import Services, Shared
+from starter.http.services import Services, Shared, UnavailableError
 
 router = APIRouter(
     prefix="/api", dependencies=[Depends(require_token)], responses=COMMON, tags=["projects"]
@@ -44,6 +44,8 @@ async def _change(
         )
     except ProjectNotFoundError as err:
         raise HTTPException(404, str(err)) from None
+    except lifecycle.UnansweredError as err:
+        raise UnavailableError(str(err)) from None
     except lifecycle.LifecycleError as err:
         raise HTTPException(409, str(err)) from None
 
