@@ -9,6 +9,7 @@ from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
 from temporalio.common import (
@@ -91,7 +92,7 @@ async def change(
             settings.lifecycle_accept_seconds,
         )
         return await handle.result()
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise UnansweredError(
             f"no worker took up the {action.value} of {project} within "
             f"{settings.lifecycle_accept_seconds:g} s (is a worker polling the queue "

@@ -5,6 +5,7 @@ Docker, under the home, in any table) and is refused while a deployment runs unl
 cancel it (a stop, start or restart is refused meanwhile)."""
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,14 @@ from temporalio.client import Client
 
 from activities.adapters.docker import LABEL_PROJECT
 from activities.adapters.traefik import STATE_HEADER
+from activities.upkeep import cleanup
 from slipway import lifecycle as states
 from slipway import monitoring, project_events, queries
 from slipway.lifecycle import ProjectNotFoundError
-from slipway.models import GitSource, LifecycleAction
+from slipway.models import CleanupReport, DeploymentView, GitSource, LifecycleAction
+from slipway.names import InvalidNameError, validate_deployment_id
 from slipway.phases import Status
+from slipway.schedules import reconcile_input
 from slipway.settings import Settings
 from slipway.tables import metadata as schema
 from starter import api
@@ -88,7 +92,7 @@ async def test_app_stops_starts_and_restarts_without_a_failed_request(
     assert after.status == "exited"
     assert states.state_of(engine, project) == "stopped"
 
-    await api.reconcile_now(client, settings)
+    cleanup_now(settings, engine, docker_client)
     after.reload()
     assert after.status == "exited", "a reconcile removed a stopped project's container"
     assert fetch(settings, project).status_code == 503
@@ -139,6 +143,33 @@ async def test_static_site_stops_starts_and_restarts(
     assert fetch(settings, project).status_code == 503
     await change(client, settings, engine, project, START)
     assert fetch(settings, project).text.strip() == "<h1>one</h1>"
+
+
+def _recorded(engine: sa.Engine, name: str) -> DeploymentView | None:
+    try:
+        return queries.get_deployment(engine, validate_deployment_id(name))
+    except InvalidNameError:
+        return None
+
+
+def cleanup_now(
+    settings: Settings, engine: sa.Engine, docker_client: docker.DockerClient
+) -> CleanupReport:
+    """A reconcile pass's cleanup of this server, as its `cleanup_host` activity does it (the
+    pass's other half, resolving orphaned workflows, is not about what a project leaves)."""
+    inp = reconcile_input(settings)
+    report = cleanup.clean(
+        settings.layout,
+        inp,
+        lambda name: queries.project_history(engine, name),
+        lambda name: _recorded(engine, name),
+        lambda: None,
+    )
+    waiting = {v.id for v in queries.in_progress(engine, timedelta(0))}
+    report.containers, report.images = cleanup.sweep(
+        docker_client, settings.layout, waiting, lambda: None
+    )
+    return report
 
 
 def _rows_of(engine: sa.Engine, project_id: int, deployment_ids: list[str]) -> dict[str, int]:
@@ -225,8 +256,7 @@ async def test_delete_leaves_nothing_behind(
     assert not any(_rows_of(engine, project_id, ids).values())
     assert fetch(settings, project).status_code == 404
 
-    report = await api.reconcile_now(client, settings)
-    cleaned = report.cleanup
+    cleaned = cleanup_now(settings, engine, docker_client)
     mentions = [
         *cleaned.releases,
         *cleaned.work_dirs,

@@ -60,8 +60,9 @@ _LIFECYCLE: dict[str, Any] = {
 }
 """A stop, start, restart or removal on a server: retried while the server is away."""
 
-CANCEL_WAIT = timedelta(seconds=60)
-"""How long a delete that cancels a running deployment waits for it to end."""
+BUSY_WAIT = timedelta(seconds=60)
+"""How long a lifecycle action waits for the deployment in progress to end (one the caller
+saw end, or one a delete cancelled) before it is refused."""
 
 ROUTES_PATCH = "routes-changed"
 """Marks the histories in which a deployment waits for a route refresh in progress."""
@@ -190,26 +191,21 @@ class ProjectWorkflow:
 
     @workflow.update
     async def lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
-        """Stop, start, restart or delete the project, between two deployments (refused while
-        one runs or waits, but for a delete with `cancel`, which cancels them and waits for
-        their end). A delete removes the project from every server it has files on, then its
-        rows; resumed after a crash, it finishes what it began."""
+        """Stop, start, restart or delete the project, between two deployments: refused if one
+        still runs or waits after `BUSY_WAIT` (a delete with `cancel` cancels them first). A
+        delete removes the project from every server it has files on, then its rows; resumed
+        after a crash, it finishes what it began."""
         deleting = request.action is LifecycleAction.DELETE
         self._deleting = self._deleting or deleting
         try:
             if deleting and request.cancel:
                 await self._cancel_all()
-                if not await self._ended(CANCEL_WAIT):
-                    raise ApplicationError(
-                        f"deployment {self._running} of {request.project} did not end within "
-                        f"{CANCEL_WAIT.total_seconds():g} s of its cancellation (is its "
-                        "server's worker running?): delete again once it has ended",
-                        type="BadInput",
-                        non_retryable=True,
-                    )
-            while not self._project or self._running is not None or self._refreshing:
-                await workflow.wait_condition(
-                    lambda: bool(self._project) and self._running is None and not self._refreshing
+            if not await self._idle(BUSY_WAIT):
+                busy = [self._running or "", *(d.deployment_id for d in self._pending)]
+                raise ApplicationError(
+                    busy_message(request.project, [d for d in busy if d], request.action),
+                    type="BadInput",
+                    non_retryable=True,
                 )
             self._refreshing = True
             try:
@@ -226,20 +222,19 @@ class ProjectWorkflow:
             if deleting:
                 self._deleting = False
 
-    @lifecycle.validator
-    def _refuse(self, request: LifecycleRequest) -> None:
-        """Refused while a deployment runs or waits (it would wait for as long as they
-        take), but for a delete that may cancel them."""
-        if request.action is LifecycleAction.DELETE and request.cancel:
-            return
-        busy = [d for d in [self._running, *(p.deployment_id for p in self._pending)] if d]
-        if busy:
-            raise ValueError(busy_message(request.project, busy, request.action))
-
-    async def _ended(self, within: timedelta) -> bool:
-        """Wait until no deployment runs; False if one still does after `within`."""
+    async def _idle(self, within: timedelta) -> bool:
+        """Wait until no deployment runs or waits and no host work is under way; False if
+        that has not come within `within`."""
         try:
-            await workflow.wait_condition(lambda: self._running is None, timeout=within)
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self._project)
+                    and self._running is None
+                    and not self._pending
+                    and not self._refreshing
+                ),
+                timeout=within,
+            )
         except TimeoutError:
             return False
         return True

@@ -13,7 +13,7 @@ from starter import lifecycle
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, PROBLEM
 from starter.http.fields import ProjectName
-from starter.http.services import Services, Shared, UnavailableError
+from starter.http.services import Services, Shared
 
 router = APIRouter(
     prefix="/api", dependencies=[Depends(require_token)], responses=COMMON, tags=["projects"]
@@ -24,8 +24,8 @@ REFUSED: dict[int | str, dict[str, Any]] = {
     404: {**PROBLEM, "description": "No such project."},
     409: {
         **PROBLEM,
-        "description": "Not now: a deployment runs (delete without cancel), or nothing is "
-        "deployed on the project's server yet.",
+        "description": "Not now: a deployment is queued or under way (but for a delete with "
+        "cancel), nothing is deployed on the project's server yet, or no worker took it up.",
     },
 }
 
@@ -44,8 +44,6 @@ async def _change(
         )
     except ProjectNotFoundError as err:
         raise HTTPException(404, str(err)) from None
-    except lifecycle.UnansweredError as err:
-        raise UnavailableError(str(err)) from None
     except lifecycle.LifecycleError as err:
         raise HTTPException(409, str(err)) from None
 
