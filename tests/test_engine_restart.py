@@ -104,6 +104,9 @@ def engine_of_its_own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engi
         except DockerException:
             pass
         engine.stop()
+        # The Engine leaves its network namespace mounted under its exec root.
+        netns = root / "exec" / "netns" / "default"
+        subprocess.run(["umount", str(netns)], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
