@@ -17,6 +17,7 @@ from activities.adapters.caddy import StaticServerError, load_rules
 from activities.adapters.releases import move_old_links
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
+from activities.lifecycle import LifecycleActivities
 from activities.monitor import MonitorActivities
 from activities.notify import NotifyActivities
 from activities.previews import PreviewActivities
@@ -62,6 +63,7 @@ def build_workers(
     # (eager execution) instead of waiting for a poll. Its bookkeeping and the end's notice
     # run beside it.
     previews = PreviewActivities(settings, engine)
+    lifecycle = LifecycleActivities(settings, engine)
     host = Worker(
         client,
         task_queue=settings.host_task_queue,
@@ -75,6 +77,7 @@ def build_workers(
             *tracking,
             notify_end,
             *previews.host(),
+            *lifecycle.on_host(),
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -99,6 +102,7 @@ def build_workers(
             ReconcileActivities(engine, client, settings).expire_previews,
             *previews.shared(),
             monitor.deliver_alert,
+            *lifecycle.shared(),
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -12,7 +12,7 @@ from temporalio import activity
 
 from activities.adapters.beat import Beat
 from activities.adapters.releases import current_release
-from activities.adapters.traefik import public_target
+from activities.adapters.traefik import is_stopped, public_target
 from activities.heartbeat import heartbeating
 from activities.upkeep import probes
 from slipway import metrics, monitoring, queries, records
@@ -34,17 +34,23 @@ class MonitorActivities:
 
     @activity.defn(name="check_server")
     async def check_server(self, inp: MonitorInput) -> MonitorReport:
-        """Check every project this server serves. Idempotent enough to repeat: a check only
-        reads, a restart is bounded by the restart window, and an alert is keyed by its
-        episode, so a repeated pass raises nothing twice."""
+        """Check every project this server serves; a stopped one is left alone (neither
+        restarted nor alerted on). Idempotent enough to repeat: a check only reads, a restart
+        is bounded by the restart window, and an alert is keyed by its episode, so a repeated
+        pass raises nothing twice."""
 
         def run(beat: Beat) -> MonitorReport:
             report = MonitorReport()
             sites = sorted(self.layout.sites.iterdir()) if self.layout.sites.is_dir() else []
             for site in sites:
                 beat.check()
-                if public_target(self.layout, site.name) is not None:
-                    self._check(site.name, inp, report)
+                project = site.name
+                if public_target(self.layout, project) is None:
+                    continue
+                if is_stopped(self.layout, project):
+                    report.checked[project] = "stopped"
+                    continue
+                self._check(project, inp, report)
             return report
 
         return await heartbeating(run)
@@ -61,6 +67,7 @@ class MonitorActivities:
         window = now - timedelta(seconds=inp.restart_window_seconds)
         health.restarts = [t for t in health.restarts if datetime.fromisoformat(t) > window]
         verdict, container = probes.probe(self.settings, self.layout, project)
+        self._count_engine_restarts(health, container, verdict.restarts, now)
         health.last_check = now.isoformat()
         health.detail = verdict.detail
         if verdict.ok:
@@ -83,6 +90,19 @@ class MonitorActivities:
             health.status = "down" if down else "degraded"
         monitoring.save_health(self.engine, project, health)
         report.checked[project] = health.status
+
+    def _count_engine_restarts(
+        self, health: ProjectHealth, container: object, restarts: int, now: datetime
+    ) -> None:
+        """Count the restarts Docker made on its own (`unless-stopped` brings a crashed app
+        back) since the last look, as restarts now, so that a container Docker keeps
+        restarting makes a restart loop as one the monitor restarts does."""
+        seen = getattr(container, "id", None)
+        if seen is None:
+            return
+        if seen == health.container and restarts > health.engine_restarts:
+            health.restarts += [now.isoformat()] * (restarts - health.engine_restarts)
+        health.container, health.engine_restarts = str(seen), restarts
 
     def _restart(
         self,

@@ -13,7 +13,7 @@ from activities.failures import check_names
 from activities.heartbeat import heartbeating
 from activities.phases import active, compensation
 from activities.upkeep import probes
-from slipway import records
+from slipway import lifecycle, records
 from slipway.metadata import PhaseMetadata
 from slipway.models import DeploymentInput, PhaseInput, ProbeResult, RetireInput, SwitchResult
 from slipway.phases import Phase
@@ -31,8 +31,9 @@ class TrafficActivities:
     @activity.defn(name="activate")
     async def activate(self, inp: PhaseInput) -> SwitchResult:
         """active: traffic moves (see `active.switch`), and only once the public route serves
-        the release is the deployment recorded active. Idempotent: the switch leaves alone
-        what is in place, and the transition is recorded once."""
+        the release is the deployment recorded active; a stopped project runs again.
+        Idempotent: the switch leaves alone what is in place, the transition is recorded
+        once, and only a project still recorded stopped is recorded started."""
         d = inp.deployment
         check_names(d)
 
@@ -47,6 +48,7 @@ class TrafficActivities:
             records.record_transition(
                 self.engine, d.deployment_id, Phase.ACTIVE, metadata, round=d.round
             )
+            lifecycle.started_by_deployment(self.engine, d.project, d.deployment_id)
             return switched
 
         return await heartbeating(promote)

@@ -2,6 +2,7 @@
 read back from the database."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -390,3 +391,85 @@ class ReconcileReport(BaseModel):
     expired_previews: list[str] = Field(
         default_factory=list, description="Previews past their time to live, sent for removal."
     )
+
+
+class LifecycleAction(StrEnum):
+    """What `slipway stop/start/restart/delete` asks of a project."""
+
+    STOP = "stop"
+    START = "start"
+    RESTART = "restart"
+    DELETE = "delete"
+
+
+def busy_message(project: str, busy: list[str], action: LifecycleAction) -> str:
+    """Why an action is refused while deployments of the project are queued or under way."""
+    how = "or delete with --cancel" if action is LifecycleAction.DELETE else "or cancel them"
+    return (
+        f"{project} has deployments queued or under way ({', '.join(busy)}): cannot "
+        f"{action.value} it now; wait for them to end, {how}"
+    )
+
+
+class LifecycleRequest(BaseModel):
+    """A lifecycle action for the project's serializer, which runs it between two deployments.
+    `host_queues` are the queues of the servers the project has files on (its own first);
+    `cancel` lets a delete cancel the deployments running or waiting instead of refusing."""
+
+    project: str
+    action: LifecycleAction
+    host_queues: list[str] = Field(min_length=1)
+    cancel: bool = False
+    health_timeout_seconds: float = 60.0
+
+
+class LifecycleResult(BaseModel):
+    """What a lifecycle action did, in a sentence, and the project's state after it."""
+
+    project: str
+    action: LifecycleAction
+    state: str
+    message: str
+
+
+class HostLifecycleInput(BaseModel):
+    """A stop, start or restart on the project's server; `operation_id` names what it makes
+    (a restart's new container), so a retry adopts it."""
+
+    project: str
+    action: LifecycleAction
+    operation_id: str
+    health_timeout_seconds: float = 60.0
+
+
+class LifecycleRecord(BaseModel):
+    """A lifecycle action done, for the project's history and state (once per operation)."""
+
+    project: str
+    action: LifecycleAction
+    operation_id: str
+    message: str
+    stopped: bool
+
+
+class ProjectInventory(BaseModel):
+    """What a deleted project leaves to remove: its deployments (their work dirs, releases,
+    containers and images carry their ids) and their uploads."""
+
+    deployment_ids: list[str] = Field(default_factory=list)
+    upload_ids: list[str] = Field(default_factory=list)
+
+
+class RemovalInput(BaseModel):
+    """A project's files and containers to remove from one server."""
+
+    project: str
+    inventory: ProjectInventory
+
+
+class RemovalReport(BaseModel):
+    """What one server removed of a deleted project."""
+
+    containers: list[str] = Field(default_factory=list)
+    images: list[str] = Field(default_factory=list)
+    paths: list[str] = Field(default_factory=list)

@@ -16,13 +16,18 @@ class ProjectHealth(BaseModel):
     """What the monitor knows of a project, kept under `projects.metadata.health`."""
 
     status: str = "unknown"
-    """healthy, degraded (failing, or healing) or down."""
+    """healthy, degraded (failing, or healing), down, or stopped (by `slipway stop`)."""
     last_check: str | None = Field(default=None, alias="lastCheck")
     consecutive_failures: int = Field(default=0, alias="consecutiveFailures")
     failing_since: str | None = Field(default=None, alias="failingSince")
     """When the current run of failed checks began: it names the outage's episode."""
     restarts: list[str] = Field(default_factory=list)
-    """When the monitor restarted the project's container, within the restart window."""
+    """When the project's container restarted, within the restart window: the monitor's
+    restarts and Docker's own (counted from `engine_restarts`)."""
+    container: str | None = None
+    """The container last looked at."""
+    engine_restarts: int = Field(default=0, alias="engineRestarts")
+    """Docker's `RestartCount` of that container at the last look."""
     healing_paused: bool = Field(default=False, alias="healingPaused")
     """Set by a restart loop: no more restarts until a new deployment or `slipway heal`."""
     release: str | None = None

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         "one before any worker may take it: the delay before a dead worker's workflows move.",
     )
     health_timeout_seconds: float = 60.0
+    lifecycle_accept_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a stop, start, restart or delete waits for a worker to take it "
+        "up before it is refused as unanswered.",
+    )
     keep_releases: int = Field(default=5, description="Releases kept per project for rollback.")
     phase_deadlines: dict[str, float] = Field(
         default_factory=dict, description='Seconds per phase, e.g. {"health_check": 120}.'

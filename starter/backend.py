@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from slipway.models import DeploymentView, GitSource, LogEntry
+from slipway.models import DeploymentView, GitSource, LifecycleAction, LifecycleResult, LogEntry
 from slipway.phases import Status
 
 if TYPE_CHECKING:
@@ -205,5 +205,12 @@ class Backend(Protocol):
     async def stuck(self, older_than: timedelta) -> list[Stuck]: ...
 
     async def projects(self) -> list[ProjectSummary]: ...
+
+    async def lifecycle(
+        self, project: str, action: LifecycleAction, cancel: bool
+    ) -> LifecycleResult:
+        """Stop, start, restart or delete the project (a delete with `cancel` cancels its
+        deployments under way first); what was done, once it is done."""
+        ...
 
     async def stats(self, since: timedelta) -> Stats: ...

@@ -20,14 +20,22 @@ from slipway.database import engine_for
 from slipway.diagnosis import diagnose
 from slipway.domains import DomainConflictError, DomainNotFoundError, DomainView
 from slipway.environment import EnvError
-from slipway.models import DeploymentView, GitSource, LogEntry, PreviewView
+from slipway.lifecycle import ProjectNotFoundError
+from slipway.models import (
+    DeploymentView,
+    GitSource,
+    LifecycleAction,
+    LifecycleResult,
+    LogEntry,
+    PreviewView,
+)
 from slipway.names import InvalidNameError
 from slipway.phases import WAITING, Phase, Status
 from slipway.project_sources import ProjectError
 from slipway.settings import Settings
 from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
-from starter import api, applogs, domains, project_env, projects
+from starter import api, applogs, domains, lifecycle, project_env, projects
 from starter.applogs import AppLogsError
 from starter.backend import FAILED, USAGE, Refusal, is_whole, one_of, parse_id
 from starter.devstack import ui_url
@@ -53,9 +61,10 @@ def refusing() -> Iterator[None]:
         CertificateError,
         DomainNotFoundError,
         EnvError,
+        ProjectNotFoundError,
     ) as err:
         raise Refusal(str(err), USAGE) from None
-    except (api.DeploymentError, DomainConflictError) as err:
+    except (api.DeploymentError, DomainConflictError, lifecycle.LifecycleError) as err:
         raise Refusal(str(err), FAILED) from None
 
 
@@ -295,6 +304,14 @@ class Local:
         views = await asyncio.to_thread(queries.find_stuck, self.engine, older_than, WAITING)
         client = await self.client()
         return [Stuck.of(await diagnose(client, view)) for view in views]
+
+    async def lifecycle(
+        self, project: str, action: LifecycleAction, cancel: bool
+    ) -> LifecycleResult:
+        with refusing():
+            return await lifecycle.change(
+                await self.client(), self.settings, self.engine, project, action, cancel=cancel
+            )
 
     async def projects(self) -> list[monitoring.ProjectSummary]:
         return await asyncio.to_thread(monitoring.project_summaries, self.engine)

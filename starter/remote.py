@@ -25,7 +25,13 @@ from pydantic.alias_generators import to_camel
 from activities.adapters.content_manifest import as_json
 from slipway.limits import UnpackLimits
 from slipway.metadata import Metadata
-from slipway.models import DeploymentView, GitSource, LogEntry
+from slipway.models import (
+    DeploymentView,
+    GitSource,
+    LifecycleAction,
+    LifecycleResult,
+    LogEntry,
+)
 from slipway.names import InvalidNameError, validate_project_name
 from slipway.phases import Phase, Status
 from starter.backend import FAILED, USAGE, Refusal, Unreachable, is_whole, one_of, parse_id
@@ -552,6 +558,18 @@ class Remote:
 
         path = f"/api/projects/{project}/domains" if project else "/api/domains"
         return TypeAdapter(list[DomainView]).validate_json(await self._read(path))
+
+    async def lifecycle(
+        self, project: str, action: LifecycleAction, cancel: bool
+    ) -> LifecycleResult:
+        if action is LifecycleAction.DELETE:
+            params: dict[str, str | int] = {"cancel": "true"} if cancel else {}
+            answer = await self._request("DELETE", f"/api/projects/{project}", params=params)
+        else:
+            answer = await self._request("POST", f"/api/projects/{project}/{action.value}")
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        return LifecycleResult.model_validate_json(answer.content)
 
     async def rollback(self, project: str, to: str | None) -> str:
         body = {"to": to} if to is not None else None

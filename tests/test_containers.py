@@ -285,7 +285,7 @@ def test_a_container_starts_once_with_least_privilege_and_turns_healthy(
     assert host["Memory"] == host["MemorySwap"] == 256 * 1024 * 1024
     assert host["NanoCpus"] == 1_000_000_000
     assert host["PidsLimit"] == 1024
-    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert host["RestartPolicy"] == {"Name": "unless-stopped", "MaximumRetryCount": 0}
     assert host["NetworkMode"] == "host"
 
     docker_client.containers.get(wanted.name).stop(timeout=5)

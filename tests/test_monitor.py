@@ -196,3 +196,37 @@ async def test_release_failing_in_its_bake_window_is_rolled_back(
     assert "busybox app v1" in fetch(settings, project).text
     assert _ours(docker_client, new)[0] == 0
     assert _ours(docker_client, old)[0] == 1
+
+
+async def test_restarts_docker_makes_on_its_own_count_towards_a_restart_loop(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+    docker_client: docker.DockerClient,
+) -> None:
+    crash_after_first = "test -f /tmp/started && exit 1; touch /tmp/started /tmp/healthy;"
+    deployment_id, failure = await deploy_and_wait(
+        client, settings, app(tmp_path / "v1", "v1", crash_after_first), project
+    )
+    assert failure is None
+    container = docker_client.containers.get(
+        str(row(engine, deployment_id).metadata["containerId"])
+    )
+    assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    await _pass(client, settings)  # the first look: Docker has restarted it 0 times
+    container.exec_run(["sh", "-c", "kill 1"])
+
+    def restarted_by_docker() -> bool:
+        container.reload()
+        return int(container.attrs["RestartCount"]) >= settings.restart_limit
+
+    await wait_for("Docker to restart it", restarted_by_docker, 60)
+    await _pass(client, settings)
+    health = monitoring.health_of(engine, project)
+    assert health.restarts_in_window >= settings.restart_limit
+    assert health.healing_paused
+    assert [a.kind for a in monitoring.list_alerts(engine, project)] == ["restart-loop"]

@@ -15,6 +15,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities.lifecycle import LifecycleActivities
     from activities.previews import PreviewActivities
     from activities.routing import RoutingActivities
     from activities.tracking import TrackingActivities
@@ -22,11 +23,18 @@ with workflow.unsafe.imports_passed_through():
     from slipway.models import (
         DeploymentInput,
         FailInput,
+        HostLifecycleInput,
+        LifecycleAction,
+        LifecycleRecord,
+        LifecycleRequest,
+        LifecycleResult,
         PhaseInput,
         PreviewRemoval,
         ProjectInput,
         ProjectState,
+        RemovalInput,
         SupersedeInput,
+        busy_message,
     )
     from slipway.phases import Mode, Status
     from slipway.workflow_ids import deployment_workflow_id
@@ -59,6 +67,17 @@ ON_HOST_PATCH = "deployment-on-host"
 """Marks the histories in which a deployment's workflow runs on its server's queue, beside
 its host-bound activities (before, on the shared queue: a round trip more per activity)."""
 
+_LIFECYCLE: dict[str, Any] = {
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": retry_policy(),
+}
+"""A stop, start, restart or removal on a server: retried while the server is away."""
+
+BUSY_WAIT = timedelta(seconds=60)
+"""How long a lifecycle action waits for the deployment in progress to end (one the caller
+saw end, or one a delete cancelled) before it is refused."""
+
 ROUTES_PATCH = "routes-changed"
 """Marks the histories in which a deployment waits for a route refresh in progress."""
 
@@ -79,6 +98,9 @@ class ProjectWorkflow:
         self._cancelled: set[str] = set()
         self._routes_stale = False
         self._refreshing = False
+        """Host work between two deployments (a route refresh, a lifecycle action) is under
+        way: the next deployment waits for it."""
+        self._deleting = False
         self._registering: set[str] = set()
 
     @workflow.signal
@@ -264,6 +286,126 @@ class ProjectWorkflow:
             workflow.logger.warning("the preview %s was not removed", removal.site)
         finally:
             self._refreshing = False
+
+    @workflow.update
+    async def lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
+        """Stop, start, restart or delete the project, between two deployments: refused if one
+        still runs or waits after `BUSY_WAIT` (a delete with `cancel` cancels them first). A
+        delete removes the project from every server it has files on, then its rows; resumed
+        after a crash, it finishes what it began."""
+        deleting = request.action is LifecycleAction.DELETE
+        self._deleting = self._deleting or deleting
+        try:
+            if deleting and request.cancel:
+                await self._cancel_all()
+            if not await self._idle(BUSY_WAIT):
+                busy = [self._running or "", *(d.deployment_id for d in self._pending)]
+                raise ApplicationError(
+                    busy_message(request.project, [d for d in busy if d], request.action),
+                    type="BadInput",
+                    non_retryable=True,
+                )
+            self._refreshing = True
+            try:
+                if deleting:
+                    return await self._delete(request)
+                return await self._change(request)
+            finally:
+                self._refreshing = False
+        except ActivityError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(err)
+            raise ApplicationError(message, type="BadInput", non_retryable=True) from None
+        finally:
+            if deleting:
+                self._deleting = False
+
+    async def _idle(self, within: timedelta) -> bool:
+        """Wait until no deployment runs or waits and no host work is under way; False if
+        that has not come within `within`."""
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self._project)
+                    and self._running is None
+                    and not self._pending
+                    and not self._refreshing
+                ),
+                timeout=within,
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    async def _cancel_all(self) -> None:
+        """Drop the waiting deployments (recorded cancelled) and cancel the running one."""
+        waiting, self._pending = self._pending, []
+        for deployment in waiting:
+            await self._cancel_unstarted(deployment)
+        if self._running is not None:
+            await self.cancel(self._running)
+
+    async def _change(self, request: LifecycleRequest) -> LifecycleResult:
+        """A stop, start or restart on the project's server, then recorded in its history."""
+        operation = str(workflow.uuid4())
+        message = await workflow.execute_activity_method(
+            LifecycleActivities.change_project,
+            HostLifecycleInput(
+                project=request.project,
+                action=request.action,
+                operation_id=operation,
+                health_timeout_seconds=request.health_timeout_seconds,
+            ),
+            task_queue=request.host_queues[0],
+            summary=f"{request.action.value}: {request.project}",
+            **_LIFECYCLE,
+        )
+        stopped = request.action is LifecycleAction.STOP
+        await workflow.execute_activity_method(
+            LifecycleActivities.record_lifecycle,
+            LifecycleRecord(
+                project=request.project,
+                action=request.action,
+                operation_id=operation,
+                message=message,
+                stopped=stopped,
+            ),
+            **_DATABASE,
+        )
+        return LifecycleResult(
+            project=request.project,
+            action=request.action,
+            state="stopped" if stopped else "running",
+            message=message,
+        )
+
+    async def _delete(self, request: LifecycleRequest) -> LifecycleResult:
+        """What the project has, removed from each of its servers, then its rows."""
+        inventory = await workflow.execute_activity_method(
+            LifecycleActivities.project_inventory, request.project, **_DATABASE
+        )
+        removed = 0
+        for queue in request.host_queues:
+            report = await workflow.execute_activity_method(
+                LifecycleActivities.remove_project_files,
+                RemovalInput(project=request.project, inventory=inventory),
+                task_queue=queue,
+                summary=f"delete: {request.project}",
+                **_LIFECYCLE,
+            )
+            removed += len(report.containers) + len(report.images) + len(report.paths)
+        await workflow.execute_activity_method(
+            LifecycleActivities.remove_project_rows, request.project, **_DATABASE
+        )
+        return LifecycleResult(
+            project=request.project,
+            action=request.action,
+            state="deleted",
+            message=(
+                f"Deleted: {len(inventory.deployment_ids)} deployments and {removed} "
+                f"containers, images and paths on {len(request.host_queues)} server(s)"
+            ),
+        )
 
     @workflow.query
     def state(self) -> ProjectState:

@@ -3,6 +3,7 @@ limits and capabilities, validated before Docker sees any of it."""
 
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -49,8 +50,12 @@ class ContainerSpec(BaseModel):
     memory: int = Field(default=DEFAULT_MEMORY, ge=6 * 1024 * 1024, description="Bytes.")
     cpus: float = Field(default=DEFAULT_CPUS, gt=0)
     pids_limit: int = Field(default=DEFAULT_PIDS, ge=16)
-    restart_retries: int = Field(
-        default=3, ge=0, le=100, description="0 means never restart (Docker reads 0 as forever)."
+    restart: Literal["unless-stopped", "no"] = Field(
+        default="unless-stopped",
+        description="Docker's restart policy. `unless-stopped` brings the app back after it "
+        "exits, after the Docker Engine restarts and after the machine reboots (Docker does "
+        "not restart `on-failure` containers when the daemon restarts), but not once Slipway "
+        "stopped it.",
     )
     cap_add: list[str] = Field(default_factory=list)
     network_mode: str = Field(default="host", min_length=1)

@@ -49,11 +49,7 @@ def _create(client: docker.DockerClient, spec: ContainerSpec) -> Any:
             "retries": spec.health_retries,
             "start_period": int(spec.health_start_period * 1e9),
         }
-    restart = (
-        {"Name": "on-failure", "MaximumRetryCount": spec.restart_retries}
-        if spec.restart_retries
-        else {"Name": "no"}
-    )
+    restart = {"Name": spec.restart}
     env = {key: value.get_secret_value() for key, value in spec.env.items()}
     env["PORT"] = str(spec.port)
     return client.containers.create(

@@ -1,8 +1,17 @@
 """The loopback port Slipway gives an app on host networking."""
 
 import errno
+import json
 import secrets
 import socket
+
+import docker
+
+from activities.adapters.docker import LABEL_PORT
+from activities.adapters.files import write_atomically
+from slipway.layout import Layout
+
+_PORT = "port.json"
 
 
 def _bindable(port: int) -> bool:
@@ -32,3 +41,21 @@ def allocate_port(taken: set[int], low: int = 20000, high: int = 29999) -> int:
         if port not in taken and _bindable(port):
             return port
     raise RuntimeError(f"no free loopback port in {low}-{high}: all are taken or bound")
+
+
+def recorded_port(client: docker.DockerClient, layout: Layout, key: str) -> int:
+    """The loopback port of a deployment's (or a restart's) container, `key` being its id:
+    allocated once, written to its work dir before any container uses it, and read back by
+    every retry."""
+    record = layout.work(key) / _PORT
+    if record.exists():
+        return int(json.loads(record.read_text())["port"])
+    taken = {
+        int(c.labels[LABEL_PORT])
+        for c in client.containers.list(all=True, filters={"label": LABEL_PORT})
+        if c.labels.get(LABEL_PORT, "").isdigit()
+    }
+    port = allocate_port(taken)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(record, json.dumps({"port": port}))
+    return port

@@ -41,6 +41,10 @@ ROUTE_HEADER = "X-Slipway-Route"
 """Response header naming the route's version, so a health check knows Traefik has loaded
 the route just written and is not still answering from the one before."""
 
+STATE_HEADER = "X-Slipway-State"
+"""Response header of a stopped project's answer (503, from a service with no server):
+`stopped`, so a visitor or a check can tell a stopped project from a broken one."""
+
 CANDIDATE_HEADER = "X-Slipway-Candidate"
 """Request header that sends a request to the candidate release; its value is the id of the
 deployment being proven."""
@@ -59,12 +63,14 @@ def static_target(address: str, port: int, slot: str) -> Target:
     return Target(url=f"http://{address}:{port}", slot=slot)
 
 
-def app_target(network: str, project: str, deployment_id: str, port: int) -> Target:
-    """Where Traefik reaches a deployment's container: a loopback port on host networking,
-    else the container's name on the network they share."""
+def app_target(
+    network: str, project: str, deployment_id: str, port: int, name: str | None = None
+) -> Target:
+    """Where Traefik reaches a deployment's container (`name`, for one a restart made): a
+    loopback port on host networking, else the container's name on the network they share."""
     if network == "host":
         return Target(url=f"http://127.0.0.1:{port}")
-    return Target(url=f"http://{container_name(project, deployment_id)}:{port}")
+    return Target(url=f"http://{name or container_name(project, deployment_id)}:{port}")
 
 
 def _middleware(project: str, target: Target) -> dict[str, Any]:
@@ -127,11 +133,20 @@ def candidate_token(key: bytes, project: str) -> str:
 
 
 def render_route(
-    project: str, hosts: Hosts, public: Target | None, candidate: Target, token: str
+    project: str,
+    hosts: Hosts,
+    public: Target | None,
+    candidate: Target,
+    token: str,
+    *,
+    stopped: bool = False,
 ) -> tuple[str, str]:
     """The project's Traefik dynamic configuration and its version (which changes only when
     the configuration does); with no public target (before a project's first deployment goes
-    active) only the candidate router exists, reached with the project's `candidate_token`."""
+    active) only the candidate router exists, reached with the project's `candidate_token`.
+    A `stopped` project's public routers send requests to a service with no server, which
+    Traefik answers with 503; its public service stays in the file, naming where it served,
+    for when it starts again."""
     name = f"slipway-{project}"
     config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
     http = config["http"]
@@ -158,10 +173,31 @@ def render_route(
     for router, target in targets.items():
         http["middlewares"][router] = _middleware(project, target)
         http["services"][router] = {"loadBalancer": {"servers": [{"url": target.url}]}}
+    if public is not None and stopped:
+        http["services"][f"{name}{STOPPED}"] = {"loadBalancer": {"servers": []}}
+        for router in http["routers"].values():
+            if router["service"] == name:
+                router["service"] = f"{name}{STOPPED}"
     version = hashlib.sha256(yaml.safe_dump(config, sort_keys=True).encode()).hexdigest()[:16]
     for router in targets:
-        http["middlewares"][router]["headers"]["customResponseHeaders"] = {ROUTE_HEADER: version}
+        response = {ROUTE_HEADER: version}
+        if router == name and stopped:
+            response[STATE_HEADER] = "stopped"
+        http["middlewares"][router]["headers"]["customResponseHeaders"] = response
     return yaml.safe_dump(config, sort_keys=True), version
+
+
+STOPPED = "-stopped"
+"""Suffix of the service with no server a stopped project's public routers use."""
+
+
+def is_stopped(layout: Layout, project: str) -> bool:
+    """True if the project's route says it is stopped: its public router has no server."""
+    route = layout.route(project)
+    if not route.exists():
+        return False
+    router = yaml.safe_load(route.read_text())["http"]["routers"].get(f"slipway-{project}")
+    return router is not None and str(router["service"]).endswith(STOPPED)
 
 
 def public_target(layout: Layout, project: str) -> Target | None:
@@ -213,9 +249,9 @@ def version_of(layout: Layout, project: str) -> str | None:
 
 def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) -> RouteResult | None:
     """The project's route rendered again for `hosts`, its routers pointing where they point
-    now (a preview's base name kept on HTTPS); written (through a rename) only with `write`
-    and if it changed. None without a route (a project that has not deployed here yet: its
-    first deployment renders it)."""
+    now (a preview's base name kept on HTTPS, a stopped project's staying stopped); written
+    (through a rename) only with `write` and if it changed. None without a route (a project
+    that has not deployed here yet: its first deployment renders it)."""
     token = candidate_of(layout, project)
     if token is None:
         return None
@@ -223,7 +259,14 @@ def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) ->
     route = layout.route(project)
     routers = yaml.safe_load(route.read_text())["http"]["routers"]
     hosts = hosts.model_copy(update={"secure_base": f"slipway-{project}_tls" in routers})
-    config, version = render_route(project, hosts, public, candidate_target(layout, project), token)
+    config, version = render_route(
+        project,
+        hosts,
+        public,
+        candidate_target(layout, project),
+        token,
+        stopped=is_stopped(layout, project),
+    )
     changed = route.read_text() != config
     if changed and write:
         write_atomically(route, config)

@@ -2,10 +2,7 @@
 container, started now on its own port) on every name of the project, the public routers left
 as they are."""
 
-import json
 from collections.abc import Mapping
-
-import docker
 
 from activities.adapters.container_spec import spec_for
 from activities.adapters.containers import (
@@ -13,14 +10,14 @@ from activities.adapters.containers import (
     ContainerStartError,
     start_container,
 )
-from activities.adapters.docker import LABEL_HOME, LABEL_PORT, docker_client
-from activities.adapters.files import write_atomically
+from activities.adapters.docker import LABEL_HOME, docker_client
 from activities.adapters.hosts import hosts_for
-from activities.adapters.ports import allocate_port
+from activities.adapters.ports import recorded_port
 from activities.adapters.releases import ContainerRelease, verified_release
 from activities.adapters.traefik import (
     app_target,
     candidate_token,
+    is_stopped,
     public_target,
     render_route,
     static_target,
@@ -31,51 +28,30 @@ from slipway.models import DeploymentInput, RouteResult
 from slipway.secrets import load_key
 from slipway.settings import Settings
 
-_PORT = "port.json"
-
 
 def update_routes(
     settings: Settings, deployment: DeploymentInput, env: Mapping[str, str]
 ) -> RouteResult:
     """Route the candidate to the release; an app's container starts with `env` (in clear:
-    it goes nowhere but the container). Idempotent: the container is adopted by name, its
-    port is allocated once, and the route write keeps what it replaced (see
-    `traefik.write_route`)."""
+    it goes nowhere but the container); a stopped project's public routers stay stopped
+    until the switch. Idempotent: the container is adopted by name, its port is allocated
+    once, and the route write keeps what it replaced (see `traefik.write_route`)."""
     d = deployment
     layout = settings.layout
     hosts = hosts_for(settings, d.project, preview=bool(d.preview_of))
     public = public_target(layout, d.project)
+    stopped = is_stopped(layout, d.project)
+    token = candidate_token(load_key(settings), d.project)
     app = verified_release(layout, d.project, d.release)
     if app is None:
         candidate = static_target(settings.static_address, settings.static_port, "next")
-        config, version = render_route(
-            d.project, hosts, public, candidate, candidate_token(load_key(settings), d.project)
-        )
+        config, version = render_route(d.project, hosts, public, candidate, token, stopped=stopped)
         return write_route(layout, d.project, d.deployment_id, config, version)
     container_id, port = _start(settings, d, app, env)
     target = app_target(settings.container_network, d.project, d.deployment_id, port)
-    config, version = render_route(
-        d.project, hosts, public, target, candidate_token(load_key(settings), d.project)
-    )
+    config, version = render_route(d.project, hosts, public, target, token, stopped=stopped)
     routed = write_route(layout, d.project, d.deployment_id, config, version)
     return routed.model_copy(update={"container_id": container_id, "port": port})
-
-
-def _port(client: docker.DockerClient, settings: Settings, deployment_id: str) -> int:
-    """The deployment's loopback port: allocated once, written to its work dir before any
-    container uses it, and read back by every retry."""
-    record = settings.layout.work(deployment_id) / _PORT
-    if record.exists():
-        return int(json.loads(record.read_text())["port"])
-    taken = {
-        int(c.labels[LABEL_PORT])
-        for c in client.containers.list(all=True, filters={"label": LABEL_PORT})
-        if c.labels.get(LABEL_PORT, "").isdigit()
-    }
-    port = allocate_port(taken)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(record, json.dumps({"port": port}))
-    return port
 
 
 def _start(
@@ -87,7 +63,7 @@ def _start(
     network = settings.container_network
     listen = {"HOST": "127.0.0.1" if network == "host" else "0.0.0.0"}  # noqa: S104
     with docker_client(settings.docker_host) as client:
-        port = _port(client, settings, d.deployment_id)
+        port = recorded_port(client, settings.layout, d.deployment_id)
         env = {**given, **listen}
         spec = spec_for(
             d.project, d.deployment_id, port, app.config, app.detected_type, env, network

@@ -93,7 +93,7 @@ def clean(
             else:
                 upload.unlink(missing_ok=True)
             report.uploads.append(upload.name)
-    report.store_objects = _collect_store(layout, check)
+    report.store_objects = collect_store(layout, check)
     report.blobs = _collect_blobs(layout.uploads, inp.upload_retention_seconds, check)
     log.info(
         "cleanup removed %d releases, %d work dirs, %d routes, %d uploads, %d stored objects, "
@@ -162,7 +162,7 @@ def _collect_blobs(uploads: Path, retention: float, check: Callable[[], None]) -
     return removed
 
 
-def _collect_store(layout: Layout, check: Callable[[], None]) -> int:
+def collect_store(layout: Layout, check: Callable[[], None]) -> int:
     """Delete stored objects no release links to (link count 1). A copy racing with this
     loses nothing: its release holds its own link to the content."""
     removed = 0

@@ -9,11 +9,11 @@ the commands that run on the server, so the remote CLI starts without loading th
 
 import sys
 
-from starter.cli import deployments, env, projects, server
+from starter.cli import deployments, env, lifecycle, projects, server
 from starter.cli.common import app, say_error
 from starter.outages import unreachable
 
-__all__ = ["app", "deployments", "env", "main", "projects", "server"]
+__all__ = ["app", "deployments", "env", "lifecycle", "main", "projects", "server"]
 
 
 def main() -> None:

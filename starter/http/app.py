@@ -24,6 +24,7 @@ from starter.http import (
     errors,
     events,
     hooks,
+    lifecycle,
     metrics,
     page,
     redaction,
@@ -109,6 +110,7 @@ def create_app(
         domains.router,
         env.router,
         metrics.router,
+        lifecycle.router,
         page.router,
     ):
         app.include_router(router)
