@@ -38,13 +38,35 @@ class Diagnosis:
     detail: str
 
 
-async def _queued_in_project(client: Client, view: DeploymentView) -> bool:
+QUERY_WITHIN = timedelta(seconds=3)
+"""How long a project's serializer is given to answer where a deployment stands: a live
+worker answers at once; without one, Temporal would hold the question for a minute."""
+
+
+async def _queued_in_project(client: Client, view: DeploymentView) -> bool | None:
+    """Whether the project's serializer holds the deployment, waiting or running; None if
+    the serializer runs but no worker answers for it."""
     handle = client.get_workflow_handle(project_workflow_id(view.project))
     try:
-        state = await handle.query("state")
-    except RPCError:
+        state = await handle.query("state", rpc_timeout=QUERY_WITHIN)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return None
         return False
     return view.id in state.get("queued", []) or view.id == state.get("running")
+
+
+async def _in_project(client: Client, view: DeploymentView) -> Diagnosis | None:
+    """A queued deployment whose own workflow has not run: waiting behind another of its
+    project, or with no worker to run its project's queue; None if neither."""
+    if view.status is not Status.QUEUED:
+        return None
+    held = await _queued_in_project(client, view)
+    if held is None:
+        return Diagnosis(view, Kind.NO_WORKER, "its project's queue does not answer: no worker")
+    if held:
+        return Diagnosis(view, Kind.SLOW, "queued behind another deployment of the project")
+    return None
 
 
 async def diagnose(client: Client, view: DeploymentView) -> Diagnosis:
@@ -55,14 +77,14 @@ async def diagnose(client: Client, view: DeploymentView) -> Diagnosis:
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise
-        if view.status is Status.QUEUED and await _queued_in_project(client, view):
-            return Diagnosis(view, Kind.SLOW, "queued behind another deployment of the project")
-        return Diagnosis(view, Kind.ORPHANED, "its workflow was never started")
+        return await _in_project(client, view) or Diagnosis(
+            view, Kind.ORPHANED, "its workflow was never started"
+        )
     if described.status is not WorkflowExecutionStatus.RUNNING:
         state = described.status.name.lower() if described.status else "closed"
-        if view.status is Status.QUEUED and await _queued_in_project(client, view):
-            return Diagnosis(view, Kind.SLOW, "queued behind another deployment of the project")
-        return Diagnosis(view, Kind.ORPHANED, f"its workflow is {state}")
+        return await _in_project(client, view) or Diagnosis(
+            view, Kind.ORPHANED, f"its workflow is {state}"
+        )
     pending = list(described.raw_description.pending_activities)
     if not pending:
         return await _between_phases(client, view, described.task_queue, described)

@@ -8,11 +8,12 @@ store and the database view on top.
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
@@ -31,11 +32,12 @@ from slipway.models import (
     ReconcileReport,
 )
 from slipway.names import preview_site, validate_deployment_id, validate_project_name
-from slipway.phases import TERMINAL, DeploymentType, Mode, Status
+from slipway.phases import TERMINAL, DeploymentType, Mode, Phase, Status
 from slipway.project_sources import ProjectError, checked, describe, project_git
 from slipway.schedules import reconcile_input
 from slipway.secrets import load_key, seal, unseal
 from slipway.settings import Settings, host_task_queue
+from slipway.temporal import has_pollers
 from slipway.workflow_ids import (
     deployment_workflow_id,
     project_workflow_id,
@@ -264,11 +266,43 @@ async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
     handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
     if not await workflow_closed(client, deployment_id) and await _exists(handle):
         await handle.cancel()
-        return "cancelling"
+        if not await _unserved_before_it_ran(client, handle):
+            return "cancelling"
+        # Nothing of it ran, and nothing would hear the cancel until its server's worker
+        # is back: it ends now, recorded as cancelled, with nothing to put back.
+        await handle.terminate("cancelled before it started; no worker serves its server")
+        reason = "cancelled by request before it started (no worker serves its server)"
+        await asyncio.to_thread(_record_cancelled, engine, view, reason)
+        return "cancelled: it had not started, and no worker serves its server"
     await client.get_workflow_handle(project_workflow_id(view.project)).signal(
         ProjectWorkflow.cancel, deployment_id
     )
     return "cancel requested from its project's queue"
+
+
+async def _unserved_before_it_ran(client: Client, handle: WorkflowHandle[Any, Any]) -> bool:
+    """True if the deployment's workflow has not run a single step and nobody polls the
+    queue it waits on (its server's): a cancel would wait for that server to come back."""
+    described = await handle.describe()
+    if await has_pollers(client, described.task_queue):
+        return False
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            return False
+    return True
+
+
+def _record_cancelled(engine: sa.Engine, view: DeploymentView, reason: str) -> None:
+    """The cancelled end of a deployment that never started, as its workflow would record
+    it. It waits on the database: async code calls it in a thread."""
+    details = view.details.merged(
+        PhaseMetadata(
+            error=reason, failed_at=datetime.now(UTC).isoformat(), failed_phase=view.phase
+        )
+    )
+    records.record_transition(
+        engine, view.id, Phase.FAILED, details, status=Status.CANCELLED, level="warning"
+    )
 
 
 async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
