@@ -205,7 +205,15 @@ async def _queued(
     (an Idempotency-Key sent twice at once) meet here: the row is claimed in one statement,
     and the one that did not claim it starts nothing (`KeyClashError` if it was for another
     project)."""
-    metadata = PhaseMetadata(release=deployment.release, env_version=deployment.env_version)
+    git = deployment.git
+    metadata = PhaseMetadata(
+        release=deployment.release,
+        env_version=deployment.env_version,
+        upload_id=deployment.upload_id or None,
+        source_commit=deployment.source_commit,
+        source_url=git.url if git else None,
+        source_ref=git.ref if git else None,
+    )
     host = settings.project_host(deployment.project)
     if not await asyncio.to_thread(records.register, engine, deployment, host, metadata, overrides):
         found = await asyncio.to_thread(status, engine, deployment.deployment_id)

@@ -75,8 +75,13 @@ _LIFECYCLE: dict[str, Any] = {
 """A stop, start, restart or removal on a server: retried while the server is away."""
 
 BUSY_WAIT = timedelta(seconds=60)
-"""How long a lifecycle action waits for the deployment in progress to end (one the caller
-saw end, or one a delete cancelled) before it is refused."""
+"""How long a delete that cancelled the project's deployments waits for them to end before
+it is refused."""
+
+SETTLE = timedelta(seconds=5)
+"""How long any other lifecycle action waits for a deployment that is ending (one the caller
+saw end, which this workflow learns of a moment later) before it is refused: one that still
+runs or waits refuses it."""
 
 ROUTES_PATCH = "routes-changed"
 """Marks the histories in which a deployment waits for a route refresh in progress."""
@@ -290,7 +295,7 @@ class ProjectWorkflow:
     @workflow.update
     async def lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
         """Stop, start, restart or delete the project, between two deployments: refused if one
-        still runs or waits after `BUSY_WAIT` (a delete with `cancel` cancels them first). A
+        still runs or waits (a delete with `cancel` cancels them first, and waits for them). A
         delete removes the project from every server it has files on, then its rows; resumed
         after a crash, it finishes what it began."""
         deleting = request.action is LifecycleAction.DELETE
@@ -298,7 +303,7 @@ class ProjectWorkflow:
         try:
             if deleting and request.cancel:
                 await self._cancel_all()
-            if not await self._idle(BUSY_WAIT):
+            if not await self._idle(BUSY_WAIT if deleting and request.cancel else SETTLE):
                 busy = [self._running or "", *(d.deployment_id for d in self._pending)]
                 raise ApplicationError(
                     busy_message(request.project, [d for d in busy if d], request.action),
