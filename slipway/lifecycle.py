@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from slipway.models import LifecycleAction, LifecycleRecord, ProjectInventory
 from slipway.phases import WAITING
 from slipway.settings import host_task_queue
-from slipway.tables import alerts, deployments, domains, project_events, projects
+from slipway.tables import alerts, deployments, domains, env_versions, project_events, projects
 
 STOPPED = "stopped"
 RUNNING = "running"
@@ -172,14 +172,14 @@ def inventory(engine: sa.Engine, project: str) -> ProjectInventory:
 
 def remove_rows(engine: sa.Engine, project: str) -> int:
     """Delete every row of the project: its deployments with their logs, domains, alerts,
-    history and the project itself (with its source, sealed secrets and health), in one
-    transaction. Idempotent: a project already gone removes nothing (0)."""
+    history, environment versions and the project itself (with its source, sealed secrets
+    and health), in one transaction. Idempotent: a project already gone removes nothing (0)."""
     with engine.begin() as conn:
         try:
             project_id = _project_id(conn, project)
         except ProjectNotFoundError:
             return 0
-        for table in (deployments, domains, alerts, project_events):
+        for table in (deployments, domains, alerts, project_events, env_versions):
             conn.execute(sa.delete(table).where(table.c.project_id == project_id))
         conn.execute(sa.delete(projects).where(projects.c.id == project_id))
     return 1

@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from slipway.metadata import Metadata, PhaseMetadata
 from slipway.phases import DeploymentType, Mode, Phase, Status
@@ -349,7 +350,10 @@ class PreviewRemoval(BaseModel):
 
 
 class PreviewView(BaseModel):
-    """A preview as people see it: where it answers, what serves there, and until when."""
+    """A preview as people see it: where it answers, what serves there, and until when. The
+    API answers it in camel case, as its other documents."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     project: str
     name: str

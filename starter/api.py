@@ -56,6 +56,10 @@ class NotRecordedError(DeploymentError, LookupError):
     """The deployment named is not recorded (or is not the project's)."""
 
 
+class PreviewNotFoundError(NotRecordedError):
+    """The project has no preview of that name (or it was removed)."""
+
+
 class KeyClashError(ValueError):
     """A new deployment's id (derived from an Idempotency-Key) is another project's."""
 
@@ -236,27 +240,32 @@ async def deploy_stored(
     deployment_id: str | None = None,
     engine: sa.Engine | None = None,
     env: Mapping[str, str] | None = None,
+    preview: str | None = None,
 ) -> str:
     """Queue the deployment of an upload already in the store (a content manifest whose
     blobs have arrived); return the deployment id. With a deployment id that is already
     recorded, nothing new starts; `env` overrides the project's environment for this
-    deployment only, sealed here, as `start_deployment` seals it."""
+    deployment only, sealed here, as `start_deployment` seals it; with `preview`, it
+    deploys the project's preview of that name, as `start_deployment` does."""
     validate_project_name(project)
     deployment_id = validate_deployment_id(deployment_id or str(uuid.uuid4()))
     engine = engine or engine_for(settings.sqlalchemy_url)
-    if await _recorded(engine, deployment_id, project):
+    if await _recorded(
+        engine, deployment_id, preview_site(preview, project) if preview else project
+    ):
         return deployment_id
-    await _site(engine, project, None)
+    site, preview_of = await _site(engine, project, preview)
     version, overrides = await _overrides(settings, engine, project, env or {})
     deployment = await _input(
         settings,
         engine,
-        project,
+        site,
         deployment_id=deployment_id,
         upload_id=upload_id,
         source_commit=source_commit,
         source=source,
         env_version=version,
+        preview_of=preview_of,
     )
     return await _queued(client, settings, engine, deployment, overrides)
 
@@ -489,7 +498,7 @@ async def promote(
     the project's current environment version, as the preview did."""
     site = preview_site(preview, validate_project_name(project))
     if await asyncio.to_thread(previews.preview_parent, engine, site, live=True) != project:
-        raise DeploymentError(f"{project} has no preview {preview}")
+        raise PreviewNotFoundError(f"{project} has no preview {preview}")
     serving = await asyncio.to_thread(queries.recent, engine, site, Status.ACTIVE, 1)
     if not serving:
         raise DeploymentError(f"the preview {preview} of {project} has no active deployment")

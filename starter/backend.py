@@ -12,7 +12,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from slipway.models import DeploymentView, GitSource, LifecycleAction, LifecycleResult, LogEntry
+from slipway.models import (
+    DeploymentView,
+    GitSource,
+    LifecycleAction,
+    LifecycleResult,
+    LogEntry,
+    PreviewView,
+)
 from slipway.phases import Status
 
 if TYPE_CHECKING:
@@ -107,15 +114,38 @@ class Backend(Protocol):
         ...
 
     async def deploy(
-        self, path: Path, project: str, commit: str | None, env: dict[str, str]
+        self,
+        path: Path,
+        project: str,
+        commit: str | None,
+        env: dict[str, str],
+        preview: str | None = None,
     ) -> str:
-        """Upload PATH and queue its deployment; its id."""
+        """Upload PATH and queue its deployment (to the project's preview `preview`, if
+        given); its id."""
         ...
 
     async def deploy_git(
-        self, project: str, git: GitSource | None, commit: str | None, env: dict[str, str]
+        self,
+        project: str,
+        git: GitSource | None,
+        commit: str | None,
+        env: dict[str, str],
+        preview: str | None = None,
     ) -> str:
         """Queue a deployment from a repository (else the project's own, at its branch)."""
+        ...
+
+    async def promote(self, project: str, preview: str) -> str:
+        """Switch the project to its preview's release, as a deployment; its id."""
+        ...
+
+    async def previews(self, project: str | None) -> list[PreviewView]:
+        """The previews not removed (of one project, or all)."""
+        ...
+
+    async def remove_preview(self, project: str, preview: str) -> None:
+        """Have the preview removed; a refusal if the project has no such preview."""
         ...
 
     async def set_source(

@@ -44,6 +44,9 @@ from starter.http.schemas import Stuck
 from starter.outages import temporal_down
 from starter.uploads import UploadError
 
+REMOVED_BY_CLI = "removed with `slipway previews rm`"
+"""The reason the project's history records for a removal asked on the server."""
+
 
 @contextmanager
 def refusing() -> Iterator[None]:
@@ -109,15 +112,31 @@ class Local:
         return one_of(given, [view.id for view in found])
 
     async def deploy(
-        self, path: Path, project: str, commit: str | None, env: dict[str, str]
+        self,
+        path: Path,
+        project: str,
+        commit: str | None,
+        env: dict[str, str],
+        preview: str | None = None,
     ) -> str:
         with refusing():
             return await api.start_deployment(
-                await self.client(), self.settings, path, project, source_commit=commit, env=env
+                await self.client(),
+                self.settings,
+                path,
+                project,
+                source_commit=commit,
+                env=env,
+                preview=preview,
             )
 
     async def deploy_git(
-        self, project: str, git: GitSource | None, commit: str | None, env: dict[str, str]
+        self,
+        project: str,
+        git: GitSource | None,
+        commit: str | None,
+        env: dict[str, str],
+        preview: str | None = None,
     ) -> str:
         with refusing():
             return await api.start_deployment(
@@ -128,6 +147,7 @@ class Local:
                 git=git,
                 source_commit=commit,
                 env=env,
+                preview=preview,
             )
 
     async def set_source(
@@ -174,38 +194,22 @@ class Local:
             )
             return await asyncio.to_thread(projects.show, self.engine, project)
 
-    async def deploy_preview(
-        self,
-        project: str,
-        preview: str,
-        path: Path | None,
-        git: GitSource | None,
-        commit: str | None,
-        env: dict[str, str],
-    ) -> str:
-        """Queue a deployment of the project's preview `preview` (on the server only)."""
-        with refusing():
-            return await api.start_deployment(
-                await self.client(),
-                self.settings,
-                path,
-                project,
-                git=git,
-                source_commit=commit,
-                env=env,
-                preview=preview,
-            )
-
     async def promote(self, project: str, preview: str) -> str:
-        """Switch the project to its preview's release (on the server only)."""
         with refusing():
             return await api.promote(
                 await self.client(), self.settings, self.engine, project, preview
             )
 
     async def previews(self, project: str | None) -> list[PreviewView]:
-        """The previews not removed (on the server only)."""
         return await asyncio.to_thread(api.list_previews, self.settings, self.engine, project)
+
+    async def remove_preview(self, project: str, preview: str) -> None:
+        with refusing():
+            removed = await api.remove_preview(
+                await self.client(), self.settings, self.engine, project, preview, REMOVED_BY_CLI
+            )
+        if not removed:
+            raise Refusal(f"{project} has no preview {preview}", USAGE)
 
     async def app_logs(self, project: str, tail: int | None, since: timedelta | None) -> list[str]:
         with refusing():

@@ -31,6 +31,7 @@ from slipway.models import (
     LifecycleAction,
     LifecycleResult,
     LogEntry,
+    PreviewView,
 )
 from slipway.names import InvalidNameError, validate_project_name
 from slipway.phases import Phase, Status
@@ -110,6 +111,7 @@ class _Problem(_Wire):
 
 _DEPLOYMENTS = TypeAdapter(list[_Deployment])
 _LOGS = TypeAdapter(list[LogEntry])
+_PREVIEWS = TypeAdapter(list[PreviewView])
 
 
 class _SourceSet(BaseModel):
@@ -251,24 +253,31 @@ class Remote:
         return one_of(given, [d.id for d in _DEPLOYMENTS.validate_json(found)])
 
     async def deploy(
-        self, path: Path, project: str, commit: str | None, env: dict[str, str]
+        self,
+        path: Path,
+        project: str,
+        commit: str | None,
+        env: dict[str, str],
+        preview: str | None = None,
     ) -> str:
         try:
             validate_project_name(project)
         except InvalidNameError as err:
             raise Refusal(str(err)) from None
         if await asyncio.to_thread(path.is_dir):
-            return await self._deploy_tree(path, project, commit, env)
+            return await self._deploy_tree(path, project, commit, env, preview)
         if await asyncio.to_thread(path.is_file) and path.name.endswith(ARCHIVE_SUFFIXES):
-            return await self._deploy_archive(path, project, commit, env)
+            return await self._deploy_archive(path, project, commit, env, preview)
         raise Refusal(f"{path} is neither a directory nor a {', '.join(ARCHIVE_SUFFIXES)} archive")
 
     async def _deploy_archive(
-        self, path: Path, project: str, commit: str | None, env: dict[str, str]
+        self, path: Path, project: str, commit: str | None, env: dict[str, str], preview: str | None
     ) -> str:
         fields: dict[str, str | list[str]] = {"project": project}
         if commit:
             fields["commit"] = commit
+        if preview:
+            fields["preview"] = preview
         if env:
             fields["env"] = [f"{name}={value}" for name, value in env.items()]
         with path.open("rb") as archive:
@@ -282,7 +291,7 @@ class Remote:
         return _Accepted.model_validate_json(answer.content).id
 
     async def _deploy_tree(
-        self, path: Path, project: str, commit: str | None, env: dict[str, str]
+        self, path: Path, project: str, commit: str | None, env: dict[str, str], preview: str | None
     ) -> str:
         """Describe the tree, send what the server lacks, deploy the upload."""
         cache = cache_file(path, self.environ)
@@ -297,7 +306,7 @@ class Remote:
         upload = _Upload.model_validate_json(answer.content)
         await self._send_all(upload.missing, tree)
         body: dict[str, object] = {"project": project, "uploadId": upload.upload_id}
-        body |= {"name": _source_name(path), "commit": commit, "env": env}
+        body |= {"name": _source_name(path), "commit": commit, "env": env, "preview": preview}
         answer = await self._request("POST", "/api/deployments", json=body)
         return self._accepted(answer)
 
@@ -445,10 +454,28 @@ class Remote:
         await self._post(f"/api/deployments/{deployment_id}/resume")
 
     async def deploy_git(
-        self, project: str, git: GitSource | None, commit: str | None, env: dict[str, str]
+        self,
+        project: str,
+        git: GitSource | None,
+        commit: str | None,
+        env: dict[str, str],
+        preview: str | None = None,
     ) -> str:
         body = {"git": git.model_dump() if git else None, "commit": commit, "env": env}
+        body |= {"preview": preview}
         return (await self._post(f"/api/projects/{project}/deployments", json=body)).id
+
+    async def promote(self, project: str, preview: str) -> str:
+        return (await self._post(f"/api/projects/{project}/previews/{preview}/promote")).id
+
+    async def previews(self, project: str | None) -> list[PreviewView]:
+        path = f"/api/projects/{project}/previews" if project else "/api/previews"
+        return _PREVIEWS.validate_json(await self._read(path))
+
+    async def remove_preview(self, project: str, preview: str) -> None:
+        answer = await self._request("DELETE", f"/api/projects/{project}/previews/{preview}")
+        if answer.status_code != 202:
+            raise self._refused(answer)
 
     async def set_source(
         self, project: str, change: SourceSettings

@@ -659,7 +659,8 @@ def upload_acceptance(
     their file's name is refused first), and a repository must be one git can fetch, named
     by the request or set for the project before (`source: `), and an environment variable
     must be set to be unset, a `.env` file's lines must read and an environment must stay
-    within the server's limits (`env: `). This accepts those refusals
+    within the server's limits (`env: `), and a preview's name must fit beside its
+    project's in a DNS label (`preview: `). This accepts those refusals
     and holds every other answer to positive_data_acceptance."""
     if case.operation.label not in CONTENT:
         return None
@@ -667,7 +668,7 @@ def upload_acceptance(
         detail = response.json()["detail"]
         if detail.startswith("file: ") and " is not a .tar.gz" in detail:
             return None
-        if detail.startswith(("manifest: ", "blob: ", "source: ", "env: ")):
+        if detail.startswith(("manifest: ", "blob: ", "source: ", "env: ", "preview: ")):
             return None
         if detail.startswith("Idempotency-Key ") and "; use a new key for " in detail:
             return None

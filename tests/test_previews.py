@@ -50,6 +50,7 @@ from tests.git_server import Repo, git, make_repo
 from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, outcome, row, wait_for
 from tests.running import RunningWorker
 from tests.test_cli import slipway
+from tests.test_http_api import pack
 from tests.test_replay import replayer
 
 SECRET = f"hook-{uuid.uuid4().hex}"
@@ -482,6 +483,95 @@ async def test_the_cli_deploys_lists_and_promotes_a_preview_named_after_the_bran
     assert code == 0, err
     assert "cli preview" in text(settings, project)
 
+    code, out, err = await slipway(settings, "previews", "rm", project, "pr-9")
+    assert code == 0 and "removing preview pr-9" in out, err
+    site_9 = preview_site("pr-9", project)
+    await wait_for("pr-9's removal", lambda: removed_at(engine, site_9), 60)
+    code, _, err = await slipway(settings, "previews", "rm", project, "pr-9")
+    assert code == 2 and "has no preview pr-9" in err
+
     code, out, err = await slipway(settings, "project", "set", project, "--previews")
     assert code == 0, err
     assert "on" in out.split("previews")[-1]
+
+
+async def test_the_api_deploys_lists_promotes_and_removes_previews_behind_its_token(
+    tmp_path: Path,
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+) -> None:
+    token = uuid.uuid4().hex
+    app = create_app(settings, ApiSettings(token=SecretStr(token)), client=client, engine=engine)
+    auth = {"Authorization": f"Bearer {token}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+        base = f"/api/projects/{project}/previews"
+        for method, path in (
+            ("GET", "/api/previews"),
+            ("GET", base),
+            ("POST", f"{base}/pr-1/promote"),
+            ("DELETE", f"{base}/pr-1"),
+        ):
+            assert (await http.request(method, path)).status_code == 401, path
+        assert (await http.get(base, headers=auth)).json() == []
+        for method, path in (("POST", f"{base}/pr-1/promote"), ("DELETE", f"{base}/pr-1")):
+            answer = await http.request(method, path, headers=auth)
+            assert answer.status_code == 404, answer.text
+            assert answer.json()["detail"] == f"{project} has no preview pr-1"
+        longest = "a" * (63 - len(project))  # one too long beside the project's name
+        answer = await http.delete(f"{base}/{longest}", headers=auth)
+        assert answer.status_code == 404, answer.text
+        answer = await http.delete(f"{base}/Bad--Name", headers=auth)
+        assert answer.status_code == 422 and answer.json()["detail"].startswith("preview:")
+
+        production = make_site(tmp_path / "prod", "api production")
+        _, failed = await deploy_and_wait(client, settings, production, project)
+        assert failed is None
+        archive = {"file": ("site.tar.gz", pack(make_site(tmp_path / "p", "api preview")))}
+        answer = await http.post(
+            "/api/deployments",
+            headers=auth,
+            data={"project": project, "preview": longest},
+            files=archive,
+        )
+        assert answer.status_code == 422 and answer.json()["detail"].startswith("preview: ")
+        answer = await http.post(
+            "/api/deployments", headers=auth, data={"project": project, "preview": "pr-1"},
+            files=archive,
+        )  # fmt: skip
+        assert answer.status_code == 202, answer.text
+        deployed = answer.json()["id"]
+        assert await outcome(client, deployed) is None
+        site = preview_site("pr-1", project)
+        assert row(engine, deployed).project == site
+        assert "api preview" in text(settings, site)
+        assert "api production" in text(settings, project)
+
+        [listed] = (await http.get(base, headers=auth)).json()
+        assert (listed["name"], listed["site"], listed["status"]) == ("pr-1", site, "active")
+        assert listed["deploymentId"] == deployed and site in listed["url"]
+        everyone = (await http.get("/api/previews", headers=auth)).json()
+        assert site in [p["site"] for p in everyone]
+
+        answer = await http.post(f"{base}/pr-1/promote", headers=auth)
+        assert answer.status_code == 202, answer.text
+        promotion = answer.json()["id"]
+        assert answer.headers["Location"] == f"/api/deployments/{promotion}"
+        assert await outcome(client, promotion) is None
+        assert row(engine, promotion).project == project
+        assert "api preview" in text(settings, project)
+
+        answer = await http.delete(f"{base}/pr-1", headers=auth)
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {
+            "project": project,
+            "preview": "pr-1",
+            "message": "removal requested",
+        }
+        await wait_for("the preview's removal", lambda: removed_at(engine, site), 60)
+        assert (await http.delete(f"{base}/pr-1", headers=auth)).status_code == 404
+        assert (await http.get(base, headers=auth)).json() == []
+        assert "api preview" in text(settings, project)

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 from slipway import queries, records
+from slipway.names import preview_site
 from slipway.settings import Settings
 from slipway.tables import deployments, projects
 from starter.http.app import create_app
@@ -314,3 +315,74 @@ async def test_domains_are_added_listed_and_removed_from_another_machine(
     assert code == 0 and f"removed {domain}" in out, err
     code, out, err = await remote.slipway("domains", "ls", project)
     assert code == 0 and "no domains" in out
+
+
+async def test_previews_are_deployed_listed_promoted_and_removed_from_another_machine(
+    remote: Remote, settings: Settings, engine: sa.Engine, project: str, tmp_path: Path
+) -> None:
+    production = make_site(tmp_path / "prod", "remote production")
+    code, out, err = await remote.slipway("deploy", str(production), "--project", project, "--wait")
+    assert code == 0, err
+
+    # A directory goes up as a content upload, an archive as the multipart upload, a branch
+    # of a repository through the git deployment: each to its own preview.
+    tree = make_site(tmp_path / "tree", "remote tree preview")
+    code, out, err = await remote.slipway(
+        "deploy", str(tree), "--project", project, "--preview", "pr-1", "--wait"
+    )
+    assert code == 0, err
+    tree_site = preview_site("pr-1", project)
+    assert queries.get_deployment(engine, out.split()[0]).project == tree_site  # type: ignore[union-attr]
+    archive = tmp_path / "site.tar.gz"
+    archive.write_bytes(pack(make_site(tmp_path / "packed", "remote archive preview")))
+    code, out, err = await remote.slipway(
+        "deploy", str(archive), "--project", project, "--preview", "pr-2", "--wait"
+    )
+    assert code == 0, err
+    repo = make_repo(tmp_path / "forge", "site")
+    repo.commit({"index.html": "<h1>remote branch preview</h1>\n"}, branch="Feature/Login")
+    code, out, err = await remote.slipway(
+        "deploy", "--git", repo.bare.as_uri(), "--ref", "Feature/Login",
+        "--project", project, "--preview", "--wait",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "remote tree preview" in fetch(settings, tree_site).text
+    assert "remote archive preview" in fetch(settings, preview_site("pr-2", project)).text
+    branch_site = preview_site("feature-login", project)
+    assert "remote branch preview" in fetch(settings, branch_site).text
+    assert "remote production" in fetch(settings, project).text
+
+    code, out, err = await remote.slipway("ls", "--previews", "--project", project, "--json")
+    assert code == 0, err
+    listed = json.loads(out)
+    assert sorted(p["name"] for p in listed) == ["feature-login", "pr-1", "pr-2"]
+    assert {p["status"] for p in listed} == {"active"}
+    code, out, err = await remote.slipway("ls", "--previews")
+    assert code == 0 and "pr-1" in out and "feature-login" in out, err
+
+    code, out, err = await remote.slipway("promote", project, "pr-1")
+    assert code == 0, err
+    promotion = queries.get_deployment(engine, out.split()[0])
+    assert promotion is not None and promotion.project == project
+    assert "remote tree preview" in fetch(settings, project).text
+    code, _, err = await remote.slipway("promote", project, "no-such")
+    assert code == 2 and "has no preview no-such" in err
+
+    code, out, err = await remote.slipway("previews", "rm", project, "pr-2")
+    assert code == 0 and "removing preview pr-2" in out, err
+    await wait_for("pr-2's removal", lambda: _removed(engine, preview_site("pr-2", project)), 60)
+    assert fetch(settings, preview_site("pr-2", project)).status_code == 404
+    code, _, err = await remote.slipway("previews", "rm", project, "pr-2")
+    assert code == 2 and "has no preview pr-2" in err
+    code, _, err = await remote.slipway("previews", "rm", project, "Bad--Name")
+    assert code == 2 and "invalid preview name" in err
+    code, out, err = await remote.slipway("ls", "--previews", "--project", project, "--json")
+    assert sorted(p["name"] for p in json.loads(out)) == ["feature-login", "pr-1"]
+    code, _, err = await remote.slipway("ls", "--previews", token="wrong")
+    assert code != 0 and "refused the token" in err
+
+
+def _removed(engine: sa.Engine, site: str) -> bool:
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(projects.c.removed_at).where(projects.c.name == site))
+        return found.scalar() is not None

@@ -19,7 +19,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.markup import escape
 
-from slipway.names import InvalidNameError, validate_project_name
+from slipway.names import InvalidNameError, validate_preview_name, validate_project_name
 from slipway.phases import Status
 from starter import render
 from starter.backend import FAILED, OK, USAGE, Backend, Refusal
@@ -61,6 +61,10 @@ project_app = typer.Typer(no_args_is_help=True, help="A project's source and set
 app.add_typer(project_app, name="project")
 domains_app = typer.Typer(no_args_is_help=True, help="A project's own domains and their TLS.")
 app.add_typer(domains_app, name="domains")
+previews_app = typer.Typer(
+    no_args_is_help=True, help="A project's previews (`ls --previews` lists them)."
+)
+app.add_typer(previews_app, name="previews")
 env_app = typer.Typer(
     no_args_is_help=True,
     help="A project's environment variables: sealed, versioned, used by its next deployment.",
@@ -120,6 +124,14 @@ def on_server(command: str) -> None:
 def project_name(name: str) -> str:
     try:
         return validate_project_name(name)
+    except InvalidNameError as err:
+        raise fail(str(err)) from None
+
+
+def preview_of(project: str, name: str) -> str:
+    """A preview's name, if `<name>--<project>` is a DNS label."""
+    try:
+        return validate_preview_name(name, project)
     except InvalidNameError as err:
         raise fail(str(err)) from None
 

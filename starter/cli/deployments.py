@@ -1,5 +1,6 @@
-"""The commands about deployments: deploy, status, logs, ls, stuck, cancel, resume and
-rollback; each works on the server and, through the API, from another machine."""
+"""The commands about deployments: deploy, status, logs, ls, stuck, cancel, resume,
+rollback, promote and previews rm; each works on the server and, through the API, from
+another machine."""
 
 import subprocess
 import uuid
@@ -22,8 +23,9 @@ from starter.cli.common import (
     environment,
     fail,
     next_round,
-    on_server,
     parse_duration,
+    preview_of,
+    previews_app,
     project_name,
     run,
     waited,
@@ -61,7 +63,7 @@ def deploy(
         typer.Option(
             "--preview",
             help="Deploy a preview of PROJECT at <name>--<project>.<base domain> instead; "
-            "production is not touched (server only).",
+            "production is not touched.",
         ),
     ] = False,
     preview_name: Annotated[
@@ -90,17 +92,13 @@ def deploy(
         raise fail("a second argument is a preview's name: give --preview")
     values = environment(env or [], env_file)
     source = GitSource(url=git, ref=ref) if git is not None else None
-    if preview:
-        on_server("deploy --preview")
-        name = _preview_name(project_name(project), preview_name, ref, path)
-        _deploy_preview(project, name, path, source, commit, values, wait)
-        return
+    name = _preview_name(project_name(project), preview_name, ref, path) if preview else None
 
     async def work(backend: Backend) -> int:
         if path is not None:
-            deployment_id = await backend.deploy(path, project, commit, values)
+            deployment_id = await backend.deploy(path, project, commit, values, name)
         else:
-            deployment_id = await backend.deploy_git(project, source, commit, values)
+            deployment_id = await backend.deploy_git(project, source, commit, values, name)
         render.console.print(deployment_id, soft_wrap=True)
         return await waited(backend, deployment_id) if wait else 0
 
@@ -110,15 +108,12 @@ def deploy(
 def _preview_name(project: str, given: str | None, ref: str | None, path: Path | None) -> str:
     """The preview's name: as given, else made of the branch (of --ref, else of PATH's git
     checkout), else a short id."""
-    from slipway.names import InvalidNameError, preview_name_of, validate_preview_name
+    from slipway.names import preview_name_of
 
     if given is None:
         branch = ref or (_checked_out(path) if path is not None else None)
         given = (preview_name_of(branch, project) if branch else None) or uuid.uuid4().hex[:8]
-    try:
-        return validate_preview_name(given, project)
-    except InvalidNameError as err:
-        raise fail(str(err)) from None
+    return preview_of(project, given)
 
 
 def _checked_out(path: Path) -> str | None:
@@ -137,27 +132,6 @@ def _checked_out(path: Path) -> str | None:
         return None
     branch = found.stdout.strip()
     return branch if found.returncode == 0 and branch else None
-
-
-def _deploy_preview(
-    project: str,
-    name: str,
-    path: Path | None,
-    source: GitSource | None,
-    commit: str | None,
-    values: dict[str, str],
-    wait: bool,
-) -> None:
-    from starter.local import Local
-
-    local = Local()
-
-    async def work(backend: Backend) -> int:
-        deployment_id = await local.deploy_preview(project, name, path, source, commit, values)
-        render.console.print(deployment_id, soft_wrap=True)
-        return await waited(backend, deployment_id) if wait else 0
-
-    raise typer.Exit(run(work, local))
 
 
 @app.command()
@@ -257,9 +231,7 @@ def list_deployments(
     json: JsonOption = False,
     previews: Annotated[
         bool,
-        typer.Option(
-            "--previews", help="The previews instead: where each answers, until when (server only)."
-        ),
+        typer.Option("--previews", help="The previews instead: where each answers, until when."),
     ] = False,
 ) -> None:
     """Deployments, newest first, under their short ids (every command takes one); with
@@ -276,11 +248,7 @@ def list_deployments(
 
 
 def _list_previews(project: str | None, json: bool) -> None:
-    on_server("ls --previews")
-    from starter.local import Local
-
-    local = Local()
-    found = run(lambda _: local.previews(project), local)
+    found = run(lambda backend: backend.previews(project))
     if json:
         print(render.previews_json(found))
     else:
@@ -358,16 +326,26 @@ def promote(
     wait: WaitOption = True,
 ) -> None:
     """Switch PROJECT's production to the release its PREVIEW serves, without rebuilding;
-    recorded as a deployment of PROJECT, like a rollback (server only)."""
-    on_server("promote")
-    from starter.local import Local
-
+    recorded as a deployment of PROJECT, like a rollback."""
     name = project_name(project)
-    local = Local()
+    wanted = preview_of(name, preview)
 
     async def work(backend: Backend) -> int:
-        deployment_id = await local.promote(name, preview)
+        deployment_id = await backend.promote(name, wanted)
         render.console.print(deployment_id, soft_wrap=True)
         return await waited(backend, deployment_id) if wait else 0
 
-    raise typer.Exit(run(work, local))
+    raise typer.Exit(run(work))
+
+
+@previews_app.command("rm")
+def remove_preview(
+    project: Annotated[str, typer.Argument(help="Project name.")],
+    preview: Annotated[str, typer.Argument(help="The preview to remove.")],
+) -> None:
+    """Remove PROJECT's PREVIEW with everything it used (its route, containers, releases),
+    after any deployment of it in progress; its deployments stay on record."""
+    name = project_name(project)
+    wanted = preview_of(name, preview)
+    run(lambda backend: backend.remove_preview(name, wanted))
+    render.console.print(f"removing preview {wanted} of {name}", soft_wrap=True)

@@ -43,7 +43,7 @@ from slipway.layout import Layout
 from slipway.limits import UnpackLimits
 from starter import api
 from starter.http.auth import require_token
-from starter.http.deployments import IdempotencyKey, accepted, keyed
+from starter.http.deployments import IdempotencyKey, accepted, deployed_to, keyed
 from starter.http.errors import COMMON, PROBLEM
 from starter.http.fields import DIGEST, entry_path
 from starter.http.schemas import (
@@ -234,6 +234,7 @@ async def _deploy(services: Services, body: UploadDeployment, deployment_id: str
         deployment_id=deployment_id,
         engine=services.engine,
         env=body.env,
+        preview=body.preview,
     )
 
 
@@ -245,7 +246,8 @@ async def create_from_upload(
 ) -> Accepted:
     """Deploy an upload made through /api/uploads and /api/blobs (the JSON body of
     POST /api/deployments, whose schema that operation states)."""
-    deployment_id, earlier = await keyed(services, idempotency_key, body.project)
+    site = deployed_to(body.project, body.preview)
+    deployment_id, earlier = await keyed(services, idempotency_key, site)
     if earlier is not None:
         return accepted(response, earlier, "already started with this Idempotency-Key")
     await _deploy(services, body, deployment_id)

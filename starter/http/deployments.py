@@ -24,11 +24,12 @@ from fastapi import Path as PathParam
 from slipway import analytics, monitoring, queries
 from slipway.diagnosis import diagnose
 from slipway.models import DeploymentView, LogEntry
+from slipway.names import InvalidNameError, preview_site
 from slipway.phases import WAITING, Status
 from starter import api
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
-from starter.http.fields import ENV_PAIR, ID_PREFIX, Commit, EnvPair
+from starter.http.fields import ENV_PAIR, ID_PREFIX, Commit, EnvPair, PreviewName
 from starter.http.fields import ProjectName as ProjectName  # where webhooks take it from
 from starter.http.limits import too_large
 from starter.http.schemas import (
@@ -157,6 +158,17 @@ async def keyed(services: Shared, key: str | None, project: str) -> tuple[str, s
     return deployment_id, earlier.id if earlier is not None else None
 
 
+def deployed_to(project: str, preview: str | None) -> str:
+    """Where a deployment request goes: the project, or its preview `<preview>--<project>`;
+    a preview name that does not fit beside the project's is refused with 422 `preview: `."""
+    if preview is None:
+        return project
+    try:
+        return preview_site(preview, project)
+    except InvalidNameError as err:
+        raise HTTPException(422, f"preview: {err}") from None
+
+
 def environment(pairs: list[str]) -> dict[str, str]:
     """NAME=VALUE pairs as a mapping, a later name replacing an earlier one."""
     return dict(pair.split("=", 1) for pair in pairs)
@@ -187,13 +199,20 @@ async def create_deployment(
         ),
     ],
     commit: Annotated[Commit | None, Form(description="Source commit, recorded.")] = None,
+    preview: Annotated[
+        PreviewName | None,
+        Form(
+            description="Deploy the project's preview of this name instead, at "
+            "<preview>--<project>; production is not touched."
+        ),
+    ] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
     """Upload an archive and queue its deployment; its progress is at the returned id. Or,
     with a JSON body, deploy an upload made through /api/uploads and /api/blobs: only the
     contents the server lacked were sent."""
     name = upload_name(file.filename)
-    deployment_id, earlier = await keyed(services, idempotency_key, project)
+    deployment_id, earlier = await keyed(services, idempotency_key, deployed_to(project, preview))
     if earlier is not None:
         return accepted(response, earlier, "already started with this Idempotency-Key")
     client = await services.temporal()
@@ -210,6 +229,7 @@ async def create_deployment(
             deployment_id=deployment_id,
             engine=services.engine,
             env=environment(env),
+            preview=preview,
         )
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)

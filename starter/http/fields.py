@@ -74,6 +74,11 @@ Commit = Annotated[
     AfterValidator(_commit),
     WithJsonSchema({"type": "string", "pattern": COMMIT, "minLength": 1, "maxLength": 200}),
 ]
+PREVIEW_NAME = r"^[a-z0-9](?:-?[a-z0-9])*$"
+"""A preview's name (`slipway.names.validate_preview_name`): a DNS label without `--`. That
+`<name>--<project>` fits in 63 characters depends on the project's name: a 422 `preview: `
+(or, where a preview is looked up, a 404) says so."""
+PreviewName = Annotated[str, StringConstraints(min_length=1, max_length=60, pattern=PREVIEW_NAME)]
 Digest = Annotated[str, StringConstraints(pattern=DIGEST)]
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """A POSIX environment variable name (`slipway.environment.NAME`); PORT and HOST are

@@ -19,6 +19,7 @@ from starter.http.fields import (
     Commit,
     Digest,
     Env,
+    PreviewName,
     ProjectName,
 )
 
@@ -192,4 +193,9 @@ class UploadDeployment(ApiModel):
     env: Env = Field(
         default_factory=dict,
         description="Environment for an app's container; the values are sealed at once.",
+    )
+    preview: PreviewName | None = Field(
+        default=None,
+        description="Deploy the project's preview of this name instead, at "
+        "<preview>--<project>; production is not touched.",
     )

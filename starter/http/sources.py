@@ -14,9 +14,9 @@ from slipway.models import GitSource
 from slipway.project_sources import ProjectError
 from starter import api, projects
 from starter.http.auth import require_token
-from starter.http.deployments import IdempotencyKey, accepted, keyed
+from starter.http.deployments import IdempotencyKey, accepted, deployed_to, keyed
 from starter.http.errors import COMMON, PROBLEM
-from starter.http.fields import Commit, Env, ProjectName
+from starter.http.fields import Commit, Env, PreviewName, ProjectName
 from starter.http.schemas import Accepted, ApiModel
 from starter.http.services import Shared
 
@@ -43,6 +43,11 @@ class GitDeployment(ApiModel):
     git: GitSource | None = None
     commit: Commit | None = Field(default=None, description="Source commit, recorded.")
     env: Env = Field(default_factory=dict)
+    preview: PreviewName | None = Field(
+        default=None,
+        description="Deploy the project's preview of this name instead, at "
+        "<preview>--<project>; production is not touched.",
+    )
 
 
 @contextmanager
@@ -98,8 +103,9 @@ async def deploy_from_git(
     services: Shared,
     idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    """Deploy from a repository: the one given, else the project's at its branch."""
-    deployment_id, earlier = await keyed(services, idempotency_key, name)
+    """Deploy from a repository: the one given, else the project's at its branch; with a
+    `preview` name, to that preview of the project."""
+    deployment_id, earlier = await keyed(services, idempotency_key, deployed_to(name, body.preview))
     if earlier is not None:
         return accepted(response, earlier, "already started with this Idempotency-Key")
     with refused_as_source():
@@ -113,5 +119,6 @@ async def deploy_from_git(
             deployment_id=deployment_id,
             engine=services.engine,
             env=body.env,
+            preview=body.preview,
         )
     return accepted(response, deployment_id, "queued")
