@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import logging
+import re
 import tarfile
 import time
 import uuid
@@ -192,6 +193,9 @@ async def test_every_endpoint_but_healthz_wants_the_token(
             ("GET", "/api/analytics/phases"),
             ("GET", "/api/events"),
             ("GET", "/openapi.json"),
+            ("GET", "/docs"),
+            ("GET", "/docs/assets/swagger-ui-bundle.js"),
+            ("GET", "/docs/assets/docs.js"),
         ):
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
                 answer = await anonymous.request(method, path, headers=headers)
@@ -224,6 +228,39 @@ async def test_every_endpoint_but_healthz_wants_the_token(
         "cancelDeployment",
         "rollbackProject",
     } <= operations
+
+
+async def test_docs_are_swagger_ui_served_whole_by_slipway_to_token_and_session(
+    http_app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    transport = httpx.ASGITransport(app=http_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as browser:
+        assert (await browser.get("/docs")).status_code == 401
+        page = await http.get("/docs")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "://" not in page.text, "the page names no other host"
+        references = re.findall(r'(?:src|href)="([^"]*)"', page.text)
+        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(
+            references
+        )
+        for reference in references:
+            assert reference.startswith("/") and not reference.startswith("//"), reference
+            assert (await browser.get(reference)).status_code == 401, reference
+            asset = await http.get(reference)
+            assert asset.status_code == 200 and len(asset.content) > 0, reference
+        script = (await http.get("/docs/assets/docs.js")).text
+        assert '"/openapi.json"' in script and "://" not in script
+        assert "SwaggerUIBundle" in (await http.get("/docs/assets/swagger-ui-bundle.js")).text
+        for unknown in ("/docs/assets/page.js", "/docs/assets/..%2Fapp.py", "/docs/assets/core.py"):
+            assert (await http.get(unknown)).status_code == 404, unknown
+
+        # The page's session reads the docs as it reads the OpenAPI document.
+        assert (await browser.get(f"/?token={TOKEN}")).status_code == 303
+        assert (await browser.get("/docs")).text == page.text
+        assert (await browser.get("/openapi.json")).status_code == 200
+        for reference in references:
+            assert (await browser.get(reference)).status_code == 200, reference
 
 
 def set_cookie(answer: httpx.Response, name: str) -> tuple[str, set[str]]:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from pydantic import SecretStr
 from temporalio.client import Client
 
@@ -194,4 +194,56 @@ async def test_list_and_deployment_pages_follow_deployments_live(
         assert await page.locator("#fill").is_hidden()
         await page.goto(f"{base}/projects/never-deployed-{project}")
         await page.wait_for_selector("body[data-missing='true']")
-    assert errors == []
+    assert errors == [], errors
+
+
+async def test_docs_render_every_operation_from_slipway_alone(
+    http_app: FastAPI, browser: Browser, tmp_path: Path
+) -> None:
+    requested: list[str] = []
+    errors: list[str] = []
+    async with serving(http_app) as base:
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("pageerror", lambda err: errors.append(str(err)))
+
+        def console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                errors.append(f"{message.text} {message.location}")
+
+        page.on("console", console)
+        refused = await page.goto(f"{base}/docs")
+        assert refused is not None and refused.status == 401, "no session, no docs"
+        await page.goto(f"{base}/?token={TOKEN}")
+        errors.clear()  # The 401 above, and the list page's own favicon request.
+        await page.goto(f"{base}/docs")
+        operation = page.locator(".opblock[id$='-createDeployment']")
+        await operation.wait_for(timeout=30_000)
+        assert "/api/deployments" in await operation.inner_text()
+        async with httpx.AsyncClient(base_url=base, headers=AUTH) as http:
+            document = (await http.get("/openapi.json")).json()
+        expected = {
+            entry["operationId"] for path in document["paths"].values() for entry in path.values()
+        }
+        shown = await page.eval_on_selector_all(
+            ".opblock[id^='operations-']", "blocks => blocks.map(block => block.id)"
+        )
+        assert {block.rsplit("-", 1)[1] for block in shown} == expected
+        await page.screenshot(path=tmp_path / "docs.png", full_page=True)
+        assert_screenshot(tmp_path / "docs.png", 40_000)
+        assert errors == [], errors
+
+        # "Try it out" acts with the session: an action carries its CSRF token.
+        cancel = await page.evaluate(
+            """async (path) => {
+                const request = ui.getConfigs().requestInterceptor(
+                    {url: path, method: "POST", headers: {}});
+                const answer = await fetch(request.url,
+                    {method: request.method, headers: request.headers});
+                return answer.status;
+            }""",
+            f"/api/deployments/{uuid.uuid4()}/cancel",
+        )
+        assert cancel == 404, "allowed, and the deployment is unknown"
+    outside = [url for url in requested if not url.startswith(f"{base}/")]
+    assert outside == [], "the docs page asks only Slipway"

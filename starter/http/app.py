@@ -19,6 +19,7 @@ from starter.http import (
     applogs,
     content,
     deployments,
+    docs,
     domains,
     env,
     errors,
@@ -114,6 +115,7 @@ def create_app(
         metrics.router,
         lifecycle.router,
         page.router,
+        docs.router,
     ):
         app.include_router(router)
     return app
