@@ -26,7 +26,7 @@ from slipway.phases import Status
 from slipway.schedules import reconcile_input
 from slipway.settings import Settings
 from slipway.tables import metadata as schema
-from starter import api
+from starter import api, project_env
 from starter.lifecycle import LifecycleError, change
 from tests.git_server import make_repo
 from tests.helpers import (
@@ -227,6 +227,7 @@ async def test_delete_leaves_nothing_behind(
     ids.append(from_git)
     assert settings.layout.mirror(project).is_dir()
     await change(client, settings, engine, project, STOP)
+    project_env.change(engine, settings, project, {"MODE": "goes-too"})
     with engine.connect() as conn:
         project_id = conn.execute(
             sa.text("SELECT id FROM projects WHERE name = :n"), {"n": project}
