@@ -1,6 +1,7 @@
 """The FastAPI app and `slipway api`'s server."""
 
 import contextlib
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -126,8 +127,13 @@ def server_config(app: FastAPI, api: ApiSettings) -> uvicorn.Config:
     with any `?token=` masked."""
     settings: Settings = app.state.services.settings
     logs.configure(settings.log_format)
-    # JSON: uvicorn's loggers (request lines too) go through the root logger's JSON lines.
+    # JSON: uvicorn's loggers (request lines too) go through the root logger's JSON lines,
+    # whatever an earlier uvicorn in this process made of them.
     log_config = None if settings.log_format == "json" else LOGGING_CONFIG
+    if log_config is None:
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
     config = uvicorn.Config(
         app,
         host=api.host,
