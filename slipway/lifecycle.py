@@ -172,14 +172,23 @@ def inventory(engine: sa.Engine, project: str) -> ProjectInventory:
 
 def remove_rows(engine: sa.Engine, project: str) -> int:
     """Delete every row of the project: its deployments with their logs, domains, alerts,
-    history, environment versions and the project itself (with its source, sealed secrets
-    and health), in one transaction. Idempotent: a project already gone removes nothing (0)."""
+    history, environment versions, the rows of its removed previews, and the project itself
+    (with its source, sealed secrets and health), in one transaction. Idempotent: a project
+    already gone removes nothing (0)."""
     with engine.begin() as conn:
         try:
             project_id = _project_id(conn, project)
         except ProjectNotFoundError:
             return 0
+        # Previews removed earlier keep their rows (their history) until their project goes.
+        owned = [
+            project_id,
+            *conn.execute(sa.select(projects.c.id).where(projects.c.preview_of == project_id))
+            .scalars()
+            .all(),
+        ]
         for table in (deployments, domains, alerts, project_events, env_versions):
-            conn.execute(sa.delete(table).where(table.c.project_id == project_id))
+            conn.execute(sa.delete(table).where(table.c.project_id.in_(owned)))
+        conn.execute(sa.delete(projects).where(projects.c.preview_of == project_id))
         conn.execute(sa.delete(projects).where(projects.c.id == project_id))
     return 1

@@ -75,6 +75,11 @@ def _rows(engine: sa.Engine, project: str | None) -> list[tuple[str, str]]:
         return [(row[0], row[1]) for row in conn.execute(query).all()]
 
 
+def live_previews(engine: sa.Engine, project: str) -> list[str]:
+    """The project's previews that are not removed, by their own names."""
+    return [site for site, _ in _rows(engine, project)]
+
+
 def list_previews(
     engine: sa.Engine, project: str | None, url_of: Callable[[str], str], ttl: timedelta
 ) -> list[PreviewView]:

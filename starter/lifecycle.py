@@ -19,7 +19,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ApplicationError
 
-from slipway import lifecycle
+from slipway import lifecycle, previews
 from slipway.models import (
     LifecycleAction,
     LifecycleRequest,
@@ -62,6 +62,13 @@ async def change(
         busy = await asyncio.to_thread(lifecycle.running_deployments, engine, project)
         if busy:
             raise LifecycleError(busy_message(project, busy, action))
+    if action is LifecycleAction.DELETE:
+        live = await asyncio.to_thread(previews.live_previews, engine, project)
+        if live:
+            raise LifecycleError(
+                f"{project} has previews ({', '.join(live)}): remove them first with "
+                f"`slipway previews rm {project} NAME`, then delete it"
+            )
     queues = await asyncio.to_thread(
         lifecycle.host_queues, engine, settings.task_queue, project, settings.server
     )
