@@ -81,9 +81,9 @@ async def test_phase_past_its_deadline_fails_and_keeps_serving(
         client, settings, make_site(tmp_path / "a", "old"), project
     )
     assert failure is None
-    # Unpacking and hashing thousands of files takes longer than a fifth of a second.
-    late = settings.model_copy(update={"phase_deadlines": {"pulling_source": 0.2}})
-    site = make_site(tmp_path / "b", "new", extra_files=6000)
+    # Unpacking and hashing 20,000 files takes longer than a tenth of a second.
+    late = settings.model_copy(update={"phase_deadlines": {"pulling_source": 0.1}})
+    site = make_site(tmp_path / "b", "new", extra_files=20000)
     new, failure = await deploy_and_wait(client, late, site, project)
     assert failure is not None and "phase deadline exceeded: pulling_source" in failure
     view = row(engine, new)

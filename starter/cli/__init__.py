@@ -7,8 +7,10 @@ commands draw the answers through the same renderers. Server-side modules are im
 the commands that run on the server, so the remote CLI starts without loading them.
 """
 
+import os
 import sys
 
+from slipway import tracing
 from starter.cli import deployments, env, lifecycle, projects, server
 from starter.cli.common import app, say_error
 from starter.outages import unreachable
@@ -21,9 +23,26 @@ def main() -> None:
     naming it and what to do (exit status 3), wherever in a command it is found."""
     try:
         app()
+    except SystemExit as done:
+        _end(done.code)
     except Exception as err:
         outage = unreachable(err)
         if outage is None:
             raise
         say_error(str(outage))
-        sys.exit(outage.code)
+        _end(outage.code)
+    _end(0)
+
+
+def _end(code: object) -> None:
+    """Exit with `code` once the output and any spans are out, without the interpreter's
+    finalization: a Temporal client's runtime keeps native threads that can abort a
+    finalizing interpreter (SIGABRT instead of the command's exit status)."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    flush = getattr(tracing.provider(), "shutdown", None)
+    if callable(flush):
+        flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
