@@ -18,7 +18,7 @@ from slipway.stack.claims import ClaimError
 from slipway.stack.embedded import EmbeddedStack
 from slipway.stack.probes import tcp_open
 from slipway.stack.process import Service
-from slipway.stack.supervise import GaveUpError
+from slipway.stack.supervise import GaveUpError, Supervisor
 from slipway.temporal import connect, has_pollers
 from starter.http.config import ApiSettings, resolve_token, token_file
 from starter.render import console
@@ -48,8 +48,15 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Stopped
 
 
-async def wait_for_worker(settings: Settings, within: float = 60.0) -> Client:
-    """Connect to Temporal and wait until the worker polls both of its queues."""
+WORKER_WAIT_SECONDS = 120.0
+"""How long the worker may take to poll its queues at start (it migrates the schema first)."""
+
+
+async def wait_for_worker(
+    settings: Settings, supervisor: Supervisor, within: float = WORKER_WAIT_SECONDS
+) -> Client:
+    """Connect to Temporal and wait until the worker polls both of its queues; meanwhile a
+    service that dies (the worker, if its first connection failed) is started again."""
     client = await connect(settings)
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -57,8 +64,13 @@ async def wait_for_worker(settings: Settings, within: float = 60.0) -> Client:
             client, settings.host_task_queue, activities=True
         ):
             return client
+        await asyncio.to_thread(supervisor.check)
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"no worker polled {settings.task_queue} within {within:g}s")
+    worker = next(s for s in supervisor.services if s.name == "worker")
+    raise GaveUpError(
+        f"no worker polled {settings.task_queue} within {within:g}s; its log ends:\n"
+        + worker.tail(15)
+    )
 
 
 def ui_url(settings: Settings, workflow_id: str | None = None) -> str:
@@ -107,7 +119,8 @@ def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:
         say(f"Starting the embedded stack in {settings.home}")
         say(TRUSTED_APPS_ONLY, "yellow")
         stack.start(on_ready=ready)
-        asyncio.run(wait_for_worker(settings))
+        supervisor = stack.supervisor(say)
+        asyncio.run(wait_for_worker(settings, supervisor))
         say(f"Deployments  {page_link(settings, api)}")
         say(f"Temporal UI  {ui_url(settings)}")
         say(f"Sites        http://<project>.{settings.base_domain}:{settings.http_port}/")
@@ -118,7 +131,7 @@ def run_stack(settings: Settings, deploy: DeployHook | None = None) -> int:
             if not hold:
                 return code
         say("Running. Press Ctrl-C to stop.")
-        stack.supervise(say)
+        supervisor.watch()
     except (ClaimError, GaveUpError) as err:
         say(str(err), "red")
         code = 1

@@ -79,9 +79,9 @@ class EmbeddedStack:
             self.stop()
             raise
 
-    def supervise(self, say: Callable[[str], None]) -> None:
-        """Keep every service up until one keeps dying (see `supervise`)."""
-        Supervisor(self.services, say).watch()
+    def supervisor(self, say: Callable[[str], None]) -> Supervisor:
+        """What keeps every service up until one keeps dying (see `supervise`)."""
+        return Supervisor(self.services, say)
 
     def get(self, name: str) -> Service:
         """The running service called `name`."""

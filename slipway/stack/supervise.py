@@ -33,11 +33,15 @@ class Supervisor:
         """Block, restarting dead services and rotating their logs, until one keeps dying
         (`GaveUpError`)."""
         while True:
-            for service in self.services:
-                if not service.alive():
-                    self.restart(service)
-                service.rotate()
+            self.check()
             time.sleep(interval)
+
+    def check(self) -> None:
+        """One pass: start again whichever service died, and rotate the logs that grew."""
+        for service in self.services:
+            if not service.alive():
+                self.restart(service)
+            service.rotate()
 
     def restart(self, service: Service) -> None:
         """Start `service` again after a backoff that grows with its recent restarts."""
