@@ -16,7 +16,7 @@ from activities.adapters.docker import docker_client
 from activities.heartbeat import heartbeating
 from activities.upkeep import cleanup
 from slipway import metrics, previews, queries
-from slipway.diagnosis import Kind, diagnose
+from slipway.diagnosis import Diagnosis, Kind, diagnose
 from slipway.locks import advisory_lock, try_lock, unlock
 from slipway.models import (
     CleanupReport,
@@ -32,6 +32,10 @@ from slipway.settings import Settings, host_task_queue
 from slipway.submission import continuation, remove_preview, submit
 
 ORPHANS_LOCK = "slipway:orphans"
+
+DIAGNOSES_AT_ONCE = 16
+"""Deployments diagnosed concurrently: a diagnosis can wait seconds on a project whose
+worker is gone, and one pass should not take that long times every such project."""
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +77,19 @@ class ReconcileActivities:
         grace = timedelta(seconds=inp.orphan_grace_seconds)
         resume = inp.orphan_policy == "resume"
         found = dict.fromkeys(Kind, 0)
-        try:
-            for view in await asyncio.to_thread(queries.in_progress, self.engine, grace):
+        gate = asyncio.Semaphore(DIAGNOSES_AT_ONCE)
+
+        async def classify(view: DeploymentView) -> Diagnosis:
+            async with gate:
                 activity.heartbeat(view.id)
-                diagnosis = await diagnose(self.client, view)
+                return await diagnose(self.client, view)
+
+        try:
+            views = await asyncio.to_thread(queries.in_progress, self.engine, grace)
+            for diagnosis in await asyncio.gather(*map(classify, views)):
                 found[diagnosis.kind] += 1
                 if diagnosis.kind is Kind.ORPHANED:
-                    await self._settle(view, diagnosis.detail, template, resume, report)
+                    await self._settle(diagnosis.view, diagnosis.detail, template, resume, report)
         finally:
             for kind, count in found.items():
                 metrics.stuck.labels(kind.value).set(count)
