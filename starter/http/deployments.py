@@ -26,6 +26,7 @@ from slipway.diagnosis import diagnose
 from slipway.models import DeploymentView, LogEntry
 from slipway.names import InvalidNameError, preview_site
 from slipway.phases import WAITING, Status
+from slipway.project_health import ProjectSummary
 from starter import api
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
@@ -260,7 +261,7 @@ def list_deployments(
 
 
 @router.get("/projects", tags=["projects"])
-def list_projects(services: Shared) -> list[monitoring.ProjectSummary]:
+def list_projects(services: Shared) -> list[ProjectSummary]:
     """Every project with its health as the monitor last saw it and the deployment serving
     it (the newest active one)."""
     return monitoring.project_summaries(services.engine)
