@@ -1,7 +1,8 @@
 """How soon the `slipway` command answers: `--help` and a command that reads the server
-(`ls` through the API, as a person on another machine runs it, against an address where
-nothing listens, so only the start and the refusal are timed), against the 0.5 s a person
-expects of a CLI (kubectl, vercel) and against starting Python itself (`python -c pass`).
+(`ls`, through the API as a person on another machine runs it, and on the server from its
+database; each against an address where nothing listens, so only the start and the refusal
+are timed), against the 0.5 s a person expects of a CLI (kubectl, vercel) and against
+starting Python itself (`python -c pass`).
 Each figure's note has the CPU time the command used, which a loaded machine stretches far
 less than the wall time."""
 
@@ -38,7 +39,8 @@ def _seconds(command: list[str], env: dict[str, str], repeats: int) -> tuple[flo
 
 
 def measure(repeats: int) -> Section:
-    """`slipway --help` and a remote `slipway ls` against the budget and bare Python."""
+    """`slipway --help`, a remote and a local `slipway ls` against the budget and bare
+    Python."""
     slipway = str(Path(sys.executable).with_name("slipway"))
     remote = {
         "PATH": os.environ.get("PATH", ""),
@@ -46,11 +48,20 @@ def measure(repeats: int) -> Section:
         "SLIPWAY_API_URL": f"http://127.0.0.1:{free_port()}",
         "SLIPWAY_API_TOKEN": "bench",
     }
+    local = {
+        "PATH": remote["PATH"],
+        "HOME": remote["HOME"],
+        "SLIPWAY_DATABASE_URL": f"postgresql://slipway@127.0.0.1:{free_port()}/slipway",
+    }
     python, python_cpu = _seconds([sys.executable, "-c", "pass"], remote, repeats)
     figures = []
     cpu_seconds = {"python -c pass": python_cpu}
-    for name, args in (("slipway --help", ["--help"]), ("slipway ls (remote)", ["ls"])):
-        took, cpu = _seconds([slipway, *args], remote, repeats)
+    for name, args, env in (
+        ("slipway --help", ["--help"], remote),
+        ("slipway ls (remote)", ["ls"], remote),
+        ("slipway ls (on the server)", ["ls"], local),
+    ):
+        took, cpu = _seconds([slipway, *args], env, repeats)
         cpu_seconds[name] = cpu
         note = f"CPU {1000 * cpu:.0f} ms (python -c pass: {1000 * python_cpu:.0f} ms)"
         figures += [
