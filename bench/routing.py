@@ -1,7 +1,7 @@
 """Routing cost against the number of projects on the server: the latency of a static
 redeploy and of an app (container) redeploy, the CPU Traefik spends on each, and what one
-route write costs it, with 10, 200 and 2,000 projects routed, each held against the same
-figure at the smallest size.
+route write and a request cost it, with 10, 200 and 2,000 projects routed, each held against
+the same figure at the smallest size.
 
 A static redeploy renders the route it rendered before (the candidate router takes a
 per-project token, the static server picks `current` or `next` by link), so it writes no
@@ -24,10 +24,11 @@ Traefik stopped meanwhile), so the other benchmarks find the server as it was.
 
 Traefik's CPU is the run time of every thread of its process tree (`/proc/<pid>/task/*/
 schedstat`, nanoseconds, where `stat`'s clock ticks are too coarse for a few milliseconds):
-for a deployment, from its start until half a second after its workflow closed, so a reload
-that finishes after the close is counted too; for a route write (one routed project
-stopped, or started again: its public router's service changes), until Traefik serves the
-new route and is idle again.
+for a deployment, from its start, with Traefik idle, until half a second after its workflow
+closed, so a reload that finishes after the close is counted too (a request through Traefik
+costs it CPU as well: the health checks' probes are part of a deployment's figure); for a
+route write (one routed project stopped, or started again: its public router's service
+changes), until Traefik serves the new route and is idle again.
 """
 
 import asyncio
@@ -38,6 +39,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+import httpx
 
 from activities.adapters.beat import Beat
 from activities.adapters.docker import LABEL_PROJECT, docker_client, ours
@@ -75,6 +78,9 @@ TAIL_SECONDS = 0.5
 SETTLE_SECONDS = 60.0
 """How long Traefik may take to serve and finish loading the routes written before a size
 is measured."""
+
+REQUESTS = 200
+"""Requests whose CPU is measured at each size: what any visitor's request costs Traefik."""
 
 KINDS = ("static", "app")
 ROUTE_WRITE = "route write"
@@ -179,8 +185,10 @@ async def _settle(settings: Settings, traefik: list[int], project: str, version:
 async def _redeploy(
     stack: Stack, settings: Settings, traefik: list[int], site: Path, project: str
 ) -> tuple[float, float, dict[str, float]]:
-    """Deploy `site`: seconds from the API call to the workflow's close, Traefik's CPU
-    seconds meanwhile (and for `TAIL_SECONDS` after), and each activity's seconds."""
+    """Deploy `site` once Traefik is idle (the last deployment's reloads are not this
+    one's): seconds from the API call to the workflow's close, Traefik's CPU seconds
+    meanwhile (and for `TAIL_SECONDS` after), and each activity's seconds."""
+    await _settle(settings, traefik, project, "")
     cpu = cpu_seconds(traefik)
     began = time.time()
     deployment_id = await api.start_deployment(stack.client, settings, site, project)
@@ -220,6 +228,19 @@ async def _route_write(
     return served, cpu_seconds(traefik) - cpu
 
 
+def _requests(settings: Settings, traefik: list[int], project: str, count: int) -> float:
+    """Traefik's CPU seconds per request for `count` requests for `project`'s public route,
+    one after another on one connection, after as many to warm it."""
+    url, headers = f"{settings.proxy_url}/", {"Host": settings.project_host(project)}
+    with httpx.Client(timeout=10.0) as client:
+        for _ in range(count):
+            client.get(url, headers=headers).raise_for_status()
+        cpu = cpu_seconds(traefik)
+        for _ in range(count):
+            client.get(url, headers=headers).raise_for_status()
+        return (cpu_seconds(traefik) - cpu) / count
+
+
 def _remove_app(settings: Settings, project: str) -> None:
     """The app project's containers and images, which outlive the stack otherwise."""
     layout = settings.layout
@@ -250,6 +271,7 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
     cpu: dict[str, dict[int, list[float]]] = {k: {} for k in FIGURES}
     phases: dict[str, dict[int, dict[str, float]]] = {k: {} for k in KINDS}
     idle: dict[int, float] = {}
+    per_request: dict[int, float] = {}
     routed_seconds: dict[int, float] = {}
     routed: list[str] = []
     deploys = 0
@@ -277,6 +299,9 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
                 version = version_of(settings.layout, last) or ""
                 idle[size] = await _settle(settings, traefik, last, version)
                 routed_seconds[size] = time.monotonic() - began
+                per_request[size] = await asyncio.to_thread(
+                    _requests, settings, traefik, projects["static"], REQUESTS
+                )
                 spent: dict[str, dict[str, list[float]]] = {k: {} for k in KINDS}
                 for kind in FIGURES:
                     seconds[kind][size], cpu[kind][size] = [], []
@@ -299,7 +324,7 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
             await asyncio.to_thread(unroute_projects, settings, [*routed, *projects.values()])
     return Section(
         "routing",
-        _figures(sizes, seconds, cpu, phases),
+        _figures(sizes, seconds, cpu, phases, per_request),
         {
             "sizes": list(sizes),
             "repeats": repeats,
@@ -307,6 +332,7 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
             "traefik_cpu_seconds": cpu,
             "activity_median_seconds": phases,
             "traefik_idle_cpu_per_second": idle,
+            "traefik_cpu_seconds_per_request": per_request,
             "seconds_to_route_and_settle": routed_seconds,
         },
     )
@@ -317,9 +343,10 @@ def _figures(
     seconds: dict[str, dict[int, list[float]]],
     cpu: dict[str, dict[int, list[float]]],
     phases: dict[str, dict[int, dict[str, float]]],
+    per_request: dict[int, float],
 ) -> list[Figure]:
     """Each kind's latency and Traefik CPU at every larger size against the smallest, and
-    what a route write costs Traefik, which is why an app's redeploy costs more with more
+    what a route write and a request cost Traefik: why a redeploy costs it more with more
     projects routed."""
     floor = sizes[0]
     figures = []
@@ -365,6 +392,17 @@ def _figures(
                 f"same at {floor:,}",
                 "s",
                 note=f"a project stopped or started; served after {served:.0f} ms (file provider)",
+            )
+        )
+        figures.append(
+            Figure(
+                "routing",
+                f"Traefik CPU per request, {size:,} projects routed",
+                per_request[size],
+                per_request[floor],
+                f"same at {floor:,}",
+                "s",
+                note=f"{REQUESTS} requests for a static site, one after another",
             )
         )
     return figures
