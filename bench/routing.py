@@ -24,7 +24,7 @@ Traefik stopped meanwhile), so the other benchmarks find the server as it was.
 
 Traefik's CPU is the run time of every thread of its process tree (`/proc/<pid>/task/*/
 schedstat`, nanoseconds, where `stat`'s clock ticks are too coarse for a few milliseconds):
-for a deployment, from its start, with Traefik idle, until half a second after its workflow
+for a deployment, from its start, with Traefik idle, until 0.3 s after its workflow
 closed, so a reload that finishes after the close is counted too (a request through Traefik
 costs it CPU as well: the health checks' probes are part of a deployment's figure); for a
 route write (one routed project stopped, or started again: its public router's service
@@ -72,8 +72,11 @@ AT_MOST = 1.5
 """The target: a redeploy, and Traefik's CPU for it, with 2,000 projects routed costs at most
 1.5 times what it costs with 10."""
 
-TAIL_SECONDS = 0.5
+TAIL_SECONDS = 0.3
 """How long after a deployment's close Traefik's CPU is still counted towards it."""
+
+IDLE_WINDOW = 0.25
+"""Traefik is idle when it used under 2% of a core over this many seconds."""
 
 SETTLE_SECONDS = 60.0
 """How long Traefik may take to serve and finish loading the routes written before a size
@@ -164,8 +167,8 @@ async def _traefik_stopped(stack: Stack) -> AsyncIterator[None]:
 
 async def _settle(settings: Settings, traefik: list[int], project: str, version: str) -> float:
     """Wait until Traefik serves `project`'s route `version` (with none, only) and has
-    stopped working (under 10 ms of CPU in 0.5 s); returns its CPU seconds per second
-    then."""
+    stopped working (under 2% of a core over `IDLE_WINDOW`); returns its CPU seconds per
+    second then."""
     host = settings.project_host(project)
     if version:
         loaded = await asyncio.to_thread(
@@ -176,10 +179,10 @@ async def _settle(settings: Settings, traefik: list[int], project: str, version:
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         before = cpu_seconds(traefik)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(IDLE_WINDOW)
         used = cpu_seconds(traefik) - before
-        if used < 0.01 or time.monotonic() > deadline:
-            return used / 0.5
+        if used < 0.02 * IDLE_WINDOW or time.monotonic() > deadline:
+            return used / IDLE_WINDOW
 
 
 async def _redeploy(
