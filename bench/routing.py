@@ -28,7 +28,10 @@ for a deployment, from its start, with Traefik idle, until 0.3 s after its workf
 closed, so a reload that finishes after the close is counted too (a request through Traefik
 costs it CPU as well: the health checks' probes are part of a deployment's figure); for a
 route write (one routed project stopped, or started again: its public router's service
-changes), until Traefik serves the new route and is idle again.
+changes), until Traefik serves the new route and is idle again. Beside it, the number of
+configurations Traefik applied during each deployment (`traefik_config_reloads_total`, its
+own Prometheus counter): a file event whose files render the same configuration is read and
+parsed but not applied.
 """
 
 import asyncio
@@ -110,6 +113,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return used / 1e9
 
 
+def reloads(settings: Settings) -> int:
+    """How many configurations Traefik has applied since it started (its Prometheus
+    counter): a route write that changes nothing is read but not applied."""
+    url = f"http://127.0.0.1:{settings.traefik_admin_port}/metrics"
+    for line in httpx.get(url, timeout=10.0).text.splitlines():
+        if line.startswith("traefik_config_reloads_total "):
+            return int(float(line.split()[1]))
+    raise RuntimeError(f"Traefik's metrics at {url} have no traefik_config_reloads_total")
+
+
 def _release_of(project: str) -> str:
     """The one release of a routed project, which also names the work dir its route write
     keeps what it replaced in."""
@@ -187,12 +200,13 @@ async def _settle(settings: Settings, traefik: list[int], project: str, version:
 
 async def _redeploy(
     stack: Stack, settings: Settings, traefik: list[int], site: Path, project: str
-) -> tuple[float, float, dict[str, float]]:
+) -> tuple[float, float, int, dict[str, float]]:
     """Deploy `site` once Traefik is idle (the last deployment's reloads are not this
     one's): seconds from the API call to the workflow's close, Traefik's CPU seconds
-    meanwhile (and for `TAIL_SECONDS` after), and each activity's seconds."""
+    meanwhile (and for `TAIL_SECONDS` after), the configurations it applied, and each
+    activity's seconds."""
     await _settle(settings, traefik, project, "")
-    cpu = cpu_seconds(traefik)
+    cpu, applied = cpu_seconds(traefik), await asyncio.to_thread(reloads, settings)
     began = time.time()
     deployment_id = await api.start_deployment(stack.client, settings, site, project)
     workflow_id = deployment_workflow_id(deployment_id)
@@ -201,7 +215,8 @@ async def _redeploy(
         raise RuntimeError(f"deployment of {project} failed: {failure}")
     await asyncio.sleep(max(0.0, closed + TAIL_SECONDS - time.time()))
     used = cpu_seconds(traefik) - cpu
-    return closed - began, used, await activity_seconds(stack.client, workflow_id)
+    spent = await activity_seconds(stack.client, workflow_id)
+    return closed - began, used, await asyncio.to_thread(reloads, settings) - applied, spent
 
 
 async def _route_write(
@@ -256,7 +271,7 @@ def _remove_app(settings: Settings, project: str) -> None:
                 remove_image(client, tag)
 
 
-def _median(values: list[float]) -> float:
+def _median(values: list[float] | list[int]) -> float:
     return statistics.median(values) if values else 0.0
 
 
@@ -273,6 +288,7 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
     seconds: dict[str, dict[int, list[float]]] = {k: {} for k in FIGURES}
     cpu: dict[str, dict[int, list[float]]] = {k: {} for k in FIGURES}
     phases: dict[str, dict[int, dict[str, float]]] = {k: {} for k in KINDS}
+    applied_by: dict[str, dict[int, list[int]]] = {k: {} for k in KINDS}
     idle: dict[int, float] = {}
     per_request: dict[int, float] = {}
     routed_seconds: dict[int, float] = {}
@@ -280,7 +296,7 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
     deploys = 0
     traefik = traefik_processes(stack)
 
-    async def deploy(kind: str) -> tuple[float, float, dict[str, float]]:
+    async def deploy(kind: str) -> tuple[float, float, int, dict[str, float]]:
         nonlocal deploys
         deploys += 1
         site = make[kind](work / f"{kind}-{deploys}", f"{kind} v{deploys}")
@@ -308,11 +324,14 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
                 spent: dict[str, dict[str, list[float]]] = {k: {} for k in KINDS}
                 for kind in FIGURES:
                     seconds[kind][size], cpu[kind][size] = [], []
+                for kind in KINDS:
+                    applied_by[kind][size] = []
                 for _ in range(repeats):
                     for kind in KINDS:
-                        took, used, activities = await deploy(kind)
+                        took, used, applied, activities = await deploy(kind)
                         seconds[kind][size].append(took)
                         cpu[kind][size].append(used)
+                        applied_by[kind][size].append(applied)
                         for name, value in activities.items():
                             spent[kind].setdefault(name, []).append(value)
                 for repeat in range(repeats):
@@ -327,12 +346,13 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
             await asyncio.to_thread(unroute_projects, settings, [*routed, *projects.values()])
     return Section(
         "routing",
-        _figures(sizes, seconds, cpu, phases, per_request),
+        _figures(sizes, seconds, cpu, applied_by, phases, per_request),
         {
             "sizes": list(sizes),
             "repeats": repeats,
             "seconds": seconds,
             "traefik_cpu_seconds": cpu,
+            "traefik_configurations_applied": applied_by,
             "activity_median_seconds": phases,
             "traefik_idle_cpu_per_second": idle,
             "traefik_cpu_seconds_per_request": per_request,
@@ -345,6 +365,7 @@ def _figures(
     sizes: tuple[int, ...],
     seconds: dict[str, dict[int, list[float]]],
     cpu: dict[str, dict[int, list[float]]],
+    applied_by: dict[str, dict[int, list[int]]],
     phases: dict[str, dict[int, dict[str, float]]],
     per_request: dict[int, float],
 ) -> list[Figure]:
@@ -381,7 +402,7 @@ def _figures(
                     f"same at {floor:,}",
                     "s",
                     at_most=AT_MOST,
-                    note="two route writes: candidate, then public" if kind == "app" else "",
+                    note=f"configurations applied: {_median(applied_by[kind][size]):g}",
                 )
             )
     for size in sizes[1:]:
