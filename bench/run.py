@@ -29,6 +29,7 @@ from bench import (
     recovery,
     remote,
     report,
+    routing,
     throughput,
 )
 from bench.machine import describe
@@ -54,6 +55,8 @@ class Scale:
     heartbeat_seconds: float
     remote_repeats: int
     cli_repeats: int
+    routing_sizes: tuple[int, ...]
+    routing_repeats: int
 
 
 QUICK = Scale(
@@ -69,6 +72,8 @@ QUICK = Scale(
     heartbeat_seconds=2.0,
     remote_repeats=1,
     cli_repeats=3,
+    routing_sizes=(10, 200),
+    routing_repeats=1,
 )
 FULL = Scale(
     name="full",
@@ -83,17 +88,31 @@ FULL = Scale(
     heartbeat_seconds=10.0,
     remote_repeats=2,
     cli_repeats=10,
+    routing_sizes=(10, 200, 2_000),
+    routing_repeats=5,
 )
 
 
-SECTIONS = ("cli", "copying", "builds", "latency", "remote", "database", "recovery", "throughput")
+SECTIONS = (
+    "cli",
+    "copying",
+    "builds",
+    "routing",
+    "latency",
+    "remote",
+    "database",
+    "recovery",
+    "throughput",
+)
 
 
 async def run_all(
     scale: Scale, root: Path, console: Console, only: frozenset[str] = frozenset(SECTIONS)
 ) -> list[Section]:
     """The CLI's start, copying and builds first (no stack), then the benchmarks that need
-    the stack, throughput last because its serializers outlive it; `only` picks some."""
+    the stack: routing first, so that the server holds only the projects it routes (it
+    removes them again), throughput last because its serializers outlive it; `only` picks
+    some."""
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(BLOCKING_THREADS))
     running = asyncio.current_task()
@@ -129,6 +148,12 @@ async def run_all(
         return sections
     console.log("starting PostgreSQL, Temporal, Caddy and Traefik on free loopback ports")
     async with running_stack(root / "stack", scale.heartbeat_seconds) as stack:
+        if "routing" in only:
+            sizes = ", ".join(f"{n:,}" for n in scale.routing_sizes)
+            console.log(f"routing: static and app redeploys with {sizes} projects routed")
+            sections.append(
+                await routing.measure(stack, scale.routing_sizes, scale.routing_repeats)
+            )
         if "latency" in only:
             console.log("latency: 1-file deployments vs the raw Temporal floor")
             sections.append(await latency.measure(stack, scale.latency_repeats))

@@ -183,10 +183,9 @@ def rss_bytes(service: Service, field: str = "VmRSS") -> int:
     return 0
 
 
-def process_cpu_seconds(service: Service) -> float:
-    """User and system CPU seconds of the service's process and every descendant, living or
-    reaped (PostgreSQL works in child processes)."""
-    assert service.process is not None
+def _processes() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """Each process's children and its user and system CPU seconds (with its reaped
+    children's), from /proc."""
     children: dict[int, list[int]] = defaultdict(list)
     used: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -197,9 +196,25 @@ def process_cpu_seconds(service: Service) -> float:
         pid = int(stat.parent.name)
         children[int(fields[1])].append(pid)
         used[pid] = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [service.process.pid]
+    return children, used
+
+
+def _below(pid: int, children: dict[int, list[int]]) -> list[int]:
+    found, todo = [], [pid]
     while todo:
-        pid = todo.pop()
-        total += used.get(pid, 0.0)
-        todo += children[pid]
-    return total
+        found.append(todo.pop())
+        todo += children[found[-1]]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it."""
+    return _below(pid, _processes()[0])
+
+
+def process_cpu_seconds(service: Service) -> float:
+    """User and system CPU seconds of the service's process and every descendant, living or
+    reaped (PostgreSQL works in child processes)."""
+    assert service.process is not None
+    children, used = _processes()
+    return sum(used.get(pid, 0.0) for pid in _below(service.process.pid, children))

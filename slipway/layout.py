@@ -97,3 +97,10 @@ class Layout:
 
     def route(self, project: str) -> Path:
         return self.routes / f"{validate_project_name(project)}.yml"
+
+    @property
+    def route_scratch(self) -> Path:
+        """Where a file of Traefik's watched directory is written before it is renamed in:
+        beside the directory, on the same file system, so that Traefik sees one event per
+        write (its file provider reads and parses every file again on each event)."""
+        return self.routes.parent / "scratch"

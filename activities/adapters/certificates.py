@@ -113,7 +113,8 @@ def own_certificates_file(layout: Layout, project: str) -> Path:
 def write_own_certificates(layout: Layout, project: str, pairs: list[tuple[str, str]]) -> bool:
     """Give Traefik the project's own certificates, each a (chain, key) in PEM, in a file
     readable by this service's user only; with none, remove the file. True if it changed.
-    The file is replaced through a rename, and made private before anything is in it."""
+    The file is replaced through a rename from the scratch dir beside Traefik's watched
+    directory (see `Layout.route_scratch`), and made private before anything is in it."""
     path = own_certificates_file(layout, project)
     if not pairs:
         existed = path.exists()
@@ -126,7 +127,8 @@ def write_own_certificates(layout: Layout, project: str, pairs: list[tuple[str, 
     if path.exists() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{path.name}.tmp")
+    layout.route_scratch.mkdir(parents=True, exist_ok=True)
+    scratch = layout.route_scratch / f".{path.name}.tmp"
     scratch.unlink(missing_ok=True)
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:

@@ -4,9 +4,13 @@ import os
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` through a rename in the same directory."""
-    scratch = path.with_name(f".{path.name}.tmp")
+def write_atomically(path: Path, text: str, scratch_dir: Path | None = None) -> None:
+    """Replace `path` with `text` through a rename from the same directory, or from
+    `scratch_dir` (on the same file system) where a watcher of the directory is to see the
+    rename alone."""
+    if scratch_dir is not None:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+    scratch = (scratch_dir or path.parent) / f".{path.name}.tmp"
     scratch.write_text(text)
     scratch.replace(path)
 

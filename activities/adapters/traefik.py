@@ -269,8 +269,18 @@ def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) ->
     )
     changed = route.read_text() != config
     if changed and write:
-        write_atomically(route, config)
+        install_route(layout, project, config)
     return RouteResult(changed=changed, version=version)
+
+
+def install_route(layout: Layout, project: str, config: str) -> None:
+    """Replace the project's route with `config`, written outside Traefik's watched directory
+    and renamed in: Traefik's file provider reads and parses every route of the directory
+    again on each event it sees, so a scratch file written beside the route (created,
+    written, renamed away) would cost it three more such reads."""
+    route = layout.route(project)
+    route.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(route, config, layout.route_scratch)
 
 
 def write_route(
@@ -290,8 +300,7 @@ def write_route(
         write_atomically(record, json.dumps({"previous": previous}))
     changed = not route.exists() or route.read_text() != config
     if changed:
-        route.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(route, config)
+        install_route(layout, project, config)
     write_atomically(layout.work(deployment_id) / _WRITTEN, config)
     return RouteResult(changed=changed, version=version)
 
@@ -318,4 +327,4 @@ def restore_route(layout: Layout, project: str, deployment_id: str) -> None:
     if previous is None:
         route.unlink(missing_ok=True)
     elif route.read_text() != previous:
-        write_atomically(route, previous)
+        install_route(layout, project, previous)

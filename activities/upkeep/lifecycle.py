@@ -36,7 +36,6 @@ from activities.adapters.docker import (
     ours,
     port_of,
 )
-from activities.adapters.files import write_atomically
 from activities.adapters.hosts import hosts_for
 from activities.adapters.ports import recorded_port
 from activities.adapters.releases import ContainerRelease, current_release, load_release
@@ -46,6 +45,7 @@ from activities.adapters.traefik import (
     candidate_of,
     candidate_target,
     candidate_token,
+    install_route,
     public_target,
     render_route,
 )
@@ -113,9 +113,8 @@ def route_to(settings: Settings, project: str, public: Target, *, stopped: bool,
     config, version = render_route(
         project, hosts, public, candidate_target(layout, project), token, stopped=stopped
     )
-    route = layout.route(project)
-    if route.read_text() != config:
-        write_atomically(route, config)
+    if layout.route(project).read_text() != config:
+        install_route(layout, project, config)
     if not wait_for_route(settings.proxy_url, hosts.base, version, ROUTE_WAIT_SECONDS, beat):
         raise RuntimeError(f"Traefik did not serve the new route of {project} in time")
     return version

@@ -1,0 +1,113 @@
+"""Every write into Traefik's watched directory is one event there: Traefik's file provider
+reads and parses every file of the directory again on each event it sees, so a scratch
+file created, written and renamed beside a route would make each route write cost it four
+such reads. Watched with the kernel's inotify, as Traefik watches it."""
+
+import ctypes
+import ctypes.util
+import os
+import struct
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from activities.adapters.certificates import own_certificates_file, write_own_certificates
+from activities.adapters.hosts import Hosts
+from activities.adapters.traefik import (
+    refresh_route,
+    render_route,
+    restore_route,
+    static_target,
+    write_route,
+)
+from slipway.layout import Layout
+
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+WATCHED = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
+WATCHED |= IN_DELETE
+NAMES = {
+    IN_MODIFY: "modify",
+    IN_ATTRIB: "attrib",
+    IN_CLOSE_WRITE: "close_write",
+    IN_MOVED_FROM: "moved_from",
+    IN_MOVED_TO: "moved_to",
+    IN_CREATE: "create",
+    IN_DELETE: "delete",
+}
+HEADER = struct.Struct("iIII")
+
+
+class Watch:
+    """An inotify watch on one directory, non-blocking."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def events(self) -> list[tuple[str, str]]:
+        """(event, file name) for each event since the last call."""
+        found: list[tuple[str, str]] = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return found
+            offset = 0
+            while offset < len(data):
+                _, mask, _, size = HEADER.unpack_from(data, offset)
+                name = data[offset + HEADER.size : offset + HEADER.size + size].rstrip(b"\0")
+                offset += HEADER.size + size
+                found += [(n, name.decode()) for bit, n in NAMES.items() if mask & bit]
+
+
+@contextmanager
+def watching(directory: Path) -> Iterator[Watch]:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+    try:
+        assert libc.inotify_add_watch(fd, str(directory).encode(), WATCHED) >= 0
+        yield Watch(fd)
+    finally:
+        os.close(fd)
+
+
+def route(project: str, slot: str) -> tuple[str, str]:
+    hosts = Hosts(base=f"{project}.localhost", https_port=443)
+    public = static_target("127.0.0.1", 8081, "current")
+    return render_route(project, hosts, public, static_target("127.0.0.1", 8081, slot), "t")
+
+
+def test_each_route_write_is_one_rename_into_the_directory(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    layout.routes.mkdir(parents=True)
+    project, first, second = "shop", str(uuid.uuid4()), str(uuid.uuid4())
+    name = layout.route(project).name
+    with watching(layout.routes) as watch:
+        config, version = route(project, "next")
+        assert write_route(layout, project, first, config, version).changed
+        assert watch.events() == [("moved_to", name)], "a new route"
+
+        config, version = route(project, "current")
+        assert write_route(layout, project, second, config, version).changed
+        assert watch.events() == [("moved_to", name)], "a changed route"
+
+        assert not write_route(layout, project, second, config, version).changed
+        assert watch.events() == [], "an unchanged route is not written"
+
+        restore_route(layout, project, second)
+        assert watch.events() == [("moved_to", name)], "the route put back"
+        assert layout.route(project).read_text() == route(project, "next")[0]
+
+        hosts = Hosts(base=f"{project}.example.org", https_port=443)
+        refreshed = refresh_route(layout, project, hosts, write=True)
+        assert refreshed is not None and refreshed.changed
+        assert watch.events() == [("moved_to", name)], "a route rendered again"
+
+        pair = [(str(tmp_path / "chain.pem"), str(tmp_path / "key.pem"))]
+        assert write_own_certificates(layout, project, pair)
+        own = own_certificates_file(layout, project)
+        assert watch.events() == [("moved_to", own.name)], "a project's own certificates"
+        assert own.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in layout.routes.iterdir()) == sorted([name, own.name])
