@@ -37,11 +37,15 @@ class MonitorActivities:
         """Check every project this server serves; a stopped one is left alone (neither
         restarted nor alerted on). Idempotent enough to repeat: a check only reads, a restart
         is bounded by the restart window, and an alert is keyed by its episode, so a repeated
-        pass raises nothing twice."""
+        pass raises nothing twice. The pass reads every project's health in one query, and
+        writes a project's health only when it changed; the check time of the others is
+        written at the end, in one statement."""
 
         def run(beat: Beat) -> MonitorReport:
             report = MonitorReport()
             sites = sorted(self.layout.sites.iterdir()) if self.layout.sites.is_dir() else []
+            recorded = monitoring.every_health(self.engine)
+            unchanged: dict[str, str] = {}
             for site in sites:
                 beat.check()
                 project = site.name
@@ -50,17 +54,28 @@ class MonitorActivities:
                 if is_stopped(self.layout, project):
                     report.checked[project] = "stopped"
                     continue
-                self._check(project, inp, report)
+                health = recorded.get(project) or ProjectHealth()
+                self._check(project, health, inp, report, unchanged)
+            monitoring.mark_checked(self.engine, unchanged)
             return report
 
         return await heartbeating(run)
 
-    def _check(self, project: str, inp: MonitorInput, report: MonitorReport) -> None:
-        """One project: look, then heal (an app's container is restarted, up to the restart
-        limit, then a restart-loop alert) or alert (a site that nothing can restart: down)."""
+    def _check(
+        self,
+        project: str,
+        health: ProjectHealth,
+        inp: MonitorInput,
+        report: MonitorReport,
+        unchanged: dict[str, str],
+    ) -> None:
+        """One project, `health` as recorded: look, then heal (an app's container is
+        restarted, up to the restart limit, then a restart-loop alert) or alert (a site that
+        nothing can restart: down). A health that changed in nothing but its check time goes
+        into `unchanged` (project → that time) instead of being written now."""
         now = datetime.now(UTC)
         release = current_release(self.layout, project)
-        health = monitoring.health_of(self.engine, project)
+        was = _all_but_the_time(health) if health.last_check else None
         if health.release != release:
             monitoring.resolve_alerts(self.engine, project)
             health = ProjectHealth(release=release)
@@ -88,7 +103,10 @@ class MonitorActivities:
                 )
             down = health.healing_paused or (health.consecutive_failures >= inp.down_after_failures)
             health.status = "down" if down else "degraded"
-        monitoring.save_health(self.engine, project, health)
+        if _all_but_the_time(health) == was and health.last_check:
+            unchanged[project] = health.last_check
+        else:
+            monitoring.save_health(self.engine, project, health)
         report.checked[project] = health.status
 
     def _count_engine_restarts(
@@ -177,3 +195,8 @@ class MonitorActivities:
             answer = await http.post(inp.url, content=alert.model_dump_json())
             answer.raise_for_status()
         await asyncio.to_thread(monitoring.mark_delivered, self.engine, inp.alert_id)
+
+
+def _all_but_the_time(health: ProjectHealth) -> dict[str, object]:
+    """What a check found, without when: two checks that found the same compare equal."""
+    return health.model_dump(exclude={"last_check"})
