@@ -71,8 +71,7 @@ def every_health(engine: sa.Engine) -> dict[str, ProjectHealth]:
     )
     with engine.connect() as conn:
         return {
-            name: ProjectHealth.model_validate(found or {})
-            for name, found in conn.execute(query)
+            name: ProjectHealth.model_validate(found or {}) for name, found in conn.execute(query)
         }
 
 
