@@ -3,7 +3,6 @@
 import gzip
 import hashlib
 import os
-import shutil
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -19,12 +18,49 @@ class UploadError(ValueError):
     """The path cannot be uploaded; the message says why."""
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()[:32]
+class UploadTooLargeError(UploadError):
+    """An upload passed its size limit while it arrived."""
+
+
+class IncomingUpload:
+    """An upload arriving in the store: its bytes go to a scratch file there while they are
+    hashed and counted, and `keep` names the file by its digest. So an upload is written
+    once, in the place it stays, and one over `limit` bytes is refused as soon as it passes
+    the limit."""
+
+    def __init__(self, layout: Layout, limit: int | None = None) -> None:
+        self.layout = layout
+        self.limit = limit
+        layout.uploads.mkdir(parents=True, exist_ok=True)
+        self.scratch = layout.uploads / f".incoming-{uuid.uuid4().hex}"
+        self._out = self.scratch.open("xb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        """Hash and keep the next bytes."""
+        self.size += len(chunk)
+        if self.limit is not None and self.size > self.limit:
+            raise UploadTooLargeError(f"the upload is larger than {self.limit} bytes")
+        self._hash.update(chunk)
+        self._out.write(chunk)
+
+    def flush(self) -> None:
+        """Hand what is written to the operating system (a gzip stream packing into it asks)."""
+        self._out.flush()
+
+    def keep(self) -> str:
+        """Put the upload in place under its digest, its upload id (the same bytes stored
+        before are the same file), and return that id."""
+        self._out.close()
+        upload_id = self._hash.hexdigest()[:32]
+        self.scratch.replace(self.layout.upload(upload_id))
+        return upload_id
+
+    def discard(self) -> None:
+        """Drop whatever of it is not kept."""
+        self._out.close()
+        self.scratch.unlink(missing_ok=True)
 
 
 def _walk(directory: Path, limits: UnpackLimits) -> Iterator[Path]:
@@ -54,10 +90,9 @@ time spent squeezing it is time the person waits; level 1 packs several times fa
 the default 9 and keeps the store compact."""
 
 
-def _pack(directory: Path, archive: Path, limits: UnpackLimits) -> None:
+def _pack(directory: Path, incoming: IncomingUpload, limits: UnpackLimits) -> None:
     with (
-        archive.open("wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=PACK_LEVEL) as zipped,
+        gzip.GzipFile(fileobj=incoming, mode="wb", mtime=0, compresslevel=PACK_LEVEL) as zipped,
         tarfile.open(fileobj=zipped, mode="w") as tar,
     ):
         for path in _walk(directory, limits):
@@ -76,15 +111,14 @@ def store_upload(layout: Layout, path: Path, limits: UnpackLimits) -> str:
         raise UploadError(
             f"{path} is neither a directory nor a {', '.join(ARCHIVE_SUFFIXES)} archive"
         )
-    layout.uploads.mkdir(parents=True, exist_ok=True)
-    scratch = layout.uploads / f".incoming-{uuid.uuid4().hex}"
+    incoming = IncomingUpload(layout)
     try:
         if kind == "dir":
-            _pack(path, scratch, limits)
+            _pack(path, incoming, limits)
         else:
-            shutil.copyfile(path, scratch)
-        upload_id = _digest(scratch)
-        scratch.replace(layout.upload(upload_id))
+            with path.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    incoming.write(chunk)
+        return incoming.keep()
     finally:
-        scratch.unlink(missing_ok=True)
-    return upload_id
+        incoming.discard()

@@ -3,21 +3,18 @@ call of `starter.api`."""
 
 import asyncio
 import re
-import shutil
 import uuid
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated
 
 from fastapi import (
     APIRouter,
     Depends,
-    File,
-    Form,
     Header,
     HTTPException,
     Query,
+    Request,
     Response,
-    UploadFile,
 )
 from fastapi import Path as PathParam
 
@@ -26,12 +23,13 @@ from slipway.diagnosis import diagnose
 from slipway.models import DeploymentView, LogEntry
 from slipway.names import InvalidNameError, preview_site
 from slipway.phases import WAITING, Status
+from slipway.project_health import ProjectSummary
 from starter import api
+from starter.http.archive_form import ArchiveForm, form_schema
 from starter.http.auth import require_token
 from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
-from starter.http.fields import ENV_PAIR, ID_PREFIX, Commit, EnvPair, PreviewName
+from starter.http.fields import ID_PREFIX
 from starter.http.fields import ProjectName as ProjectName  # where webhooks take it from
-from starter.http.limits import too_large
 from starter.http.schemas import (
     Accepted,
     Deployment,
@@ -80,28 +78,15 @@ def upload_name(filename: str | None) -> str:
     return name
 
 
-def save_upload(source: BinaryIO, folder: Path, name: str, limit: int) -> Path:
-    """Copy the upload into `folder` under the home in chunks, refusing it with 413 once it
-    passes `limit` bytes; the caller removes the folder."""
-    folder.mkdir(parents=True)
-    target = folder / name
-    size = 0
-    with target.open("wb") as out:
-        while chunk := source.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, too_large(limit))
-            out.write(chunk)
-    return target
-
-
 ARCHIVE_NAME = 'filename="[^"]*(?:{})"'.format("|".join(map(re.escape, ARCHIVE_SUFFIXES)))
 """What `upload_name` asks of the file part's Content-Disposition, as the schema states it."""
 
 UPLOAD_ENCODING = {
     "requestBody": {
+        "required": True,
         "content": {
             "multipart/form-data": {
+                "schema": form_schema(),
                 "encoding": {
                     "file": {
                         "headers": {
@@ -112,16 +97,18 @@ UPLOAD_ENCODING = {
                             }
                         }
                     }
-                }
+                },
             },
             "application/json": {
                 "schema": UploadDeployment.model_json_schema(by_alias=True),
             },
-        }
+        },
     }
 }
-"""The upload's rule on its file name, which OpenAPI places in the multipart encoding; and
-the other body the operation takes, JSON naming an upload made through /api/uploads (served
+"""The upload's body, read by `starter.http.archive_form` as it streams in rather than by
+FastAPI (which would spool it to a temporary file first): its fields, and its rule on the
+file's name, which OpenAPI places in the multipart encoding; and the other body the
+operation takes, JSON naming an upload made through /api/uploads (served
 by `starter.http.content`, which takes the requests whose body is JSON)."""
 
 IdempotencyKey = Annotated[
@@ -184,55 +171,39 @@ def environment(pairs: list[str]) -> dict[str, str]:
     openapi_extra=UPLOAD_ENCODING,
 )
 async def create_deployment(
+    request: Request,
     response: Response,
     services: Shared,
-    file: Annotated[
-        UploadFile, File(description="The site or app as a .tar.gz, .tgz, .tar or .zip archive.")
-    ],
-    project: Annotated[ProjectName, Form(description="Project name, a DNS label.")],
-    env: Annotated[
-        list[EnvPair],
-        Form(
-            default_factory=list,
-            description=f"NAME=VALUE (pattern {ENV_PAIR}) for an app's container, repeatable; "
-            "the values are sealed at once.",
-        ),
-    ],
-    commit: Annotated[Commit | None, Form(description="Source commit, recorded.")] = None,
-    preview: Annotated[
-        PreviewName | None,
-        Form(
-            description="Deploy the project's preview of this name instead, at "
-            "<preview>--<project>; production is not touched."
-        ),
-    ] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
     """Upload an archive and queue its deployment; its progress is at the returned id. Or,
     with a JSON body, deploy an upload made through /api/uploads and /api/blobs: only the
     contents the server lacked were sent."""
-    name = upload_name(file.filename)
-    deployment_id, earlier = await keyed(services, idempotency_key, deployed_to(project, preview))
-    if earlier is not None:
-        return accepted(response, earlier, "already started with this Idempotency-Key")
-    client = await services.temporal()
-    folder = services.settings.home / "api-uploads" / uuid.uuid4().hex
-    limit = services.api.max_upload_bytes
+    settings = services.settings
+    form = ArchiveForm(settings.layout, services.api.max_upload_bytes)
     try:
-        path = await asyncio.to_thread(save_upload, file.file, folder, name, limit)
-        await api.start_deployment(
+        await form.read(request)
+        fields = form.checked()
+        name = upload_name(form.filename)
+        target = deployed_to(fields.project, fields.preview)
+        deployment_id, earlier = await keyed(services, idempotency_key, target)
+        if earlier is not None:
+            return accepted(response, earlier, "already started with this Idempotency-Key")
+        client = await services.temporal()
+        await api.deploy_stored(
             client,
-            services.settings,
-            path,
-            project,
-            source_commit=commit,
+            settings,
+            await form.keep(),
+            fields.project,
+            source=f"upload {name}",
+            source_commit=fields.commit,
             deployment_id=deployment_id,
             engine=services.engine,
-            env=environment(env),
-            preview=preview,
+            env=environment(fields.env),
+            preview=fields.preview,
         )
     finally:
-        await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+        await form.discard()
     return accepted(response, deployment_id, "queued")
 
 
@@ -260,7 +231,7 @@ def list_deployments(
 
 
 @router.get("/projects", tags=["projects"])
-def list_projects(services: Shared) -> list[monitoring.ProjectSummary]:
+def list_projects(services: Shared) -> list[ProjectSummary]:
     """Every project with its health as the monitor last saw it and the deployment serving
     it (the newest active one)."""
     return monitoring.project_summaries(services.engine)
