@@ -3,7 +3,9 @@ container restarted, a restart loop or an outage alerted once, and the alert del
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -16,12 +18,19 @@ from activities.adapters.traefik import is_stopped, public_target
 from activities.heartbeat import heartbeating
 from activities.upkeep import probes
 from slipway import metrics, monitoring, queries, records
-from slipway.models import DeliverInput, MonitorInput, MonitorReport
+from slipway.models import DeliverInput, MonitorInput, MonitorReport, ProbeResult
 from slipway.phases import Phase, Status
 from slipway.project_health import ProjectHealth
 from slipway.settings import Settings
 
 log = logging.getLogger(__name__)
+
+PROBES_AT_ONCE = 8
+"""Projects a pass looks at concurrently (through the worker's one HTTP client): a project
+that takes its whole timeout to answer holds up one of these, not the rest of the pass."""
+
+Look = tuple[ProbeResult, Any | None]
+"""What one probe saw: its verdict, and an app's container (None for a site, or gone)."""
 
 
 class MonitorActivities:
@@ -37,11 +46,17 @@ class MonitorActivities:
         """Check every project this server serves; a stopped one is left alone (neither
         restarted nor alerted on). Idempotent enough to repeat: a check only reads, a restart
         is bounded by the restart window, and an alert is keyed by its episode, so a repeated
-        pass raises nothing twice."""
+        pass raises nothing twice. The projects are looked at `PROBES_AT_ONCE` at a time; the
+        pass reads every project's health in one query, and writes a project's health only
+        when it changed; the check time of the others is written at the end, in one
+        statement."""
 
         def run(beat: Beat) -> MonitorReport:
             report = MonitorReport()
             sites = sorted(self.layout.sites.iterdir()) if self.layout.sites.is_dir() else []
+            recorded = monitoring.every_health(self.engine)
+            unchanged: dict[str, str] = {}
+            serving: list[str] = []
             for site in sites:
                 beat.check()
                 project = site.name
@@ -50,23 +65,45 @@ class MonitorActivities:
                 if is_stopped(self.layout, project):
                     report.checked[project] = "stopped"
                     continue
-                self._check(project, inp, report)
+                serving.append(project)
+
+            def look(project: str) -> tuple[str | None, Look]:
+                beat.check()
+                release = current_release(self.layout, project)
+                return release, probes.probe(self.settings, self.layout, project)
+
+            with ThreadPoolExecutor(PROBES_AT_ONCE, thread_name_prefix="probe") as pool:
+                for project, (release, seen) in zip(serving, pool.map(look, serving), strict=True):
+                    health = recorded.get(project) or ProjectHealth()
+                    self._check(project, release, seen, health, inp, report, unchanged)
+            monitoring.mark_checked(self.engine, unchanged)
             return report
 
         return await heartbeating(run)
 
-    def _check(self, project: str, inp: MonitorInput, report: MonitorReport) -> None:
-        """One project: look, then heal (an app's container is restarted, up to the restart
-        limit, then a restart-loop alert) or alert (a site that nothing can restart: down)."""
+    def _check(
+        self,
+        project: str,
+        release: str | None,
+        seen: Look,
+        health: ProjectHealth,
+        inp: MonitorInput,
+        report: MonitorReport,
+        unchanged: dict[str, str],
+    ) -> None:
+        """One project, `health` as recorded, and what a look at its current `release` saw:
+        heal (an app's container is restarted, up to the restart limit, then a restart-loop
+        alert) or alert (a site that nothing can restart: down). A health that changed in
+        nothing but its check time goes into `unchanged` (project → that time) instead of
+        being written now."""
         now = datetime.now(UTC)
-        release = current_release(self.layout, project)
-        health = monitoring.health_of(self.engine, project)
+        was = _all_but_the_time(health) if health.last_check else None
         if health.release != release:
             monitoring.resolve_alerts(self.engine, project)
             health = ProjectHealth(release=release)
         window = now - timedelta(seconds=inp.restart_window_seconds)
         health.restarts = [t for t in health.restarts if datetime.fromisoformat(t) > window]
-        verdict, container = probes.probe(self.settings, self.layout, project)
+        verdict, container = seen
         self._count_engine_restarts(health, container, verdict.restarts, now)
         health.last_check = now.isoformat()
         health.detail = verdict.detail
@@ -88,7 +125,10 @@ class MonitorActivities:
                 )
             down = health.healing_paused or (health.consecutive_failures >= inp.down_after_failures)
             health.status = "down" if down else "degraded"
-        monitoring.save_health(self.engine, project, health)
+        if _all_but_the_time(health) == was and health.last_check:
+            unchanged[project] = health.last_check
+        else:
+            monitoring.save_health(self.engine, project, health)
         report.checked[project] = health.status
 
     def _count_engine_restarts(
@@ -177,3 +217,8 @@ class MonitorActivities:
             answer = await http.post(inp.url, content=alert.model_dump_json())
             answer.raise_for_status()
         await asyncio.to_thread(monitoring.mark_delivered, self.engine, inp.alert_id)
+
+
+def _all_but_the_time(health: ProjectHealth) -> dict[str, object]:
+    """What a check found, without when: two checks that found the same compare equal."""
+    return health.model_dump(exclude={"last_check"})

@@ -4,6 +4,7 @@ lock so two reconcilers started at once do the work once."""
 
 import asyncio
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from activities.adapters.beat import Beat
 from activities.adapters.docker import docker_client
 from activities.heartbeat import heartbeating
 from activities.upkeep import cleanup
+from activities.upkeep.watermark import Watermark
 from slipway import metrics, previews, queries
 from slipway.diagnosis import Diagnosis, Kind, diagnose
 from slipway.locks import advisory_lock, try_lock, unlock
@@ -147,27 +149,36 @@ class CleanupActivities:
         self.engine = engine
         self.settings = settings
         self.layout = settings.layout
+        self.watermark = Watermark(settings.cleanup_full_pass_seconds)
 
     @activity.defn(name="cleanup_host")
     async def cleanup_host(self, inp: ReconcileInput) -> CleanupReport:
-        """Remove this server's leftovers (see `cleanup.clean`), once across its workers."""
+        """Remove this server's leftovers (see `cleanup.clean`), once across its workers,
+        looking at the projects whose deployments changed since this worker's last pass
+        (see `watermark`). Idempotent: it only deletes, and a pass that did not finish
+        leaves the watermark where it was, so the next looks at the same projects again."""
 
         def run(beat: Beat) -> CleanupReport:
             with advisory_lock(self.engine, f"slipway:cleanup:{inp.host_queue}") as held:
                 if not held:
                     return CleanupReport(locked=False)
-                report = cleanup.clean(
-                    self.layout,
-                    inp,
-                    lambda project: queries.project_history(self.engine, project),
-                    lambda name: _deployment(self.engine, name),
-                    beat.check,
+                plan = self.watermark.plan(
+                    self.layout, inp, lambda since: queries.changed_since(self.engine, since)
                 )
-                waiting = {v.id for v in queries.in_progress(self.engine, timedelta(0))}
+                waiting = queries.in_progress(self.engine, timedelta(0))
+                records = cleanup.Records(
+                    histories=lambda names: queries.histories(self.engine, names),
+                    deployments=lambda names: work_deployments(self.engine, names),
+                    waiting=waiting,
+                )
+                report = cleanup.clean(
+                    self.layout, inp, records, beat.check, plan.projects, collect=plan.full
+                )
                 try:
-                    report.containers, report.images = self._sweep(waiting, beat)
+                    report.containers, report.images = self._sweep({v.id for v in waiting}, beat)
                 except DockerException as err:
                     log.warning("containers not swept: no Docker Engine answers (%s)", err)
+                self.watermark.passed(plan, inp)
                 return report
 
         return await heartbeating(run)
@@ -177,8 +188,14 @@ class CleanupActivities:
             return cleanup.sweep(client, self.layout, waiting, beat.check)
 
 
-def _deployment(engine: sa.Engine, name: str) -> DeploymentView | None:
-    try:
-        return queries.get_deployment(engine, validate_deployment_id(name))
-    except InvalidNameError:
-        return None
+def work_deployments(engine: sa.Engine, names: Collection[str]) -> dict[str, DeploymentView]:
+    """The recorded deployments among these work dirs' names (a name that is no deployment
+    id has none)."""
+    named = {}
+    for name in names:
+        try:
+            named[validate_deployment_id(name)] = name
+        except InvalidNameError:
+            continue
+    found = queries.deployments_among(engine, named)
+    return {named[deployment_id]: view for deployment_id, view in found.items()}

@@ -25,6 +25,7 @@ from bench import (
     cli,
     copying,
     database,
+    idle,
     latency,
     recovery,
     remote,
@@ -57,6 +58,9 @@ class Scale:
     cli_repeats: int
     routing_sizes: tuple[int, ...]
     routing_repeats: int
+    idle_projects: tuple[int, int]
+    idle_interval_seconds: float
+    idle_window_seconds: float
 
 
 QUICK = Scale(
@@ -72,8 +76,11 @@ QUICK = Scale(
     heartbeat_seconds=2.0,
     remote_repeats=1,
     cli_repeats=3,
-    routing_sizes=(10, 200),
+    routing_sizes=(10, 50),
     routing_repeats=1,
+    idle_projects=(5, 20),
+    idle_interval_seconds=5.0,
+    idle_window_seconds=10.0,
 )
 FULL = Scale(
     name="full",
@@ -90,6 +97,9 @@ FULL = Scale(
     cli_repeats=10,
     routing_sizes=(10, 200, 2_000),
     routing_repeats=5,
+    idle_projects=(10, 200),
+    idle_interval_seconds=30.0,
+    idle_window_seconds=60.0,
 )
 
 
@@ -103,6 +113,7 @@ SECTIONS = (
     "database",
     "recovery",
     "throughput",
+    "idle",
 )
 
 
@@ -111,7 +122,8 @@ async def run_all(
 ) -> list[Section]:
     """The CLI's start, copying and builds first (no stack), then the benchmarks that need
     the stack: routing first, so that the server holds only the projects it routes (it
-    removes them again), throughput last because its serializers outlive it; `only` picks
+    removes them again), throughput last because its serializers outlive it, then the idle
+    worker on a stack of its own (its many routes would weigh on every other figure); `only` picks
     some."""
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(BLOCKING_THREADS))
@@ -144,8 +156,25 @@ async def run_all(
                 scale.copy_repeats,
             )
         )
-    if not only - {"cli", "copying", "builds"}:
-        return sections
+    if only - {"cli", "copying", "builds", "idle"}:
+        sections += await _on_stack(scale, root, console, only)
+    if "idle" in only:
+        few, many = scale.idle_projects
+        console.log(f"idle: the worker's CPU with {few} and {many} projects, nothing deploying")
+        async with running_stack(root / "idle", scale.heartbeat_seconds) as stack:
+            sections.append(
+                await idle.measure(
+                    stack, few, many, scale.idle_interval_seconds, scale.idle_window_seconds
+                )
+            )
+    return sections
+
+
+async def _on_stack(
+    scale: Scale, root: Path, console: Console, only: frozenset[str]
+) -> list[Section]:
+    """The benchmarks that share one stack."""
+    sections = []
     console.log("starting PostgreSQL, Temporal, Caddy and Traefik on free loopback ports")
     async with running_stack(root / "stack", scale.heartbeat_seconds) as stack:
         if "routing" in only:

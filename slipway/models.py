@@ -337,6 +337,11 @@ class ReconcileInput(BaseModel):
     preview_ttl_seconds: float = Field(
         default=7 * 86400.0, description="A preview not deployed for this long is removed."
     )
+    every_project: bool = Field(
+        default=False,
+        description="Clean up after every project, not only those whose deployments changed "
+        "since the last pass: a pass someone asked for.",
+    )
 
 
 class PreviewRemoval(BaseModel):
@@ -377,6 +382,11 @@ class CleanupReport(BaseModel):
     """What a host cleanup removed."""
 
     locked: bool
+    looked_at: list[str] = Field(
+        default_factory=list,
+        description="The projects whose releases and routes the pass looked at: those whose "
+        "deployments changed since the last pass, or every one.",
+    )
     releases: list[str] = Field(default_factory=list)
     work_dirs: list[str] = Field(default_factory=list)
     routes: list[str] = Field(default_factory=list)

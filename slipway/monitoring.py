@@ -20,6 +20,43 @@ def health_of(engine: sa.Engine, project: str) -> ProjectHealth:
     return ProjectHealth.model_validate(found or {})
 
 
+def every_health(engine: sa.Engine) -> dict[str, ProjectHealth]:
+    """Every project's recorded health, in one query: a monitor pass reads them all at once
+    rather than one query per project."""
+    query = sa.select(projects.c.name, projects.c.metadata["health"]).where(
+        projects.c.removed_at.is_(None)
+    )
+    with engine.connect() as conn:
+        return {
+            name: ProjectHealth.model_validate(found or {}) for name, found in conn.execute(query)
+        }
+
+
+def mark_checked(engine: sa.Engine, checked: dict[str, str]) -> None:
+    """Record the check time of projects whose health a check found unchanged (project →
+    time), in one statement; the rest of each health, and of the metadata, is left alone."""
+    if not checked:
+        return
+    names, times = zip(*sorted(checked.items()), strict=True)
+    given = (
+        sa.func.unnest(sa.cast(list(names), ARRAY(sa.Text)), sa.cast(list(times), ARRAY(sa.Text)))
+        .table_valued("name", "at")
+        .render_derived(name="checked")
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(projects)
+            .where(projects.c.name == given.c.name, projects.c.metadata.has_key("health"))
+            .values(
+                metadata=sa.func.jsonb_set(
+                    projects.c.metadata,
+                    sa.literal(["health", "lastCheck"], ARRAY(sa.Text)),
+                    sa.func.to_jsonb(given.c.at),
+                )
+            )
+        )
+
+
 def save_health(engine: sa.Engine, project: str, health: ProjectHealth) -> None:
     """Replace the project's health, leaving the rest of its metadata alone."""
     document = health.model_dump(by_alias=True)

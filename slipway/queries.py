@@ -3,7 +3,7 @@ deployments needing attention."""
 
 import uuid
 from collections.abc import Collection, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,6 +103,53 @@ def project_history(engine: sa.Engine, project: str) -> list[DeploymentView]:
     )
     with engine.connect() as conn:
         return _views(conn.execute(query).all())
+
+
+def histories(engine: sa.Engine, names: Collection[str]) -> dict[str, list[DeploymentView]]:
+    """Every deployment of each named project, newest first, in one query (a project with
+    none maps to an empty list)."""
+    found: dict[str, list[DeploymentView]] = {name: [] for name in names}
+    if not found:
+        return found
+    query = (
+        sa.select(*_VIEW_COLUMNS)
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .where(projects.c.name.in_(sorted(found)))
+        .order_by(projects.c.name, deployments.c.created_at.desc())
+    )
+    with engine.connect() as conn:
+        for view in _views(conn.execute(query).all()):
+            found[view.project].append(view)
+    return found
+
+
+def deployments_among(engine: sa.Engine, ids: Collection[str]) -> dict[str, DeploymentView]:
+    """The recorded deployments of these ids, in one query; an id without a row is absent."""
+    if not ids:
+        return {}
+    query = (
+        sa.select(*_VIEW_COLUMNS)
+        .join(projects, projects.c.id == deployments.c.project_id)
+        .where(deployments.c.id.in_(sorted(ids)))
+    )
+    with engine.connect() as conn:
+        return {view.id: view for view in _views(conn.execute(query).all())}
+
+
+def changed_since(engine: sa.Engine, since: datetime | None) -> tuple[set[str], datetime]:
+    """The projects with a deployment recorded or changed after `since` (every update of a
+    deployment row sets its `updated_at`), and the database's time now, to ask from next."""
+    with engine.connect() as conn:
+        now: datetime = conn.execute(sa.select(sa.func.now())).scalar_one()
+        if since is None:
+            return set(), now
+        names = conn.execute(
+            sa.select(projects.c.name)
+            .distinct()
+            .join(deployments, deployments.c.project_id == projects.c.id)
+            .where(deployments.c.updated_at > since)
+        ).scalars()
+        return set(names), now
 
 
 def sealed_env(engine: sa.Engine, deployment_id: str) -> dict[str, str]:

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         default_factory=dict, description='Seconds per phase, e.g. {"health_check": 120}.'
     )
     reconcile_interval_seconds: float = 30.0
+    cleanup_full_pass_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often a cleanup pass looks at every project and the whole content "
+        "store; the passes between look only at projects whose deployments changed.",
+    )
     orphan_policy: str = Field(default="fail", pattern="^(fail|resume)$")
     orphan_grace_seconds: float = Field(
         default=60.0, description="How long a deployment may look orphaned before it is."

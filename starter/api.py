@@ -602,12 +602,13 @@ def logs(engine: sa.Engine, deployment_id: str) -> list[LogEntry]:
 
 async def reconcile_now(client: Client, settings: Settings) -> ReconcileReport:
     """One reconcile pass for this server, now. Two requests at once share one run (one
-    workflow id); a scheduled run at the same moment does its work once (advisory locks)."""
+    workflow id); a scheduled run at the same moment does its work once (advisory locks).
+    It cleans up after every project, not only those whose deployments changed."""
     from workflows.reconcile import ReconcileWorkflow
 
     return await client.execute_workflow(
         ReconcileWorkflow.run,
-        reconcile_input(settings),
+        reconcile_input(settings).model_copy(update={"every_project": True}),
         id=reconcile_schedule_id(settings.server) + "-now",
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -16,12 +16,12 @@ from temporalio.client import Client
 
 from activities.adapters.docker import LABEL_PROJECT
 from activities.adapters.traefik import STATE_HEADER
+from activities.reconcile import work_deployments
 from activities.upkeep import cleanup
 from slipway import lifecycle as states
 from slipway import monitoring, project_events, queries
 from slipway.lifecycle import ProjectNotFoundError
-from slipway.models import CleanupReport, DeploymentView, GitSource, LifecycleAction
-from slipway.names import InvalidNameError, validate_deployment_id
+from slipway.models import CleanupReport, GitSource, LifecycleAction
 from slipway.phases import Status
 from slipway.schedules import reconcile_input
 from slipway.settings import Settings
@@ -145,29 +145,20 @@ async def test_static_site_stops_starts_and_restarts(
     assert fetch(settings, project).text.strip() == "<h1>one</h1>"
 
 
-def _recorded(engine: sa.Engine, name: str) -> DeploymentView | None:
-    try:
-        return queries.get_deployment(engine, validate_deployment_id(name))
-    except InvalidNameError:
-        return None
-
-
 def cleanup_now(
     settings: Settings, engine: sa.Engine, docker_client: docker.DockerClient
 ) -> CleanupReport:
     """A reconcile pass's cleanup of this server, as its `cleanup_host` activity does it (the
     pass's other half, resolving orphaned workflows, is not about what a project leaves)."""
-    inp = reconcile_input(settings)
-    report = cleanup.clean(
-        settings.layout,
-        inp,
-        lambda name: queries.project_history(engine, name),
-        lambda name: _recorded(engine, name),
-        lambda: None,
+    waiting = queries.in_progress(engine, timedelta(0))
+    records = cleanup.Records(
+        histories=lambda names: queries.histories(engine, names),
+        deployments=lambda names: work_deployments(engine, names),
+        waiting=waiting,
     )
-    waiting = {v.id for v in queries.in_progress(engine, timedelta(0))}
+    report = cleanup.clean(settings.layout, reconcile_input(settings), records, lambda: None)
     report.containers, report.images = cleanup.sweep(
-        docker_client, settings.layout, waiting, lambda: None
+        docker_client, settings.layout, {v.id for v in waiting}, lambda: None
     )
     return report
 

@@ -164,6 +164,27 @@ async def test_static_site_whose_files_vanish_raises_one_alert(
     assert monitoring.health_of(engine, project).status == "down"
 
 
+async def test_a_pass_that_finds_nothing_new_moves_only_the_check_time(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    _, failure = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "s", "steady"), project
+    )
+    assert failure is None
+    assert (await _pass(client, settings)).checked[project] == "healthy"
+    first = monitoring.health_of(engine, project)
+    assert (await _pass(client, settings)).checked[project] == "healthy"
+    second = monitoring.health_of(engine, project)
+    assert first.last_check and second.last_check
+    assert second.last_check > first.last_check
+    assert second.model_dump(exclude={"last_check"}) == first.model_dump(exclude={"last_check"})
+
+
 async def test_release_failing_in_its_bake_window_is_rolled_back(
     client: Client,
     settings: Settings,

@@ -135,6 +135,41 @@ async def test_two_reconcilers_at_once_clean_up_once(
     assert both[0] == both[1], "two requests at once share one run"
 
 
+async def _scheduled_pass(client: Client, settings: Settings) -> ReconcileReport:
+    """A pass as the Schedule starts it."""
+    return await client.execute_workflow(
+        ReconcileWorkflow.run,
+        reconcile_input(settings),
+        id=f"reconcile-{uuid.uuid4()}",
+        task_queue=settings.task_queue,
+    )
+
+
+async def test_scheduled_cleanup_looks_at_projects_whose_deployments_changed(
+    client: Client,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    await deploy_and_wait(client, settings, make_site(tmp_path / "a", "first"), project)
+    assert project in (await _scheduled_pass(client, settings)).cleanup.looked_at
+    for _ in range(60):  # until the deployment is older than the watermark's margin
+        if project not in (await _scheduled_pass(client, settings)).cleanup.looked_at:
+            break
+        await asyncio.sleep(1)
+    else:
+        raise AssertionError("an unchanged project is looked at by every pass")
+    layout = Layout(settings.home)
+    junk = _junk_release(layout, project)
+    await deploy_and_wait(client, settings, make_site(tmp_path / "b", "second"), project)
+    report = (await _scheduled_pass(client, settings)).cleanup
+    assert project in report.looked_at
+    assert f"{project}/{junk}" in report.releases
+    every = (await api.reconcile_now(client, settings)).cleanup
+    assert project in every.looked_at
+
+
 async def test_cleanup_keeps_current_and_the_newest_releases(
     client: Client,
     settings: Settings,

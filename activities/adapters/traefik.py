@@ -20,6 +20,8 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -191,12 +193,47 @@ STOPPED = "-stopped"
 """Suffix of the service with no server a stopped project's public routers use."""
 
 
+_READ: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+_READ_LOCK = threading.Lock()
+_READ_KEPT = 4096
+"""Routes whose parsed form is kept: more than a server has projects, and bounded."""
+
+
+def read_route(route: Path) -> dict[str, Any] | None:
+    """The `http` section of a route file, or None without one. A route is only ever
+    replaced whole (written elsewhere, then renamed over it), so a file with the same inode,
+    modification time and size is the one read before: its parsed form is kept and handed
+    out again (read it, never change it), and the monitor's look at every project costs a
+    `stat` for each route that did not change."""
+    try:
+        seen = route.stat()
+    except FileNotFoundError:
+        return None
+    version = (seen.st_ino, seen.st_mtime_ns, seen.st_size)
+    with _READ_LOCK:
+        kept = _READ.get(route)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    try:
+        text = route.read_text()
+    except FileNotFoundError:
+        return None
+    http: dict[str, Any] = yaml.safe_load(text)["http"]
+    with _READ_LOCK:
+        if len(_READ) >= _READ_KEPT:
+            _READ.clear()
+        # Read after the stat: if the file was replaced in between, the next stat differs
+        # from this version and the file is read again.
+        _READ[route] = (version, http)
+    return http
+
+
 def is_stopped(layout: Layout, project: str) -> bool:
     """True if the project's route says it is stopped: its public router has no server."""
-    route = layout.route(project)
-    if not route.exists():
+    http = read_route(layout.route(project))
+    if http is None:
         return False
-    router = yaml.safe_load(route.read_text())["http"]["routers"].get(f"slipway-{project}")
+    router = http["routers"].get(f"slipway-{project}")
     return router is not None and str(router["service"]).endswith(STOPPED)
 
 
@@ -214,11 +251,8 @@ def candidate_target(layout: Layout, project: str) -> Target:
 
 
 def _target(layout: Layout, project: str, name: str) -> Target | None:
-    route = layout.route(project)
-    if not route.exists():
-        return None
-    http = yaml.safe_load(route.read_text())["http"]
-    if name not in http["routers"]:
+    http = read_route(layout.route(project))
+    if http is None or name not in http["routers"]:
         return None
     slot = http["middlewares"][name]["headers"]["customRequestHeaders"].get("X-Slipway-Slot", "")
     url = http["services"][name]["loadBalancer"]["servers"][0]["url"]
@@ -227,20 +261,20 @@ def _target(layout: Layout, project: str, name: str) -> Target | None:
 
 def candidate_of(layout: Layout, project: str) -> str | None:
     """The header value the project's candidate router takes, read back from its route."""
-    route = layout.route(project)
-    if not route.exists():
+    http = read_route(layout.route(project))
+    if http is None:
         return None
-    rule = yaml.safe_load(route.read_text())["http"]["routers"][f"slipway-{project}-candidate"]
+    rule = http["routers"][f"slipway-{project}-candidate"]
     found = re.search(rf"Header\(`{CANDIDATE_HEADER}`, `([^`]+)`\)", rule["rule"])
     return found.group(1) if found else None
 
 
 def version_of(layout: Layout, project: str) -> str | None:
     """The version of the project's route as written, or None without one."""
-    route = layout.route(project)
-    if not route.exists():
+    http = read_route(layout.route(project))
+    if http is None:
         return None
-    for middleware in yaml.safe_load(route.read_text())["http"]["middlewares"].values():
+    for middleware in http["middlewares"].values():
         headers = middleware.get("headers", {}).get("customResponseHeaders", {})
         if ROUTE_HEADER in headers:
             return str(headers[ROUTE_HEADER])
@@ -257,7 +291,10 @@ def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) ->
         return None
     public = public_target(layout, project)
     route = layout.route(project)
-    routers = yaml.safe_load(route.read_text())["http"]["routers"]
+    http = read_route(route)
+    if http is None:
+        return None
+    routers = http["routers"]
     hosts = hosts.model_copy(update={"secure_base": f"slipway-{project}_tls" in routers})
     config, version = render_route(
         project,

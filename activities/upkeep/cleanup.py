@@ -6,7 +6,8 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -48,21 +49,38 @@ def _old(path: Path, seconds: float) -> bool:
     return time.time() - path.stat().st_mtime > seconds
 
 
+@dataclass(frozen=True)
+class Records:
+    """What the database knows that a cleanup needs, each looked up in one query: the
+    histories of the projects looked at, the deployments of the work dirs, and every
+    deployment still queued or under way."""
+
+    histories: Callable[[Collection[str]], dict[str, list[DeploymentView]]]
+    deployments: Callable[[Collection[str]], dict[str, DeploymentView]]
+    waiting: list[DeploymentView]
+
+
 def clean(
     layout: Layout,
     inp: ReconcileInput,
-    history_of: Callable[[str], list[DeploymentView]],
-    deployment: Callable[[str], DeploymentView | None],
+    records: Records,
     check: Callable[[], None],
+    projects: Collection[str] | None = None,
+    *,
+    collect: bool = True,
 ) -> CleanupReport:
-    """Remove what nothing needs any more; `check` is called between items so a cancelled
-    cleanup stops. Idempotent: it only deletes, and deleting what is gone is a no-op."""
+    """Remove what nothing needs any more: the releases and routes of `projects` (every
+    project on this server when None), then old work dirs and uploads, and with `collect`,
+    or once a release went, the stored objects no release links to. `check` is called
+    between items so a cancelled cleanup stops. Idempotent: it only deletes, and deleting
+    what is gone is a no-op."""
     report = CleanupReport(locked=True)
-    in_progress_uploads: set[str] = set()
-    for site in sorted(layout.sites.iterdir()) if layout.sites.is_dir() else []:
-        project = site.name
-        history = history_of(project)
-        in_progress_uploads |= {v.details.upload_id or "" for v in history if v.status in WAITING}
+    sites = sorted(site.name for site in layout.sites.iterdir()) if layout.sites.is_dir() else []
+    looked_at = sites if projects is None else sorted(set(projects) & set(sites))
+    report.looked_at = looked_at
+    histories = records.histories(looked_at)
+    for project in looked_at:
+        history = histories.get(project, [])
         current = current_release(layout, project)
         keep = releases_to_keep(history, current, inp.keep_releases)
         releases = layout.releases(project)
@@ -76,13 +94,16 @@ def clean(
             route.unlink(missing_ok=True)
             report.routes.append(project)
     work_root = layout.home / "work"
-    for work in sorted(work_root.iterdir()) if work_root.is_dir() else []:
+    works = sorted(work_root.iterdir()) if work_root.is_dir() else []
+    recorded = records.deployments([work.name for work in works])
+    for work in works:
         check()
-        view = deployment(work.name)
+        view = recorded.get(work.name)
         finished = view is None or view.status not in WAITING
         if finished and _old(work, inp.work_retention_seconds):
             shutil.rmtree(work, ignore_errors=True)
             report.work_dirs.append(work.name)
+    in_progress_uploads = {v.details.upload_id or "" for v in records.waiting}
     for upload in sorted(layout.uploads.iterdir()) if layout.uploads.is_dir() else []:
         check()
         if upload.name == BLOBS:
@@ -93,11 +114,14 @@ def clean(
             else:
                 upload.unlink(missing_ok=True)
             report.uploads.append(upload.name)
-    report.store_objects = collect_store(layout, check)
+    if collect or report.releases:
+        report.store_objects = collect_store(layout, check)
     report.blobs = _collect_blobs(layout.uploads, inp.upload_retention_seconds, check)
     log.info(
-        "cleanup removed %d releases, %d work dirs, %d routes, %d uploads, %d stored objects, "
-        "%d blobs",
+        "cleanup looked at %d of %d projects; removed %d releases, %d work dirs, %d routes, "
+        "%d uploads, %d stored objects, %d blobs",
+        len(looked_at),
+        len(sites),
         len(report.releases),
         len(report.work_dirs),
         len(report.routes),

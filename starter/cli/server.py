@@ -42,7 +42,8 @@ def stats(
 
 @app.command()
 def reconcile(json: JsonOption = False) -> None:
-    """Run one reconcile pass now: resolve orphans, clean up this server's leftovers."""
+    """Run one reconcile pass now: resolve orphans, clean up this server's leftovers after
+    every project (the scheduled passes look at those whose deployments changed)."""
     on_server("reconcile")
     from starter import api
     from starter.local import Local
