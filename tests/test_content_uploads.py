@@ -21,7 +21,7 @@ from activities.adapters.beat import Beat
 from activities.adapters.blobs import BLOBS, blob_path
 from activities.adapters.content_manifest import FORMAT
 from activities.phases.pulling_source import pull
-from activities.upkeep.cleanup import clean
+from activities.upkeep.cleanup import Records, clean
 from slipway.errors import BadInputError
 from slipway.layout import Layout
 from slipway.limits import UnpackLimits
@@ -276,8 +276,7 @@ def test_cleanup_removes_only_old_blobs_no_kept_manifest_names(tmp_path: Path) -
     report = clean(
         layout,
         ReconcileInput(host_queue="unused", upload_retention_seconds=3600),
-        lambda _: [],
-        lambda _: None,
+        Records(histories=lambda _: {}, deployments=lambda _: {}, waiting=[]),
         lambda: None,
     )
     assert report.uploads == [gone] and report.blobs == 1

@@ -41,7 +41,8 @@ async def test_active_and_failed_deployments_are_announced_once_each(
         assert failure is None
         bad, failure = await deploy_and_wait(client, notifying, unsupported, project)
         assert failure is not None
-    bodies = await _bodies(receiver, 2)
+        # The notices go out after the deployments end, from this worker.
+        bodies = await _bodies(receiver, 2)
     await asyncio.sleep(0.5)
     assert len(bodies) == 2, bodies
     by_id = {str(b["id"]): b for b in bodies}
