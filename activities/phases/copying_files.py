@@ -73,14 +73,16 @@ def _copy_new(tree: ConfinedTree, source: Path, name: str, size: int) -> None:
         os.close(out)
 
 
-def _stored(layout: Layout, entry: Entry) -> Path:
-    return layout.store / entry.digest[:2] / entry.digest[2:]
+def _stored(store: str, entry: Entry) -> str:
+    """Where the store keeps the entry's content (a string: this runs once per file)."""
+    return f"{store}/{entry.digest[:2]}/{entry.digest[2:]}"
 
 
-def _place_file(layout: Layout, tree: ConfinedTree, path: str, entry: Entry, source: Path) -> bool:
+def _place_file(store: str, tree: ConfinedTree, path: str, entry: Entry, source: Path) -> bool:
     """Put the content of `entry` at `path` in the release: a link to the stored object if
-    the store has it, else a copy that then joins the store. True if it was copied."""
-    obj = _stored(layout, entry)
+    the store has it, else a copy of the source's file that then joins the store. True if
+    it was copied."""
+    obj = _stored(store, entry)
     try:
         tree.link_in(obj, path, replace=True)
         return False
@@ -89,8 +91,8 @@ def _place_file(layout: Layout, tree: ConfinedTree, path: str, entry: Entry, sou
     except OSError as err:
         if err.errno != errno.EMLINK:
             raise
-    _copy_new(tree, source, path, entry.size)
-    _share(tree, path, obj)
+    _copy_new(tree, source / entry.path, path, entry.size)
+    _share(tree, path, Path(obj))
     return True
 
 
@@ -106,12 +108,22 @@ def _share(tree: ConfinedTree, name: str, obj: Path) -> None:
 def _check_space(layout: Layout, files: list[Entry], limits: UnpackLimits) -> None:
     """Refuse to start a copy that would eat into the free-space reserve: only contents
     the store lacks cost space."""
-    needed = sum(e.size for e in files if not _stored(layout, e).exists())
+    store = str(layout.store)
+    needed = sum(e.size for e in files if not os.path.exists(_stored(store, e)))
     layout.store.mkdir(parents=True, exist_ok=True)
     try:
         limits.free_space(needed, shutil.disk_usage(layout.store).free, "copying the release")
     except LimitError as err:
         raise BadInputError(str(err)) from None
+
+
+def _count(tally: dict[str, list[int]]) -> None:
+    """Add the files and bytes placed, by how, to the metrics: once per attempt, not per
+    file."""
+    for how, (placed, size) in tally.items():
+        if placed:
+            metrics.copied_files.labels(how).inc(placed)
+            metrics.copied_bytes.labels(how).inc(size)
 
 
 class _Checkpoint:
@@ -185,22 +197,26 @@ def copy_release(
     release = layout.release(project, deployment_id)
     release.mkdir(parents=True, exist_ok=True)
     checkpoint = _Checkpoint(layout.work(deployment_id) / _POSITION)
+    store = str(layout.store)
+    tally = {"copied": [0, 0], "linked": [0, 0]}
     with ConfinedTree(release) as tree:
-        for index in range(done["next"], len(todo)):
-            beat.check()
-            path, entry = todo[index]
-            if entry.kind == "dir":
-                tree.mkdir(path)
-            else:
-                copied = _place_file(layout, tree, path, entry, source / entry.path)
-                how = "copied" if copied else "linked"
-                done[how] += 1
-                metrics.copied_files.labels(how).inc()
-                metrics.copied_bytes.labels(how).inc(entry.size)
-            done["next"] = index + 1
-            beat.details = dict(done)
-            checkpoint.save(done)
-            progress(done["copied"] + done["linked"], len(files))
+        try:
+            for index in range(done["next"], len(todo)):
+                beat.check()
+                path, entry = todo[index]
+                if entry.kind == "dir":
+                    tree.mkdir(path)
+                else:
+                    how = "copied" if _place_file(store, tree, path, entry, source) else "linked"
+                    done[how] += 1
+                    tally[how][0] += 1
+                    tally[how][1] += entry.size
+                done["next"] = index + 1
+                beat.details = dict(done)
+                checkpoint.save(done)
+                progress(done["copied"] + done["linked"], len(files))
+        finally:
+            _count(tally)
         try:
             rules = layout.static_rules(deployment_id)
             if rules.is_file():
