@@ -25,7 +25,7 @@ from activities.phases.copying_files import copy_release
 from activities.phases.pulling_source import pull
 from activities.upkeep.cleanup import clean
 from slipway.errors import BadInputError
-from slipway.layout import Layout
+from slipway.layout import RELEASE_MARKER, Layout
 from slipway.limits import UnpackLimits
 from slipway.models import ReconcileInput
 from slipway.settings import Settings
@@ -273,18 +273,7 @@ def test_releases_stay_as_they_were_built_whatever_deploys_after_them(tmp_path: 
         upload_id = _store(layout, entries, {digests[n]: data for n, data in files.items()})
         deployment_id = str(uuid.uuid4())
         pull(layout, upload_id, deployment_id, LIMITS, Beat())
-        copy_release(
-            layout,
-            "site",
-            deployment_id,
-            layout.source(deployment_id),
-            load(layout.manifest(deployment_id)),
-            "",
-            Beat(),
-            lambda copied, total: None,
-            LIMITS,
-        )
-        return layout.release("site", deployment_id)
+        return _copy(layout, deployment_id)
 
     def seen(release: Path) -> dict[str, tuple[int, bytes]]:
         return {n: ((release / n).stat().st_ino, (release / n).read_bytes()) for n in contents}
@@ -299,6 +288,64 @@ def test_releases_stay_as_they_were_built_whatever_deploys_after_them(tmp_path: 
     blobs = {p.stat().st_ino for p in (layout.uploads / BLOBS).rglob("*") if p.is_file()}
     for release in (first, second):
         assert not {(release / n).stat().st_ino for n in contents} & blobs
+
+
+def _copy(layout: Layout, deployment_id: str) -> Path:
+    """copy_release of the deployment's source, its site root at the top; the release."""
+    copy_release(
+        layout,
+        "site",
+        deployment_id,
+        layout.source(deployment_id),
+        load(layout.manifest(deployment_id)),
+        "",
+        Beat(),
+        lambda copied, total: None,
+        LIMITS,
+    )
+    return layout.release("site", deployment_id)
+
+
+def test_a_tree_of_stored_links_becomes_its_release_by_one_rename(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    entries = [file("index.html"), file("assets/copy.html"), directory("empty")]
+    upload_id = _store(layout, entries, {DIGEST: HELLO})
+    moved = str(uuid.uuid4())
+    pull(layout, upload_id, moved, LIMITS, Beat())
+    source = layout.source(moved)
+    inode = source.stat().st_ino
+    release = _copy(layout, moved)
+    assert not source.exists() and release.stat().st_ino == inode
+    assert (release / "index.html").stat().st_ino == _stored(layout, DIGEST).stat().st_ino
+    assert (release / "empty").is_dir()
+    assert (release / RELEASE_MARKER).read_text() == moved
+
+    # A retry after the move, before the copy was recorded, finds the source gone and
+    # links every file again, over itself, from the store.
+    (layout.work(moved) / "copy.json").unlink()
+    (release / RELEASE_MARKER).unlink()
+    assert _copy(layout, moved) == release
+    assert (release / RELEASE_MARKER).read_text() == moved
+    assert (release / "assets" / "copy.html").read_bytes() == HELLO
+
+    # A tree with an executable, a link, or anything put at its top since it was built,
+    # is released entry by entry and stays where it is.
+    cases: dict[str, list[dict[str, object]]] = {
+        "executable": [file("index.html"), file("run", SCRIPT_DIGEST, len(SCRIPT), 0o755)],
+        "link": [file("index.html"), link("home.html", "index.html")],
+        "changed since": [file("index.html")],
+    }
+    for case, listed in cases.items():
+        upload_id = _store(layout, listed, {DIGEST: HELLO, SCRIPT_DIGEST: SCRIPT})
+        deployment_id = str(uuid.uuid4())
+        pull(layout, upload_id, deployment_id, LIMITS, Beat())
+        if case == "changed since":
+            (layout.source(deployment_id) / "planted.html").write_text("not in the manifest")
+        release = _copy(layout, deployment_id)
+        assert layout.source(deployment_id).is_dir(), case
+        assert (release / "index.html").read_bytes() == HELLO, case
+        assert not (release / "planted.html").exists(), case
+        assert not any(p.is_symlink() for p in release.rglob("*")), case
 
 
 def _aged(root: Path, seconds: float) -> None:

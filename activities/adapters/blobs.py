@@ -24,6 +24,7 @@ import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -202,8 +203,18 @@ def _copy(
         os.close(out)
 
 
+@dataclass(frozen=True)
+class Built:
+    """A tree built from a manifest: its description (`described`), and whether every file
+    of it is a hard link into the content store."""
+
+    entries: list[Entry]
+    stored: bool
+
+
 class _Building:
-    """One tree being built: where its contents come from, what copies cost."""
+    """One tree being built: where its contents come from, what copies cost, whether every
+    file is a link into the store."""
 
     def __init__(
         self, tree: ConfinedTree, uploads: Path, store: Path, limits: UnpackLimits
@@ -214,6 +225,7 @@ class _Building:
         self.limits = limits
         self.free = shutil.disk_usage(tree.root).free
         self.copied = 0
+        self.all_stored = True
 
     def stored(self, digest: str) -> str:
         return f"{self.store}/{digest[:2]}/{digest[2:]}"
@@ -245,6 +257,7 @@ class _Building:
         except FileNotFoundError:  # cleanup took it from the store just now
             self._from_blob(entry, obj)
             return
+        self.all_stored = False
         try:
             self._spend(entry)
             _copy(self.tree, source, entry, None)
@@ -272,10 +285,13 @@ class _Building:
             raise ManifestError(
                 f"entry {entry.path!r}: its blob's content hashes to {found}, not {entry.sha256}"
             )
+        shared = False
         if entry.mode != EXECUTABLE:
             with contextlib.suppress(OSError):
                 os.makedirs(os.path.dirname(obj), exist_ok=True)
                 self.tree.link_out(entry.path, Path(obj))
+                shared = True
+        self.all_stored = self.all_stored and shared
 
 
 def described(items: list[Item]) -> list[Entry]:
@@ -301,12 +317,12 @@ def described(items: list[Item]) -> list[Entry]:
 
 def materialize(
     manifest: Path, dest: Path, store: Path, limits: UnpackLimits, check: Callable[[], None]
-) -> list[Entry]:
+) -> Built:
     """Build the tree the stored manifest describes into the empty directory `dest`, from
     the server's content store `store` (see `_Building.place`) and the blob store beside
-    the manifest; `check` runs between entries, so a cancelled deployment stops. Returns
-    the tree's description (`described`): each file's digest is its content's, taken from
-    the store or checked against its blob. Anything wrong is a `ManifestError` naming the
+    the manifest; `check` runs between entries, so a cancelled deployment stops. The tree's
+    description (`described`) gives each file the digest of its content, taken from the
+    store or checked against its blob. Anything wrong is a `ManifestError` naming the
     entry."""
     if manifest.stat().st_size > largest(limits):
         raise ManifestError("the manifest is larger than any within the limits")
@@ -325,4 +341,4 @@ def materialize(
                     tree.symlink(entry.path, entry.target)
     except (LimitError, LinkInPathError, AlreadyThereError) as err:
         raise ManifestError(str(err)) from None
-    return described(items)
+    return Built(described(items), building.all_stored)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from activities.adapters import stored_tree
 from activities.adapters.beat import Beat
 from activities.adapters.confined import ConfinedTree, LinkInPathError
 from activities.adapters.files import write_atomically
@@ -117,6 +118,33 @@ def _check_space(layout: Layout, files: list[Entry], limits: UnpackLimits) -> No
         raise BadInputError(str(err)) from None
 
 
+def _moved(
+    layout: Layout,
+    deployment_id: str,
+    source: Path,
+    release: Path,
+    site_root: str,
+    entries: list[Entry],
+    todo: list[tuple[str, Entry]],
+) -> bool:
+    """Make the source itself the release, by one rename, when it is what the release
+    would hold: all of it (its site root is its top, no entry left out, no link to turn
+    into a copy) and every file a hard link into the store, as `stored_tree` recorded
+    it. True if it was moved; the release is then complete but for its marker and rules.
+    A retry after the move finds the release there and the source gone, and links every
+    file again over itself from the store (the release's own links keep each content
+    there)."""
+    whole = len(todo) == len(entries) and all(entry.kind != "link" for entry in entries)
+    if site_root or not whole:
+        return False
+    if release.exists() or not stored_tree.recorded(layout.work(deployment_id), source):
+        return False
+    release.parent.mkdir(parents=True, exist_ok=True)
+    source.rename(release)
+    os.utime(release)  # made now, as a release linked file by file is
+    return True
+
+
 def _count(tally: dict[str, list[int]]) -> None:
     """Add the files and bytes placed, by how, to the metrics: once per attempt, not per
     file."""
@@ -180,6 +208,10 @@ def copy_release(
     A static release holds no link: each of the upload's links becomes a copy of what it
     leads to (see `links.flatten`), so the static server can refuse to follow any.
 
+    A source that is all release already, every file a link into the store (a content
+    manifest's, see `stored_tree`), becomes the release by one rename (`_moved`): a
+    redeploy of a large site then costs no link at all here.
+
     Idempotent: every entry is placed over whatever a failed attempt left there, the index
     of the next entry is heartbeated so a retry resumes there, and the result file written
     last lets a retry adopt a finished release. Every write goes through `ConfinedTree`, so
@@ -192,13 +224,18 @@ def copy_release(
     todo = _release_entries(entries, site_root, limits)
     files = [entry for _, entry in todo if entry.kind == "file"]
     done = resume_point(layout, deployment_id, beat)
-    if done["next"] == 0:
-        _check_space(layout, files, limits)
     release = layout.release(project, deployment_id)
+    tally = {"copied": [0, 0], "linked": [0, 0]}
+    if done["next"] == 0 and _moved(
+        layout, deployment_id, source, release, site_root, entries, todo
+    ):
+        done = {"next": len(todo), "copied": 0, "linked": len(files)}
+        tally["linked"] = [len(files), sum(e.size for e in files)]
+    elif done["next"] == 0:
+        _check_space(layout, files, limits)
     release.mkdir(parents=True, exist_ok=True)
     checkpoint = _Checkpoint(layout.work(deployment_id) / _POSITION)
     store = str(layout.store)
-    tally = {"copied": [0, 0], "linked": [0, 0]}
     with ConfinedTree(release) as tree:
         try:
             for index in range(done["next"], len(todo)):

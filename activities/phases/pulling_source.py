@@ -10,6 +10,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from activities.adapters import stored_tree
 from activities.adapters.archive import UnsafeArchiveError, kind_of, unpack
 from activities.adapters.beat import Beat
 from activities.adapters.blobs import materialize
@@ -58,9 +59,11 @@ def pull(
     scratch = work / "source.partial"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
+    stored = False
     try:
         if kind_of(upload) == "manifest":
-            entries = materialize(upload, scratch, layout.store, limits, beat.check)
+            built = materialize(upload, scratch, layout.store, limits, beat.check)
+            entries, stored = built.entries, built.stored
         else:
             unpack(upload, scratch, limits, beat.check)
             entries = scan(scratch, beat)
@@ -69,8 +72,12 @@ def pull(
         upload.unlink(missing_ok=True)
         raise BadInputError(f"upload {upload_id} was refused: {err}") from None
     digest = save(entries, layout.manifest(deployment_id))
-    shutil.rmtree(layout.source(deployment_id), ignore_errors=True)
-    scratch.rename(layout.source(deployment_id))
+    source = layout.source(deployment_id)
+    stored_tree.forget(work)
+    shutil.rmtree(source, ignore_errors=True)
+    scratch.rename(source)
+    if stored:
+        stored_tree.record(work, source)
     result = SourceResult(
         upload_id=upload_id,
         digest=digest,
