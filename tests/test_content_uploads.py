@@ -328,12 +328,13 @@ def test_a_tree_of_stored_links_becomes_its_release_by_one_rename(tmp_path: Path
     assert (release / RELEASE_MARKER).read_text() == moved
     assert (release / "assets" / "copy.html").read_bytes() == HELLO
 
-    # A tree with an executable, a link, or anything put at its top since it was built,
-    # is released entry by entry and stays where it is.
+    # A tree with an executable, a link, an entry at Slipway's reserved path, or anything
+    # put at its top since it was built, is released entry by entry and stays where it is.
     cases: dict[str, list[dict[str, object]]] = {
         "executable": [file("index.html"), file("run", SCRIPT_DIGEST, len(SCRIPT), 0o755)],
         "link": [file("index.html"), link("home.html", "index.html")],
         "changed since": [file("index.html")],
+        "reserved path": [file("index.html"), file(".well-known/slipway/planted.html")],
     }
     for case, listed in cases.items():
         upload_id = _store(layout, listed, {DIGEST: HELLO, SCRIPT_DIGEST: SCRIPT})
@@ -345,6 +346,7 @@ def test_a_tree_of_stored_links_becomes_its_release_by_one_rename(tmp_path: Path
         assert layout.source(deployment_id).is_dir(), case
         assert (release / "index.html").read_bytes() == HELLO, case
         assert not (release / "planted.html").exists(), case
+        assert not (release / ".well-known" / "slipway" / "planted.html").exists(), case
         assert not any(p.is_symlink() for p in release.rglob("*")), case
 
 

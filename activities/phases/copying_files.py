@@ -48,11 +48,11 @@ def _release_entries(
         placed = flatten(entries, site_root, limits)
     except (LinkError, LimitError) as err:
         raise BadInputError(f"the static site cannot be released: {err}") from None
-    return [
-        (path, entry)
-        for path, entry in placed
-        if path != RESERVED and not path.startswith(RESERVED + "/")
-    ]
+    return [(path, entry) for path, entry in placed if not _reserved(path)]
+
+
+def _reserved(path: str) -> bool:
+    return path == RESERVED or path.startswith(RESERVED + "/")
 
 
 def _copy_new(tree: ConfinedTree, source: Path, name: str, size: int) -> None:
@@ -125,17 +125,15 @@ def _moved(
     release: Path,
     site_root: str,
     entries: list[Entry],
-    todo: list[tuple[str, Entry]],
 ) -> bool:
     """Make the source itself the release, by one rename, when it is what the release
-    would hold: all of it (its site root is its top, no entry left out, no link to turn
-    into a copy) and every file a hard link into the store, as `stored_tree` recorded
-    it. True if it was moved; the release is then complete but for its marker and rules.
+    would hold: all of it (its site root is its top, no entry at the reserved path, no
+    link to turn into a copy) and every file a hard link into the store, as `stored_tree`
+    recorded it. True if it was moved; the release is then complete but for its marker and rules.
     A retry after the move finds the release there and the source gone, and links every
     file again over itself from the store (the release's own links keep each content
     there)."""
-    whole = len(todo) == len(entries) and all(entry.kind != "link" for entry in entries)
-    if site_root or not whole:
+    if site_root or any(entry.kind == "link" or _reserved(entry.path) for entry in entries):
         return False
     if release.exists() or not stored_tree.recorded(layout.work(deployment_id), source):
         return False
@@ -221,18 +219,19 @@ def copy_release(
     adopted = finished(layout, project, deployment_id)
     if adopted is not None:
         return adopted
-    todo = _release_entries(entries, site_root, limits)
-    files = [entry for _, entry in todo if entry.kind == "file"]
     done = resume_point(layout, deployment_id, beat)
     release = layout.release(project, deployment_id)
     tally = {"copied": [0, 0], "linked": [0, 0]}
-    if done["next"] == 0 and _moved(
-        layout, deployment_id, source, release, site_root, entries, todo
-    ):
+    if done["next"] == 0 and _moved(layout, deployment_id, source, release, site_root, entries):
+        todo = [(entry.path, entry) for entry in entries]
+        files = [entry for entry in entries if entry.kind == "file"]
         done = {"next": len(todo), "copied": 0, "linked": len(files)}
         tally["linked"] = [len(files), sum(e.size for e in files)]
-    elif done["next"] == 0:
-        _check_space(layout, files, limits)
+    else:
+        todo = _release_entries(entries, site_root, limits)
+        files = [entry for _, entry in todo if entry.kind == "file"]
+        if done["next"] == 0:
+            _check_space(layout, files, limits)
     release.mkdir(parents=True, exist_ok=True)
     checkpoint = _Checkpoint(layout.work(deployment_id) / _POSITION)
     store = str(layout.store)
