@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError
 from temporalio.worker import Interceptor, Worker
 
 from activities.adapters.caddy import StaticServerError, load_rules
@@ -31,7 +32,7 @@ from slipway.in_progress_metric import count_in_progress_from
 from slipway.metrics_endpoint import MetricsEndpoint, free_loopback_address
 from slipway.schedules import ensure_monitor_schedule, ensure_reconcile_schedule
 from slipway.settings import Settings
-from slipway.temporal import connect, metrics_runtime
+from slipway.temporal import connect, metrics_runtime, release_sticky
 from workflows.deployment import DeploymentWorkflow
 from workflows.monitor import MonitorWorkflow
 from workflows.notify import NotifyWorkflow
@@ -151,6 +152,12 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        queues = [settings.task_queue, settings.host_task_queue]
+        released = await release_sticky(client, queues)
+        logging.info("took over %d running workflows' next tasks from earlier workers", released)
+    except RPCError as err:
+        logging.warning("running workflows keep their sticky queues until it times out: %s", err)
     logging.info(
         "worker polling %s and %s on %s",
         settings.task_queue,

@@ -17,8 +17,8 @@ from activities.heartbeat import heartbeating
 from activities.upkeep import probes
 from slipway import metrics, monitoring, queries, records
 from slipway.models import DeliverInput, MonitorInput, MonitorReport
-from slipway.monitoring import ProjectHealth
 from slipway.phases import Phase, Status
+from slipway.project_health import ProjectHealth
 from slipway.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ import uuid
 import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
 
+from activities.phases.copying_files import POSITION
 from bench import sites
 from bench.report import Figure, Section
 from bench.stack import Stack
@@ -15,20 +16,27 @@ from bench.workflows import finished
 from slipway import queries
 from slipway.phases import PROGRESS, Phase
 from slipway.records import transition_key
+from slipway.settings import Settings
 from slipway.tables import deployment_logs
 from slipway.workflow_ids import deployment_workflow_id
 from starter import api
 
 
-async def _copying(stack: Stack, deployment_id: str) -> None:
-    """Wait for the first progress write of copying_files: files are landing."""
+class CopyEndedError(RuntimeError):
+    """The copy finished before a position of it reached Temporal: too few files to kill
+    the worker in the middle of it."""
+
+
+async def _checkpointed(stack: Stack, deployment_id: str) -> None:
+    """Wait until the copy has saved a position (in its work dir, where a retry reads it):
+    from then on a retry can resume where the copy was, and a kill tests exactly that."""
+    position = stack.settings.layout.work(deployment_id) / POSITION
     while True:
         view = await asyncio.to_thread(queries.get_deployment, stack.engine, deployment_id)
-        if view is not None and view.phase is Phase.COPYING_FILES:
-            if "filesCopied" in view.metadata:
-                return
-        elif view is not None and PROGRESS[view.phase] > PROGRESS[Phase.COPYING_FILES]:
-            raise RuntimeError("the copy ended before the worker could be killed: add files")
+        if view is not None and PROGRESS[view.phase] > PROGRESS[Phase.COPYING_FILES]:
+            raise CopyEndedError("the copy ended before the worker could be killed")
+        if view is not None and view.phase is Phase.COPYING_FILES and position.exists():
+            return
         await asyncio.sleep(0.02)
 
 
@@ -78,19 +86,36 @@ async def _last_copy_attempt(stack: Stack, deployment_id: str) -> tuple[float, f
     raise RuntimeError("copy_files never completed")
 
 
+TRIES = 3
+"""Sites tried, each with twice the files of the one before, until a copy lasts long enough
+to be killed in its middle (how long a copy takes depends on the machine and its load)."""
+
+
+async def _killed_mid_copy(stack: Stack, settings: Settings, files: int) -> tuple[str, int]:
+    """Deploy a site on a worker process and SIGKILL it once a position of the copy reached
+    Temporal; the deployment's id and the site's files."""
+    for _ in range(TRIES):
+        site = sites.tree(stack.root / f"recovery-site-{files}", files, files * 1000)
+        first = stack.worker_process(settings, f"recovery-worker-{files}")
+        try:
+            await stack.polled(settings.task_queue, [settings.host_task_queue])
+            project = f"recover-{uuid.uuid4().hex[:6]}"
+            deployment_id = await api.start_deployment(stack.client, settings, site, project)
+            await _checkpointed(stack, deployment_id)
+            return deployment_id, files
+        except CopyEndedError:
+            files *= 2
+        finally:
+            first.kill()
+    raise CopyEndedError(f"every copy ended before the worker could be killed ({TRIES} sites)")
+
+
 async def measure(stack: Stack, files: int, heartbeat: float) -> Section:
-    """Deploy a site of `files` small files on a worker process, SIGKILL it once files are
-    landing, start a new worker at once, and time the resumed deployment."""
+    """Deploy a site of `files` small files (more if its copy is over too soon) on a worker
+    process, SIGKILL it in the middle of the copy, start a new worker at once, and time the
+    resumed deployment."""
     settings = stack.on_queue("bench-recovery", heartbeat_timeout_seconds=heartbeat)
-    site = sites.tree(stack.root / "recovery-site", files, files * 1000)
-    first = stack.worker_process(settings, "recovery-first-worker")
-    try:
-        await stack.polled(settings.task_queue, [settings.host_task_queue])
-        project = f"recover-{uuid.uuid4().hex[:6]}"
-        deployment_id = await api.start_deployment(stack.client, settings, site, project)
-        await _copying(stack, deployment_id)
-    finally:
-        first.kill()
+    deployment_id, files = await _killed_mid_copy(stack, settings, files)
     killed = time.time()
     second = stack.worker_process(settings, "recovery-second-worker")
     restarted = time.time()

@@ -27,7 +27,7 @@ from bench.stack import Stack
 from bench.workflows import activity_seconds, finished, started_at
 from slipway.settings import Settings
 from slipway.workflow_ids import deployment_workflow_id
-from starter.remote import TOKEN_VARIABLE, URL_VARIABLE
+from starter.backend import TOKEN_VARIABLE, URL_VARIABLE
 from starter.tree import SETTLE_NS
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")

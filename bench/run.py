@@ -101,7 +101,7 @@ async def run_all(
     loop.add_signal_handler(signal.SIGTERM, running.cancel)  # stop the stack, as Ctrl-C does
     sections = []
     if "cli" in only:
-        console.log("cli: slipway --help and a remote slipway ls vs python -c pass")
+        console.log("cli: slipway --help, a remote and a local slipway ls vs python -c pass")
         sections.append(await asyncio.to_thread(cli.measure, scale.cli_repeats))
     if "copying" in only:
         console.log("copying: copy_release vs cp -a")

@@ -4,8 +4,6 @@ from functools import cache
 from importlib import resources
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 _MIGRATION_LOCK = 0x534C_5750  # "SLWP": one migrator at a time across workers.
 
@@ -20,7 +18,11 @@ def engine_for(url: str, *, checked: bool = True) -> sa.Engine:
 
 
 def migrate(url: str) -> None:
-    """Bring the schema to the newest revision; safe when several workers start at once."""
+    """Bring the schema to the newest revision; safe when several workers start at once.
+    Alembic is imported here, not with the module: whatever only connects starts without it."""
+    from alembic import command
+    from alembic.config import Config
+
     engine = engine_for(url)
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})

@@ -1,57 +1,14 @@
 """The health monitor's records: each project's health in `projects.metadata`, and alerts,
 one per episode (a unique key), so a check repeated every interval raises an alert once."""
 
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 
 from slipway import metrics
+from slipway.project_health import Alert, ProjectHealth, ProjectSummary
 from slipway.tables import alerts, deployments, projects
-
-
-class ProjectHealth(BaseModel):
-    """What the monitor knows of a project, kept under `projects.metadata.health`."""
-
-    status: str = "unknown"
-    """healthy, degraded (failing, or healing), down, or stopped (by `slipway stop`)."""
-    last_check: str | None = Field(default=None, alias="lastCheck")
-    consecutive_failures: int = Field(default=0, alias="consecutiveFailures")
-    failing_since: str | None = Field(default=None, alias="failingSince")
-    """When the current run of failed checks began: it names the outage's episode."""
-    restarts: list[str] = Field(default_factory=list)
-    """When the project's container restarted, within the restart window: the monitor's
-    restarts and Docker's own (counted from `engine_restarts`)."""
-    container: str | None = None
-    """The container last looked at."""
-    engine_restarts: int = Field(default=0, alias="engineRestarts")
-    """Docker's `RestartCount` of that container at the last look."""
-    healing_paused: bool = Field(default=False, alias="healingPaused")
-    """Set by a restart loop: no more restarts until a new deployment or `slipway heal`."""
-    release: str | None = None
-    detail: str = ""
-
-    model_config = {"populate_by_name": True}
-
-    @property
-    def restarts_in_window(self) -> int:
-        return len(self.restarts)
-
-
-class Alert(BaseModel):
-    """An alert as people read it."""
-
-    id: int
-    project: str
-    kind: str
-    episode: str
-    message: str
-    metadata: dict[str, Any]
-    created_at: datetime
-    delivered_at: datetime | None
-    resolved_at: datetime | None
 
 
 def health_of(engine: sa.Engine, project: str) -> ProjectHealth:
@@ -159,16 +116,6 @@ def heal(engine: sa.Engine, project: str) -> ProjectHealth:
     save_health(engine, project, health)
     resolve_alerts(engine, project)
     return health
-
-
-class ProjectSummary(BaseModel):
-    """A project as the `projects` table shows it."""
-
-    name: str
-    domain: str
-    health: ProjectHealth
-    serving: str | None
-    deployments: int
 
 
 def project_summaries(engine: sa.Engine) -> list[ProjectSummary]:

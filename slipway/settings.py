@@ -103,9 +103,13 @@ class Settings(BaseSettings):
     docker_host: str = Field(default="unix:///var/run/docker.sock", description="Docker Engine.")
     heartbeat_timeout_seconds: float = 10.0
     sticky_timeout_seconds: float = Field(
-        default=5.0,
+        default=1.0,
+        gt=0,
         description="How long a workflow's next task waits for the worker that ran the last "
-        "one before any worker may take it: the delay before a dead worker's workflows move.",
+        "one before any worker may take it: the delay before a dead worker's workflows move. "
+        "Short, because a worker that replaces a killed one waits this long for each of its "
+        "workflows; a live worker takes its task in milliseconds, and one too busy to take it "
+        "within this costs a replay of the workflow's history elsewhere, not a failure.",
     )
     health_timeout_seconds: float = 60.0
     lifecycle_accept_seconds: float = Field(

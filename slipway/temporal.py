@@ -1,8 +1,14 @@
 """Connecting to Temporal with the data converter both sides must share."""
 
+from collections.abc import Iterable
+
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    ResetStickyTaskQueueRequest,
+)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -49,3 +55,23 @@ async def has_pollers(client: Client, task_queue: str, *, activities: bool = Fal
         )
     )
     return bool(answer.pollers)
+
+
+async def release_sticky(client: Client, task_queues: Iterable[str]) -> int:
+    """Send the next workflow task of every workflow running on these queues to the queue
+    itself instead of the sticky queue of the worker that ran it last, which may have died;
+    returns how many. A worker calls this when it starts, so it takes over a dead worker's
+    workflows at once rather than after the sticky timeout; a live worker's workflows only
+    lose their cached state (their next task replays the history)."""
+    released = 0
+    for queue in task_queues:
+        running = f"ExecutionStatus = 'Running' AND TaskQueue = '{queue}'"
+        async for execution in client.list_workflows(running):
+            await client.workflow_service.reset_sticky_task_queue(
+                ResetStickyTaskQueueRequest(
+                    namespace=client.namespace,
+                    execution=WorkflowExecution(workflow_id=execution.id, run_id=execution.run_id),
+                )
+            )
+            released += 1
+    return released

@@ -44,8 +44,6 @@ from slipway.workflow_ids import (
     reconcile_schedule_id,
 )
 from starter.uploads import store_upload
-from workflows.project import ProjectWorkflow
-from workflows.reconcile import ReconcileWorkflow
 
 
 class DeploymentError(ValueError):
@@ -291,6 +289,10 @@ async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
         reason = "cancelled by request before it started (no worker serves its server)"
         await asyncio.to_thread(_record_cancelled, engine, view, reason)
         return "cancelled: it had not started, and no worker serves its server"
+    # The workflow's module loads every activity's (Docker's client among them): imported
+    # where it is signalled, so the CLI's reading commands start without it.
+    from workflows.project import ProjectWorkflow
+
     await client.get_workflow_handle(project_workflow_id(view.project)).signal(
         ProjectWorkflow.cancel, deployment_id
     )
@@ -612,6 +614,8 @@ def logs(engine: sa.Engine, deployment_id: str) -> list[LogEntry]:
 async def reconcile_now(client: Client, settings: Settings) -> ReconcileReport:
     """One reconcile pass for this server, now. Two requests at once share one run (one
     workflow id); a scheduled run at the same moment does its work once (advisory locks)."""
+    from workflows.reconcile import ReconcileWorkflow
+
     return await client.execute_workflow(
         ReconcileWorkflow.run,
         reconcile_input(settings),

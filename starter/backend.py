@@ -12,23 +12,27 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from slipway.models import (
-    DeploymentView,
-    GitSource,
-    LifecycleAction,
-    LifecycleResult,
-    LogEntry,
-    PreviewView,
-)
-from slipway.phases import Status
-
 if TYPE_CHECKING:
+    # Types only: each command loads what it uses when it runs, so `slipway --help` starts
+    # without the models (pydantic) or the server's modules.
     from slipway.analytics import Stats
     from slipway.domains import DomainView
-    from slipway.monitoring import ProjectHealth, ProjectSummary
+    from slipway.models import (
+        DeploymentView,
+        GitSource,
+        LifecycleAction,
+        LifecycleResult,
+        LogEntry,
+        PreviewView,
+    )
+    from slipway.phases import Status
+    from slipway.project_health import ProjectHealth, ProjectSummary
     from starter.http.schemas import Stuck
     from starter.project_env import EnvChange, EnvListing
     from starter.projects import SourceSettings, SourceView
+
+URL_VARIABLE, TOKEN_VARIABLE = "SLIPWAY_API_URL", "SLIPWAY_API_TOKEN"
+"""With these set, the commands ask that Slipway API (`starter.remote`), not this machine."""
 
 SHORT_ID = 8
 """Characters of a deployment id that `ls` shows and every command accepts."""

@@ -31,7 +31,6 @@ from slipway.names import validate_project_name
 from slipway.search_attributes import PROJECT_NAME
 from slipway.settings import Settings
 from slipway.workflow_ids import project_workflow_id
-from workflows.project import ProjectWorkflow
 
 
 class LifecycleError(Exception):
@@ -72,6 +71,10 @@ async def change(
     queues = await asyncio.to_thread(
         lifecycle.host_queues, engine, settings.task_queue, project, settings.server
     )
+    # The workflow's module loads every activity's (Docker's client among them): imported
+    # where it is started, so the CLI's other commands start without it.
+    from workflows.project import ProjectWorkflow
+
     request = LifecycleRequest(
         project=project,
         action=action,

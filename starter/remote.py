@@ -23,7 +23,6 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
-from activities.adapters.content_manifest import as_json
 from slipway.limits import UnpackLimits
 from slipway.metadata import Metadata
 from slipway.models import (
@@ -36,19 +35,27 @@ from slipway.models import (
 )
 from slipway.names import InvalidNameError, validate_project_name
 from slipway.phases import Phase, Status
-from starter.backend import FAILED, USAGE, Refusal, Unreachable, is_whole, one_of, parse_id
-from starter.tree import Described, cache_file, describe
+from starter.backend import (
+    FAILED,
+    TOKEN_VARIABLE,
+    URL_VARIABLE,
+    USAGE,
+    Refusal,
+    Unreachable,
+    is_whole,
+    one_of,
+    parse_id,
+)
 from starter.uploads import ARCHIVE_SUFFIXES, UploadError
 
 if TYPE_CHECKING:
     from slipway.analytics import Stats
     from slipway.domains import DomainView
-    from slipway.monitoring import ProjectHealth, ProjectSummary
+    from slipway.project_health import ProjectHealth, ProjectSummary
     from starter.http.schemas import Stuck
     from starter.project_env import EnvChange, EnvListing
     from starter.projects import SourceSettings, SourceView
-
-URL_VARIABLE, TOKEN_VARIABLE = "SLIPWAY_API_URL", "SLIPWAY_API_TOKEN"
+    from starter.tree import Described
 
 PARALLEL = 8
 """Blobs sent at once: enough to keep the server busy while each request waits on the
@@ -298,6 +305,10 @@ class Remote:
         self, path: Path, project: str, commit: str | None, env: dict[str, str], preview: str | None
     ) -> str:
         """Describe the tree, send what the server lacks, deploy the upload."""
+        # Here, not at the top: only a directory's deployment describes a tree.
+        from activities.adapters.content_manifest import as_json
+        from starter.tree import cache_file, describe
+
         cache = cache_file(path, self.environ)
         try:
             tree = await asyncio.to_thread(describe, path, UnpackLimits(), cache)
@@ -360,7 +371,7 @@ class Remote:
         return document.view()
 
     async def health(self, project: str) -> ProjectHealth:
-        from slipway.monitoring import ProjectHealth
+        from slipway.project_health import ProjectHealth
 
         for summary in await self.projects():
             if summary.name == project:
@@ -618,7 +629,7 @@ class Remote:
         return TypeAdapter(list[Stuck]).validate_json(found)
 
     async def projects(self) -> list[ProjectSummary]:
-        from slipway.monitoring import ProjectSummary
+        from slipway.project_health import ProjectSummary
 
         return TypeAdapter(list[ProjectSummary]).validate_json(await self._read("/api/projects"))
 

@@ -10,18 +10,17 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from slipway.models import DeploymentView, LogEntry, PreviewView
 from slipway.phases import PROGRESS, WORK_PHASES, Phase, Status
 
 if TYPE_CHECKING:
-    # Types only: the remote CLI draws these without loading the database's modules.
+    # Types only: the remote CLI draws these without loading the database's modules, and
+    # `slipway --help` without loading the models (pydantic).
     from slipway.analytics import Stats
     from slipway.domains import DomainView
-    from slipway.models import ReconcileReport
-    from slipway.monitoring import Alert, ProjectSummary
+    from slipway.models import DeploymentView, LogEntry, PreviewView, ReconcileReport
+    from slipway.project_health import Alert, ProjectSummary
     from starter.http.schemas import Stuck
     from starter.project_env import EnvChange, EnvListing
     from starter.projects import SourceView
@@ -187,6 +186,8 @@ async def show_progress(
     one line each time the deployment enters a phase instead."""
     if not console.is_terminal:
         return await _phase_lines(snapshots)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     last: DeploymentView | None = None
     columns = (
         TextColumn("[bold]{task.description:<20}"),

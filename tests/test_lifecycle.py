@@ -99,7 +99,9 @@ async def test_app_stops_starts_and_restarts_without_a_failed_request(
 
     report = await _pass(client, settings)
     assert report.checked[project] == "stopped"
-    assert project not in report.restarted and not report.alerts
+    assert project not in report.restarted
+    # (Other tests' broken projects may raise alerts in the same pass: none is this one's.)
+    assert not {a.id for a in monitoring.list_alerts(engine, project)} & set(report.alerts)
     after.reload()
     assert after.status == "exited", "the monitor started a stopped project"
     assert monitoring.health_of(engine, project).status == "stopped"

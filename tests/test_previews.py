@@ -564,6 +564,12 @@ async def test_the_api_deploys_lists_promotes_and_removes_previews_behind_its_to
         assert row(engine, promotion).project == project
         assert "api preview" in text(settings, project)
 
+        # The project is not deleted while it has a preview: the refusal names it.
+        answer = await http.delete(f"/api/projects/{project}", headers=auth)
+        assert answer.status_code == 409, answer.text
+        assert f"{project} has previews ({site})" in answer.json()["detail"]
+        assert "api preview" in text(settings, project)
+
         answer = await http.delete(f"{base}/pr-1", headers=auth)
         assert answer.status_code == 202, answer.text
         assert answer.json() == {

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
@@ -14,6 +15,7 @@ from slipway.layout import Layout
 from slipway.phases import Phase, Status
 from slipway.settings import Settings
 from slipway.tables import deployment_logs
+from slipway.workflow_ids import deployment_workflow_id
 from tests.helpers import (
     SUCCESS_TRANSITIONS,
     deploy,
@@ -90,6 +92,8 @@ async def test_worker_killed_during_copying_files(
     project: str,
     tmp_path: Path,
 ) -> None:
+    # A sticky timeout longer than the whole test: the second worker must not wait it out.
+    settings = settings.model_copy(update={"sticky_timeout_seconds": 300.0})
     site = make_site(tmp_path / "site", "survived", extra_files=20000)
     first = worker_process(settings, "first-worker")
     try:
@@ -114,6 +118,15 @@ async def test_worker_killed_during_copying_files(
     view = row(engine, deployment_id)
     assert view.status is Status.ACTIVE
     assert view.metadata["filesCopied"] == view.metadata["totalFiles"] == 20001
+    # The second worker took the workflow over as it started: no workflow task waited on the
+    # dead worker's sticky queue until it timed out.
+    history = client.get_workflow_handle(deployment_workflow_id(deployment_id))
+    timeouts = [
+        event.workflow_task_timed_out_event_attributes.timeout_type
+        async for event in history.fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+    ]
+    assert TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START not in timeouts
     with engine.connect() as conn:
         resumed = (
             conn.execute(

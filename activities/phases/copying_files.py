@@ -28,7 +28,8 @@ from slipway.models import CopyResult
 from slipway.static_rules import StaticRules, rules_path
 
 _RESULT = "copy.json"
-_POSITION = "copy-position.json"
+POSITION = "copy-position.json"
+"""The copy's position in its work dir, saved as it goes (see `_Checkpoint`)."""
 CHECKPOINT_EVERY = 0.5
 """Seconds between two writes of the copy's position to the work dir: what a SIGKILLed
 attempt's successor resumes from when its heartbeats had not reached Temporal yet."""
@@ -172,7 +173,7 @@ def resume_point(layout: Layout, deployment_id: str, beat: Beat) -> dict[str, in
     checkpoint (a heartbeat is throttled by the SDK and may never have been sent)."""
     start = {"next": 0, "copied": 0, "linked": 0}
     points = [start, dict(beat.details or start)]
-    saved = layout.work(deployment_id) / _POSITION
+    saved = layout.work(deployment_id) / POSITION
     if saved.exists():
         points.append(json.loads(saved.read_text()))
     return max(points, key=lambda point: int(point["next"]))
@@ -233,7 +234,7 @@ def copy_release(
         if done["next"] == 0:
             _check_space(layout, files, limits)
     release.mkdir(parents=True, exist_ok=True)
-    checkpoint = _Checkpoint(layout.work(deployment_id) / _POSITION)
+    checkpoint = _Checkpoint(layout.work(deployment_id) / POSITION)
     store = str(layout.store)
     with ConfinedTree(release) as tree:
         try:

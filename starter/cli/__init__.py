@@ -3,8 +3,9 @@
 With SLIPWAY_API_URL (and SLIPWAY_API_TOKEN) set, the commands that work from another
 machine ask that Slipway API (`starter.remote`); without it, this machine's database and
 Temporal (`starter.local`). Both answer the same questions (`starter.backend`), and the
-commands draw the answers through the same renderers. Server-side modules are imported by
-the commands that run on the server, so the remote CLI starts without loading them.
+commands draw the answers through the same renderers. What a command needs is imported when
+it runs (`starter.cli.common` says how), so `slipway --help` and the remote CLI start without
+loading the server's modules.
 """
 
 import os

@@ -4,8 +4,10 @@ server and fails, and the arguments several take.
 With SLIPWAY_API_URL (and SLIPWAY_API_TOKEN) set, the commands that work from another
 machine ask that Slipway API (`starter.remote`); without it, this machine's database and
 Temporal (`starter.local`). Both answer the same questions (`starter.backend`), and the
-commands draw the answers through the same renderers. Server-side modules are imported by
-the commands that run on the server, so the remote CLI starts without loading them.
+commands draw the answers through the same renderers. What a command needs is imported when
+it runs: the server's modules by the commands that run on the server, the models (pydantic)
+and the HTTP client by those that reach a server, so `slipway --help` and the remote CLI
+start without loading what they do not use (tests/test_cli_imports.py holds it to that).
 """
 
 import asyncio
@@ -22,8 +24,7 @@ from rich.markup import escape
 from slipway.names import InvalidNameError, validate_preview_name, validate_project_name
 from slipway.phases import Status
 from starter import render
-from starter.backend import FAILED, OK, USAGE, Backend, Refusal
-from starter.remote import URL_VARIABLE, Remote
+from starter.backend import FAILED, OK, URL_VARIABLE, USAGE, Backend, Refusal
 
 T = TypeVar("T")
 
@@ -90,9 +91,12 @@ def fail(message: str, code: int = USAGE) -> typer.Exit:
 
 def backend_of() -> Backend:
     """The API the environment names, else this machine's server."""
-    remote = Remote.configured(os.environ)
-    if remote is not None:
-        return remote
+    if os.environ.get(URL_VARIABLE):
+        from starter.remote import Remote
+
+        remote = Remote.configured(os.environ)
+        if remote is not None:
+            return remote
     from starter.local import Local
 
     return Local()

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from slipway.models import GitSource
 from slipway.phases import Status
 from starter import render
 from starter.backend import USAGE, Backend, Refusal
@@ -91,6 +90,8 @@ def deploy(
     if preview_name is not None and not preview:
         raise fail("a second argument is a preview's name: give --preview")
     values = environment(env or [], env_file)
+    from slipway.models import GitSource
+
     source = GitSource(url=git, ref=ref) if git is not None else None
     name = _preview_name(project_name(project), preview_name, ref, path) if preview else None
 

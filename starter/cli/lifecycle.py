@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from slipway.models import LifecycleAction
 from starter import render
 from starter.backend import Backend
 from starter.cli.common import app, fail, project_name, run
@@ -14,11 +13,15 @@ from starter.cli.common import app, fail, project_name, run
 ProjectArgument = Annotated[str, typer.Argument(help="Project name.")]
 
 
-def _change(project: str, action: LifecycleAction, cancel: bool = False) -> None:
+def _change(project: str, action: str, cancel: bool = False) -> None:
+    """Carry out `action` (a `LifecycleAction`'s value) on the project; the models are loaded
+    only here, when a server is asked."""
+    from slipway.models import LifecycleAction
+
     name = project_name(project)
 
     async def work(backend: Backend) -> str:
-        done = await backend.lifecycle(name, action, cancel)
+        done = await backend.lifecycle(name, LifecycleAction(action), cancel)
         return f"{done.project}: {done.message} ({done.state})"
 
     render.console.print(run(work), soft_wrap=True)
@@ -29,13 +32,13 @@ def stop(project: ProjectArgument) -> None:
     """Stop PROJECT: its route answers 503 (header X-Slipway-State: stopped), an app's
     container stops, and the monitor neither restarts nor alerts on it. A new deployment
     starts it again."""
-    _change(project, LifecycleAction.STOP)
+    _change(project, "stop")
 
 
 @app.command()
 def start(project: ProjectArgument) -> None:
     """Start a stopped PROJECT: an app's container is proven healthy, then routed again."""
-    _change(project, LifecycleAction.START)
+    _change(project, "start")
 
 
 @app.command()
@@ -43,7 +46,7 @@ def restart(project: ProjectArgument) -> None:
     """Restart PROJECT without a failed request: a new container of the same release is proven
     healthy before the old one goes. A static site has nothing to restart: its route is
     rendered again."""
-    _change(project, LifecycleAction.RESTART)
+    _change(project, "restart")
 
 
 @app.command()
@@ -69,4 +72,4 @@ def delete(
             raise fail(f"deleting {name} cannot be undone: confirm with --yes")
         if not typer.confirm(f"Delete {name} and everything of it? This cannot be undone"):
             raise fail("nothing deleted", 1)
-    _change(name, LifecycleAction.DELETE, cancel)
+    _change(name, "delete", cancel)

@@ -1,13 +1,14 @@
 """The commands that run the server side: the embedded stack, the API, a reconcile pass, the
 schema, and the statistics."""
 
+from __future__ import annotations
+
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from slipway.models import ReconcileReport
 from starter import render
 from starter.backend import Backend
 from starter.cli.common import (
@@ -19,6 +20,9 @@ from starter.cli.common import (
     run,
     waited,
 )
+
+if TYPE_CHECKING:
+    from slipway.models import ReconcileReport
 
 
 @app.command()

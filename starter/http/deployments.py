@@ -23,6 +23,7 @@ from slipway.diagnosis import diagnose
 from slipway.models import DeploymentView, LogEntry
 from slipway.names import InvalidNameError, preview_site
 from slipway.phases import WAITING, Status
+from slipway.project_health import ProjectSummary
 from starter import api
 from starter.http.archive_form import ArchiveForm, form_schema
 from starter.http.auth import require_token
@@ -230,7 +231,7 @@ def list_deployments(
 
 
 @router.get("/projects", tags=["projects"])
-def list_projects(services: Shared) -> list[monitoring.ProjectSummary]:
+def list_projects(services: Shared) -> list[ProjectSummary]:
     """Every project with its health as the monitor last saw it and the deployment serving
     it (the newest active one)."""
     return monitoring.project_summaries(services.engine)
