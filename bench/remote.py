@@ -24,7 +24,7 @@ from pathlib import Path
 from bench import sites
 from bench.report import Figure, Section
 from bench.stack import Stack
-from bench.workflows import finished, started_at
+from bench.workflows import activity_seconds, finished, started_at
 from slipway.settings import Settings
 from slipway.workflow_ids import deployment_workflow_id
 from starter.backend import TOKEN_VARIABLE, URL_VARIABLE
@@ -42,13 +42,15 @@ the hash cache as the first deployment left it, the others as a redeploy left it
 class Run:
     """One `slipway deploy --wait`: its seconds, and where they went: until the deployment's
     workflow started (the CLI's start, hashing, uploading, queueing), the workflow (pull,
-    build, copy, switch), and from its close to the command's exit."""
+    build, copy, switch), and from its close to the command's exit; and the workflow's
+    seconds by activity (from scheduling to completion, read from its history)."""
 
     seconds: float
     before_workflow: float
     workflow: float
     after_workflow: float
     deployment_id: str
+    activities: dict[str, float]
 
 
 @asynccontextmanager
@@ -100,7 +102,8 @@ async def _deploy(
     if failure:
         raise RuntimeError(f"deployment of {project} failed: {failure}")
     start = await started_at(stack.client, workflow_id)
-    return Run(ended - began, start - began, closed - start, ended - closed, deployment_id)
+    spent = await activity_seconds(stack.client, workflow_id)
+    return Run(ended - began, start - began, closed - start, ended - closed, deployment_id, spent)
 
 
 def _median(runs: list[Run], part: str) -> float:
@@ -114,6 +117,16 @@ def _where(runs: list[Run]) -> str:
         "after it (CLI exit)": _median(runs, "after_workflow"),
     }
     return "; ".join(f"{name}: {seconds:.2f} s" for name, seconds in parts.items())
+
+
+def _activities(runs: list[Run]) -> str:
+    """Where the workflow's time went: each activity's median seconds, largest first."""
+    names = {name for run in runs for name in run.activities}
+    spent = {
+        name: statistics.median(run.activities.get(name, 0.0) for run in runs) for name in names
+    }
+    ranked = sorted(spent.items(), key=lambda pair: pair[1], reverse=True)
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in ranked)
 
 
 async def measure(stack: Stack, files: int, megabytes: int, repeats: int) -> Section:
@@ -168,7 +181,8 @@ async def measure(stack: Stack, files: int, megabytes: int, repeats: int) -> Sec
                 _median(small, "seconds"),
                 "redeploy of a 1-file site",
                 "s",
-                note=_where(changed),
+                note=f"{_where(changed)}; activities: {_activities(changed)}; 1-file site's "
+                f"activities: {_activities(small)}",
             ),
             Figure(
                 "remote",

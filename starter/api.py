@@ -568,11 +568,20 @@ async def workflow_closed(client: Client, deployment_id: str) -> bool:
 
 
 async def follow(
-    client: Client, engine: sa.Engine, deployment_id: str, interval: float = 0.3
+    client: Client,
+    engine: sa.Engine,
+    deployment_id: str,
+    interval: float = 0.1,
+    closed_every: float = 0.3,
 ) -> AsyncIterator[DeploymentView | None]:
-    """Yield the deployment's row each time it changes, until it ends; None until it exists."""
+    """Yield the deployment's row each time it changes, until it ends; None until it exists.
+    The row (one primary-key read) is looked at every `interval`, so a waiting command sees
+    the end within that; whether the workflow closed without the row ending, which only
+    Temporal can say, is asked at most every `closed_every`."""
     last: tuple[str, int] | None = None
     closed_polls = 0
+    clock = asyncio.get_running_loop().time
+    asked = float("-inf")
     while True:
         view = await asyncio.to_thread(queries.get_deployment, engine, deployment_id)
         key = (view.phase, view.progress) if view else ("", -1)
@@ -581,10 +590,12 @@ async def follow(
             yield view
         if view is not None and view.status in TERMINAL:
             return
-        if await workflow_closed(client, deployment_id):
-            closed_polls += 1
-            if closed_polls > 3:
-                return
+        if clock() - asked >= closed_every:
+            asked = clock()
+            if await workflow_closed(client, deployment_id):
+                closed_polls += 1
+                if closed_polls > 3:
+                    return
         await asyncio.sleep(interval)
 
 

@@ -11,6 +11,7 @@ modules are imported by the commands that show them, so that the CLI starts quic
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
@@ -175,6 +176,9 @@ class Remote:
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(120.0, connect=10.0),
             limits=httpx.Limits(max_connections=PARALLEL),
+            # Requests go only to `url` and redirects are not followed: an http:// API is
+            # never spoken to over TLS, so no certificate store is loaded for it.
+            verify=self.url.startswith("https://"),
         )
         self._etas: dict[str, float | None] = {}
         self._links: dict[str, str] = {}
@@ -311,7 +315,10 @@ class Remote:
         except UploadError as err:
             raise Refusal(str(err)) from None
         entries = [as_json(item) for item in tree.items]
-        answer = await self._request("POST", "/api/uploads", json={"entries": entries})
+        manifest = json.dumps({"entries": entries}, separators=(",", ":")).encode()
+        answer = await self._request(
+            "POST", "/api/uploads", content=manifest, headers={"Content-Type": "application/json"}
+        )
         if answer.status_code != 200:
             raise self._refused(answer)
         upload = _Upload.model_validate_json(answer.content)

@@ -142,5 +142,6 @@ def describe(root: Path, limits: UnpackLimits, cache: Path | None) -> Described:
         raise UploadError(f"{root} cannot be deployed: {err}") from None
     except OSError as err:
         raise UploadError(f"{err.filename} cannot be read: {err.strerror}") from None
-    _save(cache, root, kept)
+    if kept != known:  # an unchanged tree's cache is not written again
+        _save(cache, root, kept)
     return out

@@ -20,10 +20,12 @@ from temporalio.client import Client
 from activities.adapters.beat import Beat
 from activities.adapters.blobs import BLOBS, blob_path
 from activities.adapters.content_manifest import FORMAT
+from activities.adapters.manifest import load, scan
+from activities.phases.copying_files import copy_release
 from activities.phases.pulling_source import pull
 from activities.upkeep.cleanup import Records, clean
 from slipway.errors import BadInputError
-from slipway.layout import Layout
+from slipway.layout import RELEASE_MARKER, Layout
 from slipway.limits import UnpackLimits
 from slipway.models import ReconcileInput
 from slipway.settings import Settings
@@ -216,14 +218,136 @@ def test_a_manifest_builds_its_tree_from_hard_links_and_makes_links_last(
     deployment_id = str(uuid.uuid4())
     result = pull(layout, upload_id, deployment_id, LIMITS, Beat())
     source = layout.source(deployment_id)
-    blob = blob_path(layout.uploads, DIGEST)
-    assert (source / "index.html").stat().st_ino == blob.stat().st_ino
-    assert (source / "assets" / "again.html").stat().st_ino == blob.stat().st_ino
+    stored = _stored(layout, DIGEST)
+    # The blob was copied once, verified, into the server's content store; both files are
+    # links to that copy, none to the upload store's blob.
+    assert (source / "index.html").stat().st_ino == stored.stat().st_ino
+    assert (source / "assets" / "again.html").stat().st_ino == stored.stat().st_ino
+    assert stored.stat().st_ino != blob_path(layout.uploads, DIGEST).stat().st_ino
+    assert stored.read_bytes() == HELLO
     assert (source / "bin" / "run").read_bytes() == SCRIPT
     assert (source / "bin" / "run").stat().st_mode & 0o777 == 0o755
     assert (source / "empty").is_dir()
     assert os.readlink(source / "home.html") == "index.html"
     assert result.files == 3 and result.bytes == 2 * len(HELLO) + len(SCRIPT)
+    # The manifest kept for copying is the one a scan of the tree makes.
+    assert load(layout.manifest(deployment_id)) == scan(source, Beat())
+
+
+def _stored(layout: Layout, digest: str) -> Path:
+    return layout.store / digest[:2] / digest[2:]
+
+
+def test_a_content_the_store_holds_is_linked_not_read_from_its_blob_again(
+    tmp_path: Path,
+) -> None:
+    layout = Layout(tmp_path / "home")
+    upload_id = _store(layout, [file("index.html")], {DIGEST: HELLO})
+    pull(layout, upload_id, str(uuid.uuid4()), LIMITS, Beat())
+    # The blob goes bad afterwards: a tree that holds its content is built from the store,
+    # which holds only what this server hashed itself, so the bad bytes never reach it.
+    blob_path(layout.uploads, DIGEST).write_bytes(b"HELLO")
+    again = str(uuid.uuid4())
+    pull(layout, upload_id, again, LIMITS, Beat())
+    assert (layout.source(again) / "index.html").read_bytes() == HELLO
+
+    # A manifest that lies about the size of a stored content is refused all the same.
+    lying = _store(layout, [file("index.html", size=6)], {})
+    with pytest.raises(BadInputError, match="has 5"):
+        pull(layout, lying, str(uuid.uuid4()), LIMITS, Beat())
+
+
+def test_releases_stay_as_they_were_built_whatever_deploys_after_them(tmp_path: Path) -> None:
+    """A release's files are hard links into the content store: each stored object is
+    created new and whole and never opened for writing afterwards, so a later deployment,
+    whatever its content, gives a changed file a new inode and leaves every earlier
+    release's bytes and inodes as they were; and no release file is the upload store's,
+    which other servers may write."""
+    layout = Layout(tmp_path / "home")
+    contents = {name: f"<p>{name}</p>".encode() for name in ("index.html", "a.css", "b.js")}
+
+    def deploy(changed: bytes | None) -> Path:
+        files = dict(contents, **({"index.html": changed} if changed else {}))
+        digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        entries = [file(name, digests[name], len(data)) for name, data in files.items()]
+        upload_id = _store(layout, entries, {digests[n]: data for n, data in files.items()})
+        deployment_id = str(uuid.uuid4())
+        pull(layout, upload_id, deployment_id, LIMITS, Beat())
+        return _copy(layout, deployment_id)
+
+    def seen(release: Path) -> dict[str, tuple[int, bytes]]:
+        return {n: ((release / n).stat().st_ino, (release / n).read_bytes()) for n in contents}
+
+    first = deploy(None)
+    before = seen(first)
+    second = deploy(b"<p>changed</p>")
+    assert seen(first) == before
+    assert (second / "index.html").read_bytes() == b"<p>changed</p>"
+    assert (second / "index.html").stat().st_ino != before["index.html"][0]
+    assert (second / "a.css").stat().st_ino == before["a.css"][0], "unchanged: a link"
+    blobs = {p.stat().st_ino for p in (layout.uploads / BLOBS).rglob("*") if p.is_file()}
+    for release in (first, second):
+        assert not {(release / n).stat().st_ino for n in contents} & blobs
+
+
+def _copy(layout: Layout, deployment_id: str) -> Path:
+    """copy_release of the deployment's source, its site root at the top; the release."""
+    copy_release(
+        layout,
+        "site",
+        deployment_id,
+        layout.source(deployment_id),
+        load(layout.manifest(deployment_id)),
+        "",
+        Beat(),
+        lambda copied, total: None,
+        LIMITS,
+    )
+    return layout.release("site", deployment_id)
+
+
+def test_a_tree_of_stored_links_becomes_its_release_by_one_rename(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home")
+    entries = [file("index.html"), file("assets/copy.html"), directory("empty")]
+    upload_id = _store(layout, entries, {DIGEST: HELLO})
+    moved = str(uuid.uuid4())
+    pull(layout, upload_id, moved, LIMITS, Beat())
+    source = layout.source(moved)
+    inode = source.stat().st_ino
+    release = _copy(layout, moved)
+    assert not source.exists() and release.stat().st_ino == inode
+    assert (release / "index.html").stat().st_ino == _stored(layout, DIGEST).stat().st_ino
+    assert (release / "empty").is_dir()
+    assert (release / RELEASE_MARKER).read_text() == moved
+
+    # A retry after the move, before the copy was recorded, finds the source gone and
+    # links every file again, over itself, from the store.
+    (layout.work(moved) / "copy.json").unlink()
+    (release / RELEASE_MARKER).unlink()
+    assert _copy(layout, moved) == release
+    assert (release / RELEASE_MARKER).read_text() == moved
+    assert (release / "assets" / "copy.html").read_bytes() == HELLO
+
+    # A tree with an executable, a link, an entry at Slipway's reserved path, or anything
+    # put at its top since it was built, is released entry by entry and stays where it is.
+    cases: dict[str, list[dict[str, object]]] = {
+        "executable": [file("index.html"), file("run", SCRIPT_DIGEST, len(SCRIPT), 0o755)],
+        "link": [file("index.html"), link("home.html", "index.html")],
+        "changed since": [file("index.html")],
+        "reserved path": [file("index.html"), file(".well-known/slipway/planted.html")],
+    }
+    for case, listed in cases.items():
+        upload_id = _store(layout, listed, {DIGEST: HELLO, SCRIPT_DIGEST: SCRIPT})
+        deployment_id = str(uuid.uuid4())
+        pull(layout, upload_id, deployment_id, LIMITS, Beat())
+        if case == "changed since":
+            (layout.source(deployment_id) / "planted.html").write_text("not in the manifest")
+        release = _copy(layout, deployment_id)
+        assert layout.source(deployment_id).is_dir(), case
+        assert (release / "index.html").read_bytes() == HELLO, case
+        assert not (release / "planted.html").exists(), case
+        assert not (release / ".well-known" / "slipway" / "planted.html").exists(), case
+        assert not any(p.is_symlink() for p in release.rglob("*")), case
 
 
 def _aged(root: Path, seconds: float) -> None:

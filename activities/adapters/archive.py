@@ -21,10 +21,8 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
-from activities.adapters.blobs import materialize
 from activities.adapters.confined import AlreadyThereError, ConfinedTree, LinkInPathError
 from activities.adapters.content_manifest import HEAD as MANIFEST_HEAD
-from activities.adapters.content_manifest import ManifestError
 from activities.adapters.links import LinkError, check_all
 from slipway.limits import LimitError, UnpackLimits
 
@@ -197,16 +195,12 @@ class _Unpacking:
 
 
 def unpack(upload: Path, dest: Path, limits: UnpackLimits, check: Callable[[], None]) -> None:
-    """Unpack a .tar(.gz/.bz2/.xz) or .zip upload into the empty directory `dest`, or build
-    the tree a content manifest describes from the blob store (`blobs`); `check` runs
-    between entries, so a cancelled deployment stops unpacking."""
+    """Unpack a .tar(.gz/.bz2/.xz) or .zip upload into the empty directory `dest`; `check`
+    runs between entries, so a cancelled deployment stops unpacking. (A content manifest
+    is built by `blobs.materialize`.)"""
     kind = kind_of(upload)
     if kind == "manifest":
-        try:
-            materialize(upload, dest, limits, check)
-        except ManifestError as err:
-            raise UnsafeArchiveError(str(err)) from None
-        return
+        raise UnsafeArchiveError("a content manifest is no archive")
     try:
         with ConfinedTree(dest) as tree:
             unpacking = _Unpacking(tree, limits, upload.stat().st_size)

@@ -125,7 +125,7 @@ class ConfinedTree:
         except FileNotFoundError:
             pass
 
-    def link_in(self, source: Path, name: str, replace: bool = False) -> None:
+    def link_in(self, source: str | Path, name: str, replace: bool = False) -> None:
         """Hard-link the file `source` (outside the tree, Slipway's own) at `name`."""
         fd, last = self.parent(name)
         try:

@@ -68,7 +68,10 @@ def _utf8(text: str, what: str) -> None:
 
 def check_path(path: str, limits: UnpackLimits) -> None:
     """Refuse a path that is not canonical, could leave the tree, or is over the limits."""
-    _utf8(path, "the path")
+    try:
+        length = len(path.encode())
+    except UnicodeEncodeError:
+        raise ManifestError(f"the path {path!r} is not valid UTF-8") from None
     if _BAD_CHARACTERS.search(path):
         raise ManifestError(f"entry {path!r} has a control character or a backslash in its name")
     if path.startswith("/") or _DRIVE.match(path):
@@ -78,7 +81,8 @@ def check_path(path: str, limits: UnpackLimits) -> None:
         raise ManifestError(f"entry {path!r} climbs out of the upload with '..'")
     if "" in parts or "." in parts:
         raise ManifestError(f"entry {path!r} is not canonical: no empty or '.' segment")
-    if any(len(part.encode()) > _NAME_MAX for part in parts):
+    # Only a path longer than a name may be can hold a name too long.
+    if length > _NAME_MAX and any(len(part.encode()) > _NAME_MAX for part in parts):
         raise ManifestError(f"entry {path[:60]!r}... has a name over {_NAME_MAX} bytes")
     limits.path(path)
 

@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from activities.adapters.beat import Beat
@@ -56,7 +56,11 @@ def scan(root: Path, beat: Beat) -> list[Entry]:
 
 def save(entries: list[Entry], path: Path) -> str:
     """Write the manifest and return its digest, which identifies the source's content."""
-    data = json.dumps([asdict(e) for e in entries], separators=(",", ":")).encode()
+    fields = [
+        {"path": e.path, "kind": e.kind, "digest": e.digest, "size": e.size, "target": e.target}
+        for e in entries
+    ]
+    data = json.dumps(fields, separators=(",", ":")).encode()
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from activities.adapters import stored_tree
 from activities.adapters.beat import Beat
 from activities.adapters.confined import ConfinedTree, LinkInPathError
 from activities.adapters.files import write_atomically
@@ -48,11 +49,11 @@ def _release_entries(
         placed = flatten(entries, site_root, limits)
     except (LinkError, LimitError) as err:
         raise BadInputError(f"the static site cannot be released: {err}") from None
-    return [
-        (path, entry)
-        for path, entry in placed
-        if path != RESERVED and not path.startswith(RESERVED + "/")
-    ]
+    return [(path, entry) for path, entry in placed if not _reserved(path)]
+
+
+def _reserved(path: str) -> bool:
+    return path == RESERVED or path.startswith(RESERVED + "/")
 
 
 def _copy_new(tree: ConfinedTree, source: Path, name: str, size: int) -> None:
@@ -74,14 +75,16 @@ def _copy_new(tree: ConfinedTree, source: Path, name: str, size: int) -> None:
         os.close(out)
 
 
-def _stored(layout: Layout, entry: Entry) -> Path:
-    return layout.store / entry.digest[:2] / entry.digest[2:]
+def _stored(store: str, entry: Entry) -> str:
+    """Where the store keeps the entry's content (a string: this runs once per file)."""
+    return f"{store}/{entry.digest[:2]}/{entry.digest[2:]}"
 
 
-def _place_file(layout: Layout, tree: ConfinedTree, path: str, entry: Entry, source: Path) -> bool:
+def _place_file(store: str, tree: ConfinedTree, path: str, entry: Entry, source: Path) -> bool:
     """Put the content of `entry` at `path` in the release: a link to the stored object if
-    the store has it, else a copy that then joins the store. True if it was copied."""
-    obj = _stored(layout, entry)
+    the store has it, else a copy of the source's file that then joins the store. True if
+    it was copied."""
+    obj = _stored(store, entry)
     try:
         tree.link_in(obj, path, replace=True)
         return False
@@ -90,8 +93,8 @@ def _place_file(layout: Layout, tree: ConfinedTree, path: str, entry: Entry, sou
     except OSError as err:
         if err.errno != errno.EMLINK:
             raise
-    _copy_new(tree, source, path, entry.size)
-    _share(tree, path, obj)
+    _copy_new(tree, source / entry.path, path, entry.size)
+    _share(tree, path, Path(obj))
     return True
 
 
@@ -107,12 +110,47 @@ def _share(tree: ConfinedTree, name: str, obj: Path) -> None:
 def _check_space(layout: Layout, files: list[Entry], limits: UnpackLimits) -> None:
     """Refuse to start a copy that would eat into the free-space reserve: only contents
     the store lacks cost space."""
-    needed = sum(e.size for e in files if not _stored(layout, e).exists())
+    store = str(layout.store)
+    needed = sum(e.size for e in files if not os.path.exists(_stored(store, e)))
     layout.store.mkdir(parents=True, exist_ok=True)
     try:
         limits.free_space(needed, shutil.disk_usage(layout.store).free, "copying the release")
     except LimitError as err:
         raise BadInputError(str(err)) from None
+
+
+def _moved(
+    layout: Layout,
+    deployment_id: str,
+    source: Path,
+    release: Path,
+    site_root: str,
+    entries: list[Entry],
+) -> bool:
+    """Make the source itself the release, by one rename, when it is what the release
+    would hold: all of it (its site root is its top, no entry at the reserved path, no
+    link to turn into a copy) and every file a hard link into the store, as `stored_tree`
+    recorded it. True if it was moved; the release is then complete but for its marker and rules.
+    A retry after the move finds the release there and the source gone, and links every
+    file again over itself from the store (the release's own links keep each content
+    there)."""
+    if site_root or any(entry.kind == "link" or _reserved(entry.path) for entry in entries):
+        return False
+    if release.exists() or not stored_tree.recorded(layout.work(deployment_id), source):
+        return False
+    release.parent.mkdir(parents=True, exist_ok=True)
+    source.rename(release)
+    os.utime(release)  # made now, as a release linked file by file is
+    return True
+
+
+def _count(tally: dict[str, list[int]]) -> None:
+    """Add the files and bytes placed, by how, to the metrics: once per attempt, not per
+    file."""
+    for how, (placed, size) in tally.items():
+        if placed:
+            metrics.copied_files.labels(how).inc(placed)
+            metrics.copied_bytes.labels(how).inc(size)
 
 
 class _Checkpoint:
@@ -169,6 +207,10 @@ def copy_release(
     A static release holds no link: each of the upload's links becomes a copy of what it
     leads to (see `links.flatten`), so the static server can refuse to follow any.
 
+    A source that is all release already, every file a link into the store (a content
+    manifest's, see `stored_tree`), becomes the release by one rename (`_moved`): a
+    redeploy of a large site then costs no link at all here.
+
     Idempotent: every entry is placed over whatever a failed attempt left there, the index
     of the next entry is heartbeated so a retry resumes there, and the result file written
     last lets a retry adopt a finished release. Every write goes through `ConfinedTree`, so
@@ -178,30 +220,40 @@ def copy_release(
     adopted = finished(layout, project, deployment_id)
     if adopted is not None:
         return adopted
-    todo = _release_entries(entries, site_root, limits)
-    files = [entry for _, entry in todo if entry.kind == "file"]
     done = resume_point(layout, deployment_id, beat)
-    if done["next"] == 0:
-        _check_space(layout, files, limits)
     release = layout.release(project, deployment_id)
+    tally = {"copied": [0, 0], "linked": [0, 0]}
+    if done["next"] == 0 and _moved(layout, deployment_id, source, release, site_root, entries):
+        todo = [(entry.path, entry) for entry in entries]
+        files = [entry for entry in entries if entry.kind == "file"]
+        done = {"next": len(todo), "copied": 0, "linked": len(files)}
+        tally["linked"] = [len(files), sum(e.size for e in files)]
+    else:
+        todo = _release_entries(entries, site_root, limits)
+        files = [entry for _, entry in todo if entry.kind == "file"]
+        if done["next"] == 0:
+            _check_space(layout, files, limits)
     release.mkdir(parents=True, exist_ok=True)
     checkpoint = _Checkpoint(layout.work(deployment_id) / POSITION)
+    store = str(layout.store)
     with ConfinedTree(release) as tree:
-        for index in range(done["next"], len(todo)):
-            beat.check()
-            path, entry = todo[index]
-            if entry.kind == "dir":
-                tree.mkdir(path)
-            else:
-                copied = _place_file(layout, tree, path, entry, source / entry.path)
-                how = "copied" if copied else "linked"
-                done[how] += 1
-                metrics.copied_files.labels(how).inc()
-                metrics.copied_bytes.labels(how).inc(entry.size)
-            done["next"] = index + 1
-            beat.details = dict(done)
-            checkpoint.save(done)
-            progress(done["copied"] + done["linked"], len(files))
+        try:
+            for index in range(done["next"], len(todo)):
+                beat.check()
+                path, entry = todo[index]
+                if entry.kind == "dir":
+                    tree.mkdir(path)
+                else:
+                    how = "copied" if _place_file(store, tree, path, entry, source) else "linked"
+                    done[how] += 1
+                    tally[how][0] += 1
+                    tally[how][1] += entry.size
+                done["next"] = index + 1
+                beat.details = dict(done)
+                checkpoint.save(done)
+                progress(done["copied"] + done["linked"], len(files))
+        finally:
+            _count(tally)
         try:
             rules = layout.static_rules(deployment_id)
             if rules.is_file():

@@ -1,6 +1,8 @@
 """pulling_source: the upload (or the commit a git ref resolves to, exported as one),
 unpacked safely into the deployment's work dir, and its manifest (every entry with its
-content digest)."""
+content digest). A content manifest is built from the content and blob stores, its files'
+digests checked on the way (`blobs.materialize`), so its tree is not read again to
+describe it."""
 
 import hashlib
 import json
@@ -8,8 +10,11 @@ import shutil
 import uuid
 from pathlib import Path
 
-from activities.adapters.archive import UnsafeArchiveError, unpack
+from activities.adapters import stored_tree
+from activities.adapters.archive import UnsafeArchiveError, kind_of, unpack
 from activities.adapters.beat import Beat
+from activities.adapters.blobs import materialize
+from activities.adapters.content_manifest import ManifestError
 from activities.adapters.files import write_atomically
 from activities.adapters.git import Repository
 from activities.adapters.manifest import save, scan
@@ -54,16 +59,25 @@ def pull(
     scratch = work / "source.partial"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
+    stored = False
     try:
-        unpack(upload, scratch, limits, beat.check)
-    except UnsafeArchiveError as err:
+        if kind_of(upload) == "manifest":
+            built = materialize(upload, scratch, layout.store, limits, beat.check)
+            entries, stored = built.entries, built.stored
+        else:
+            unpack(upload, scratch, limits, beat.check)
+            entries = scan(scratch, beat)
+    except (UnsafeArchiveError, ManifestError) as err:
         shutil.rmtree(work, ignore_errors=True)
         upload.unlink(missing_ok=True)
         raise BadInputError(f"upload {upload_id} was refused: {err}") from None
-    entries = scan(scratch, beat)
     digest = save(entries, layout.manifest(deployment_id))
-    shutil.rmtree(layout.source(deployment_id), ignore_errors=True)
-    scratch.rename(layout.source(deployment_id))
+    source = layout.source(deployment_id)
+    stored_tree.forget(work)
+    shutil.rmtree(source, ignore_errors=True)
+    scratch.rename(source)
+    if stored:
+        stored_tree.record(work, source)
     result = SourceResult(
         upload_id=upload_id,
         digest=digest,

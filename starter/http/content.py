@@ -137,6 +137,9 @@ def create_upload(body: UploadRequest, services: Shared) -> UploadAnswer:
     except ManifestError as err:
         raise _refused(err) from None
     upload_id = _store_manifest(settings.layout, canonical(items))
+    wanted = set(missing)
+    lacking = {i.sha256: (i.path, i.size) for i in items if i.kind == "file" and i.sha256 in wanted}
+    services.described.remember(upload_id, lacking)
     return UploadAnswer(upload_id=upload_id, missing=missing)
 
 
@@ -194,9 +197,14 @@ async def put_blob(
     return Response(status_code=204)
 
 
-def _ready(layout: Layout, limits: UnpackLimits, upload_id: str) -> None:
+def _ready(
+    layout: Layout,
+    limits: UnpackLimits,
+    upload_id: str,
+    lacked: dict[str, tuple[str, int]] | None,
+) -> None:
     """Refuse to deploy an upload that is not a stored manifest, or whose contents have not
-    all arrived."""
+    all arrived (of an upload this process just took, only those it `lacked` then)."""
     path = layout.upload(upload_id)
     try:
         with path.open("rb") as handle:
@@ -210,7 +218,11 @@ def _ready(layout: Layout, limits: UnpackLimits, upload_id: str) -> None:
             raise ManifestError(f"upload {upload_id} is not a content manifest")
         if len(data) > largest(limits):
             raise ManifestError("the manifest is larger than any within the limits")
-        lacking = missing_blobs(layout.uploads, parse(data, limits))
+        if lacked is None:
+            items = parse(data, limits)
+        else:
+            items = [Item(p, "file", size, sha256=digest) for digest, (p, size) in lacked.items()]
+        lacking = missing_blobs(layout.uploads, items)
     except ManifestError as err:
         raise _refused(err) from None
     if lacking:
@@ -223,7 +235,8 @@ def _ready(layout: Layout, limits: UnpackLimits, upload_id: str) -> None:
 
 async def _deploy(services: Services, body: UploadDeployment, deployment_id: str) -> None:
     settings = services.settings
-    await asyncio.to_thread(_ready, settings.layout, settings.unpack_limits, body.upload_id)
+    lacked = services.described.lacking(body.upload_id)
+    await asyncio.to_thread(_ready, settings.layout, settings.unpack_limits, body.upload_id, lacked)
     await api.deploy_stored(
         await services.temporal(),
         settings,

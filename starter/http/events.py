@@ -101,11 +101,14 @@ async def deployment_events(
     ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """`state` events (the deployment, as GET shows it) each time it moves, `log` events
-    (one log row each, its id as the event id) as they are written, then one `end` event
-    with the deployment as it ended."""
+    (one log row each, its id as the event id) as they are written (none when `after` is
+    the largest row id: a client that wants only the states), then one `end` event with
+    the deployment as it ended."""
     yield ServerSentEvent(comment=f"deployment {view.id}", retry=RETRY_MS)
     start = max(after, last_event_id or 0)
-    async for event in _merged(_states(services, view.id), _logs(services, view.id, start)):
+    # Past the last possible row there is no line to send: only the states are followed.
+    lines = [] if start >= MAX_ROW_ID else [_logs(services, view.id, start)]
+    async for event in _merged(_states(services, view.id), *lines):
         yield event
     final: DeploymentView | None = await asyncio.to_thread(api.status, services.engine, view.id)
     yield _event("end", await asyncio.to_thread(present, services, final or view))

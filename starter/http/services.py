@@ -1,7 +1,9 @@
 """What every request shares: the settings, the database and a Temporal client."""
 
 import asyncio
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated, cast
 
@@ -19,6 +21,33 @@ MEDIANS_TTL_SECONDS = 30.0
 """How long those medians are reused: every listed deployment that runs needs them."""
 
 
+DESCRIBED_KEPT = 256
+"""Uploads whose missing contents the process remembers (see `Described`)."""
+
+
+class Described:
+    """The contents each upload lacked when this process took its manifest (digest → the
+    path and size the manifest gave it), so that deploying it soon after checks those
+    alone: the others were there, with their sizes, a moment before. An upload described
+    by another process, or long ago, is checked whole."""
+
+    def __init__(self) -> None:
+        self._lacking: OrderedDict[str, dict[str, tuple[str, int]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, upload_id: str, lacking: dict[str, tuple[str, int]]) -> None:
+        with self._lock:
+            self._lacking[upload_id] = lacking
+            self._lacking.move_to_end(upload_id)
+            while len(self._lacking) > DESCRIBED_KEPT:
+                self._lacking.popitem(last=False)
+
+    def lacking(self, upload_id: str) -> dict[str, tuple[str, int]] | None:
+        """What the upload lacked when this process took it, or None if it did not."""
+        with self._lock:
+            return self._lacking.get(upload_id)
+
+
 class UnavailableError(RuntimeError):
     """A component the request needs does not answer; the message names it."""
 
@@ -34,6 +63,7 @@ class Services:
     client: Client | None = None
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
     _medians: tuple[float, dict[Phase, float]] = (float("-inf"), {})
+    described: Described = field(default_factory=Described)
 
     async def temporal(self) -> Client:
         """The Temporal client, connected on first use, so the API starts and /healthz
