@@ -31,9 +31,10 @@ class TrafficActivities:
     @activity.defn(name="activate")
     async def activate(self, inp: PhaseInput) -> SwitchResult:
         """active: traffic moves (see `active.switch`), and only once the public route serves
-        the release is the deployment recorded active; a stopped project runs again.
-        Idempotent: the switch leaves alone what is in place, the transition is recorded
-        once, and only a project still recorded stopped is recorded started."""
+        the release is the deployment recorded active; a stopped project runs again, recorded
+        in the same transaction. Idempotent: the switch leaves alone what is in place, the
+        transition is recorded once, and only a project still recorded stopped is recorded
+        started."""
         d = inp.deployment
         check_names(d)
 
@@ -46,9 +47,13 @@ class TrafficActivities:
                 )
             )
             records.record_transition(
-                self.engine, d.deployment_id, Phase.ACTIVE, metadata, round=d.round
+                self.engine,
+                d.deployment_id,
+                Phase.ACTIVE,
+                metadata,
+                round=d.round,
+                also=lambda conn: lifecycle.started_by_deployment(conn, d.project, d.deployment_id),
             )
-            lifecycle.started_by_deployment(self.engine, d.project, d.deployment_id)
             return switched
 
         return await heartbeating(promote)

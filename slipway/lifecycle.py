@@ -95,29 +95,29 @@ def record(engine: sa.Engine, done: LifecycleRecord) -> bool:
     return True
 
 
-def started_by_deployment(engine: sa.Engine, project: str, deployment_id: str) -> bool:
+def started_by_deployment(conn: sa.Connection, project: str, deployment_id: str) -> bool:
     """A deployment went active on a stopped project, which runs again: its state and a line
-    in its history, in one transaction. Idempotent: only a stopped project changes."""
-    with engine.begin() as conn:
-        project_id = _project_id(conn, project)
-        changed = conn.execute(
-            sa.update(projects)
-            .where(
-                projects.c.id == project_id,
-                projects.c.metadata["lifecycle"]["state"].astext == STOPPED,
-            )
-            .values(metadata=_set(projects.c.metadata, "lifecycle", {"state": RUNNING}))
+    in its history, in the caller's transaction (the one that records it active).
+    Idempotent: only a stopped project changes."""
+    project_id = _project_id(conn, project)
+    changed = conn.execute(
+        sa.update(projects)
+        .where(
+            projects.c.id == project_id,
+            projects.c.metadata["lifecycle"]["state"].astext == STOPPED,
         )
-        if not changed.rowcount:
-            return False
-        conn.execute(
-            sa.insert(project_events).values(
-                project_id=project_id,
-                kind=LifecycleAction.START.value,
-                message=f"Started again by deployment {deployment_id}",
-                metadata={"deployment": deployment_id, "state": RUNNING},
-            )
+        .values(metadata=_set(projects.c.metadata, "lifecycle", {"state": RUNNING}))
+    )
+    if not changed.rowcount:
+        return False
+    conn.execute(
+        sa.insert(project_events).values(
+            project_id=project_id,
+            kind=LifecycleAction.START.value,
+            message=f"Started again by deployment {deployment_id}",
+            metadata={"deployment": deployment_id, "state": RUNNING},
         )
+    )
     return True
 
 

@@ -6,7 +6,7 @@ adds a second transition nor moves the row again.
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -273,12 +273,14 @@ def record_transition(
     status: Status | None = None,
     level: str = "info",
     queued_of: str | None = None,
+    also: Callable[[sa.Connection], object] | None = None,
 ) -> bool:
     """Move a deployment into `phase` with its metadata; False if this transition was recorded
     before (a retry), in which case nothing changes. A deployment that ends without going
     active keeps the progress it reached, and its log ends with the reason. With
     `queued_of`, only a row of that project still queued moves (checked in the same
-    transaction, its row locked)."""
+    transaction, its row locked). `also` writes what goes with the transition, in its
+    transaction."""
     metadata = details.stored()
     after = status or STATUS[phase]
     with engine.begin() as conn:
@@ -320,6 +322,8 @@ def record_transition(
                 updated_at=sa.func.now(),
             )
         )
+        if also is not None:
+            also(conn)
     if before is not None:
         _count_transition(deployment_id, before, phase, metadata, after)
     return True
