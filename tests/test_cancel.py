@@ -44,7 +44,7 @@ async def test_cancel_during_copying_files(
     )
     assert failure is None
     async with Watcher(settings, project) as watcher:
-        new = await deploy(client, settings, make_site(tmp_path / "v2", "new", 20000), project)
+        new = await deploy(client, settings, make_site(tmp_path / "v2", "new", 40000), project)
         await wait_for(
             "copying to start",
             lambda: _in_phase(engine, new, Phase.COPYING_FILES),
@@ -59,7 +59,7 @@ async def test_cancel_during_copying_files(
     assert view.metadata["failedPhase"] == "copying_files"
     assert view.metadata["error"] == "cancelled by request"
     copied = view.metadata.get("filesCopied", 0)
-    assert isinstance(copied, int) and copied < 20001, "copying ran to its end: not prompt"
+    assert isinstance(copied, int) and copied < 40001, "copying ran to its end: not prompt"
     assert not (Layout(settings.home).work(new) / "copy.json").exists()
     assert watcher.saw_only("old"), watcher.answers[-3:]
     assert Layout(settings.home).current(project).readlink().name == old
