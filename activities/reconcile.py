@@ -18,7 +18,7 @@ from activities.heartbeat import heartbeating
 from activities.upkeep import cleanup
 from activities.upkeep.watermark import Watermark
 from slipway import metrics, previews, queries
-from slipway.diagnosis import Diagnosis, Kind, diagnose
+from slipway.diagnosis import Kind, diagnose_all
 from slipway.locks import advisory_lock, try_lock, unlock
 from slipway.models import (
     CleanupReport,
@@ -35,11 +35,13 @@ from slipway.submission import continuation, remove_preview, submit
 
 ORPHANS_LOCK = "slipway:orphans"
 
-DIAGNOSES_AT_ONCE = 16
-"""Deployments diagnosed concurrently: a diagnosis can wait seconds on a project whose
-worker is gone, and one pass should not take that long times every such project."""
 
 log = logging.getLogger(__name__)
+
+
+def _beat(view: DeploymentView) -> None:
+    """Heartbeat as each diagnosis begins: a long pass stays alive and says where it is."""
+    activity.heartbeat(view.id)
 
 
 class ReconcileActivities:
@@ -79,16 +81,9 @@ class ReconcileActivities:
         grace = timedelta(seconds=inp.orphan_grace_seconds)
         resume = inp.orphan_policy == "resume"
         found = dict.fromkeys(Kind, 0)
-        gate = asyncio.Semaphore(DIAGNOSES_AT_ONCE)
-
-        async def classify(view: DeploymentView) -> Diagnosis:
-            async with gate:
-                activity.heartbeat(view.id)
-                return await diagnose(self.client, view)
-
         try:
             views = await asyncio.to_thread(queries.in_progress, self.engine, grace)
-            for diagnosis in await asyncio.gather(*map(classify, views)):
+            for diagnosis in await diagnose_all(self.client, views, _beat):
                 found[diagnosis.kind] += 1
                 if diagnosis.kind is Kind.ORPHANED:
                     await self._settle(diagnosis.view, diagnosis.detail, template, resume, report)

@@ -1,5 +1,7 @@
 """Why a deployment is not moving: its row, held against what Temporal says of its workflow."""
 
+import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -136,3 +138,26 @@ def _untaken(view: DeploymentView, what: str, scheduled: datetime, queue: str) -
         f"{what} waited {waited // timedelta(seconds=1)}s on {queue}; no live worker took it "
         "(the last pollers seen there are gone)",
     )
+
+
+DIAGNOSES_AT_ONCE = 16
+"""Deployments diagnosed concurrently: a diagnosis can wait seconds on a project whose
+worker is gone, and a list of them should not take that long times every such project."""
+
+
+async def diagnose_all(
+    client: Client,
+    views: Iterable[DeploymentView],
+    each: Callable[[DeploymentView], object] | None = None,
+) -> list[Diagnosis]:
+    """Classify the deployments, several at once, in their order; `each` is called as each
+    one's diagnosis begins (a reconciler heartbeats there)."""
+    gate = asyncio.Semaphore(DIAGNOSES_AT_ONCE)
+
+    async def one(view: DeploymentView) -> Diagnosis:
+        async with gate:
+            if each is not None:
+                each(view)
+            return await diagnose(client, view)
+
+    return list(await asyncio.gather(*map(one, views)))

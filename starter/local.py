@@ -363,12 +363,12 @@ class Local:
             return await api.rollback(client, self.settings, self.engine, project, to)
 
     async def stuck(self, older_than: timedelta) -> list[Stuck]:
-        from slipway.diagnosis import diagnose
+        from slipway.diagnosis import diagnose_all
         from starter.http.schemas import Stuck
 
         views = await asyncio.to_thread(queries.find_stuck, self.engine, older_than, WAITING)
         client = await self.client()
-        return [Stuck.of(await diagnose(client, view)) for view in views]
+        return [Stuck.of(found) for found in await diagnose_all(client, views)]
 
     async def lifecycle(
         self, project: str, action: LifecycleAction, cancel: bool

@@ -19,7 +19,7 @@ from fastapi import (
 from fastapi import Path as PathParam
 
 from slipway import analytics, monitoring, queries
-from slipway.diagnosis import diagnose
+from slipway.diagnosis import diagnose_all
 from slipway.models import DeploymentView, LogEntry
 from slipway.names import InvalidNameError, preview_site
 from slipway.phases import WAITING, Status
@@ -255,7 +255,7 @@ async def stuck_deployments(
         queries.find_stuck, services.engine, duration(older_than), WAITING
     )
     client = await services.temporal()
-    return [Stuck.of(await diagnose(client, view)) for view in views]
+    return [Stuck.of(found) for found in await diagnose_all(client, views)]
 
 
 @router.get("/deployments/{deployment_id}", responses=NOT_FOUND)
