@@ -18,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# Hypothesis imports this lazily while it generates; generation runs in a thread, deep in
+# recursion, where pytest's rewriting of the module (hypothesis is a pytest plugin) can trip
+# CPython 3.11's AST recursion check ("AST constructor recursion depth mismatch"). Imported
+# here, at the top of the stack, it is loaded before.
+import hypothesis.strategies._internal.random  # noqa: F401
 import pytest
 import schemathesis
 import sqlalchemy as sa
