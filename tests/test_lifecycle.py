@@ -147,6 +147,32 @@ async def test_static_site_stops_starts_and_restarts(
     assert fetch(settings, project).text.strip() == "<h1>one</h1>"
 
 
+async def test_a_project_named_after_another_s_candidate_or_stopped_route_is_routed_apart(
+    tmp_path: Path,
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+) -> None:
+    """Traefik drops every router and service of a name two routes define: names a project
+    may take (`<p>-candidate`, `<p>-stopped`) must never be `<p>`'s candidate or stopped ones."""
+    others = [f"{project}-candidate", f"{project}-stopped"]
+    for name in [project, *others]:
+        _, failure = await deploy_and_wait(client, settings, make_site(tmp_path / name, name), name)
+        assert failure is None, failure
+    _, failure = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "again", "again"), project
+    )
+    assert failure is None, failure  # proven on its candidate route
+    await change(client, settings, engine, project, STOP)
+    assert fetch(settings, project).status_code == 503
+    for name in others:
+        assert fetch(settings, name).text.strip() == f"<h1>{name}</h1>"
+    await change(client, settings, engine, project, START)
+    assert fetch(settings, project).text.strip() == "<h1>again</h1>"
+
+
 def cleanup_now(
     settings: Settings, engine: sa.Engine, docker_client: docker.DockerClient
 ) -> CleanupReport:

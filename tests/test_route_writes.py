@@ -15,6 +15,9 @@ from pathlib import Path
 from activities.adapters.certificates import own_certificates_file, write_own_certificates
 from activities.adapters.hosts import Hosts
 from activities.adapters.traefik import (
+    candidate_of,
+    candidate_target,
+    is_stopped,
     refresh_route,
     render_route,
     restore_route,
@@ -111,3 +114,24 @@ def test_each_route_write_is_one_rename_into_the_directory(tmp_path: Path) -> No
         assert watch.events() == [("moved_to", own.name)], "a project's own certificates"
         assert own.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in layout.routes.iterdir()) == sorted([name, own.name])
+
+
+def test_a_route_written_with_the_earlier_names_is_read_back_and_rendered_anew(
+    tmp_path: Path,
+) -> None:
+    """Routes written before the candidate and stopped names took `_` (`-candidate`,
+    `-stopped`) keep working until the project's route is rendered again."""
+    layout = Layout(tmp_path)
+    layout.routes.mkdir(parents=True)
+    hosts = Hosts(base="shop.localhost", https_port=443)
+    public, candidate = (static_target("127.0.0.1", 8081, s) for s in ("current", "next"))
+    config, _ = render_route("shop", hosts, public, candidate, "t", stopped=True)
+    earlier = config.replace("_candidate", "-candidate").replace("_stopped", "-stopped")
+    assert earlier != config
+    layout.route("shop").write_text(earlier)
+    assert candidate_of(layout, "shop") == "t"
+    assert candidate_target(layout, "shop") == candidate
+    assert is_stopped(layout, "shop")
+    refreshed = refresh_route(layout, "shop", hosts, write=True)
+    assert refreshed is not None and refreshed.changed
+    assert layout.route("shop").read_text() == config

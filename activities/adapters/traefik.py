@@ -153,11 +153,11 @@ def render_route(
     config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
     http = config["http"]
     names = [hosts.base, *(d.name for d in hosts.domains)]
-    targets = {f"{name}-candidate": candidate}
-    http["routers"][f"{name}-candidate"] = _router(
+    targets = {f"{name}{CANDIDATE}": candidate}
+    http["routers"][f"{name}{CANDIDATE}"] = _router(
         f"{_hosts_rule(names)} && Header(`{CANDIDATE_HEADER}`, `{token}`)",
-        f"{name}-candidate",
-        [f"{name}-candidate"],
+        f"{name}{CANDIDATE}",
+        [f"{name}{CANDIDATE}"],
     )
     if public is not None:
         targets[name] = public
@@ -189,8 +189,27 @@ def render_route(
     return yaml.safe_dump(config, sort_keys=True), version
 
 
-STOPPED = "-stopped"
-"""Suffix of the service with no server a stopped project's public routers use."""
+CANDIDATE = "_candidate"
+"""Suffix of a project's candidate router, service and middleware. `_` never occurs in a
+project's name, so no project's public names can be another's candidate ones (with `-`,
+project `a-candidate`'s public router was named as `a`'s candidate router, and Traefik
+drops both routers of a name defined twice)."""
+
+STOPPED = "_stopped"
+"""Suffix of the service with no server a stopped project's public routers use (`_` for the
+reason `CANDIDATE` gives)."""
+
+_EARLIER_SUFFIXES = {CANDIDATE: "-candidate", STOPPED: "-stopped"}
+"""The suffixes routes written by earlier versions use: read back until the project's route
+is rendered again."""
+
+
+def _named(http: dict[str, Any], project: str, suffix: str) -> str:
+    """The name a route as written gives the project's router or service with `suffix`."""
+    name = f"slipway-{project}{suffix}"
+    if name in http["routers"] or name in http["services"]:
+        return name
+    return f"slipway-{project}{_EARLIER_SUFFIXES[suffix]}"
 
 
 _READ: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
@@ -234,25 +253,26 @@ def is_stopped(layout: Layout, project: str) -> bool:
     if http is None:
         return False
     router = http["routers"].get(f"slipway-{project}")
-    return router is not None and str(router["service"]).endswith(STOPPED)
+    return router is not None and router["service"] == _named(http, project, STOPPED)
 
 
 def public_target(layout: Layout, project: str) -> Target | None:
     """Where the project's public router sends requests now, read back from its route."""
-    return _target(layout, project, f"slipway-{project}")
+    http = read_route(layout.route(project))
+    return None if http is None else _target(http, f"slipway-{project}")
 
 
 def candidate_target(layout: Layout, project: str) -> Target:
     """Where the project's candidate router sends requests now."""
-    found = _target(layout, project, f"slipway-{project}-candidate")
+    http = read_route(layout.route(project))
+    found = None if http is None else _target(http, _named(http, project, CANDIDATE))
     if found is None:
         raise FileNotFoundError(f"{project} has no candidate route")
     return found
 
 
-def _target(layout: Layout, project: str, name: str) -> Target | None:
-    http = read_route(layout.route(project))
-    if http is None or name not in http["routers"]:
+def _target(http: dict[str, Any], name: str) -> Target | None:
+    if name not in http["routers"]:
         return None
     slot = http["middlewares"][name]["headers"]["customRequestHeaders"].get("X-Slipway-Slot", "")
     url = http["services"][name]["loadBalancer"]["servers"][0]["url"]
@@ -264,7 +284,7 @@ def candidate_of(layout: Layout, project: str) -> str | None:
     http = read_route(layout.route(project))
     if http is None:
         return None
-    rule = http["routers"][f"slipway-{project}-candidate"]
+    rule = http["routers"][_named(http, project, CANDIDATE)]
     found = re.search(rf"Header\(`{CANDIDATE_HEADER}`, `([^`]+)`\)", rule["rule"])
     return found.group(1) if found else None
 
