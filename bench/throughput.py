@@ -151,7 +151,7 @@ def _events_note(deployment: dict[str, int], project: dict[str, int]) -> str:
     children = sum(e.get("START_CHILD_WORKFLOW_EXECUTION_INITIATED", 0) for e in both)
     return (
         f"DeploymentWorkflow {sum(deployment.values())}, its project's ProjectWorkflow "
-        f"{sum(project.values())}; {upserts} search attribute upserts (a patch's marker "
-        f"brings one), {markers} patch markers, {children} child workflows, "
-        f"{project.get('TIMER_STARTED', 0)} idle timer"
+        f"{sum(project.values())}; search attribute upserts: {upserts} (a patch's marker "
+        f"brings one), patch markers: {markers}, child workflow starts: {children}, idle "
+        f"timers: {project.get('TIMER_STARTED', 0)}"
     )
