@@ -17,6 +17,7 @@ from slipway import lifecycle, records
 from slipway.metadata import PhaseMetadata
 from slipway.models import DeploymentInput, PhaseInput, ProbeResult, RetireInput, SwitchResult
 from slipway.phases import Phase
+from slipway.project_sources import source_of
 from slipway.settings import Settings
 
 
@@ -32,9 +33,10 @@ class TrafficActivities:
     async def activate(self, inp: PhaseInput) -> SwitchResult:
         """active: traffic moves (see `active.switch`), and only once the public route serves
         the release is the deployment recorded active; a stopped project runs again, recorded
-        in the same transaction. Idempotent: the switch leaves alone what is in place, the
-        transition is recorded once, and only a project still recorded stopped is recorded
-        started."""
+        in the same transaction. It says whether a webhook is set to announce the end to.
+        Idempotent: the switch leaves alone what is in place, the transition is recorded
+        once, only a project still recorded stopped is recorded started, and the webhook is
+        only read."""
         d = inp.deployment
         check_names(d)
 
@@ -54,7 +56,8 @@ class TrafficActivities:
                 round=d.round,
                 also=lambda conn: lifecycle.started_by_deployment(conn, d.project, d.deployment_id),
             )
-            return switched
+            webhook = self.settings.notify_url or source_of(self.engine, d.project).notify_url
+            return switched.model_copy(update={"has_webhook": bool(webhook)})
 
         return await heartbeating(promote)
 

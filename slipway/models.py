@@ -177,6 +177,12 @@ class SwitchResult(BaseModel):
     previous_release: str | None
     previous_url: str | None = None
     route_version: str = Field(default="", description="The public route's version now.")
+    has_webhook: bool = Field(
+        default=True,
+        description="Whether a webhook (the project's, else the server's) was set at the "
+        "switch, so the deployment's end has somewhere to go; a switch recorded before this "
+        "was read says True.",
+    )
 
 
 class RetireInput(BaseModel):

@@ -1,13 +1,18 @@
 """Every deployment's end reaches the webhook once, on the session's real components, with
-what a person needs (and a Slack-compatible `text`) and never a secret."""
+what a person needs (and a Slack-compatible `text`) and never a secret; with no webhook set,
+no notification starts."""
 
 import asyncio
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from slipway.settings import Settings
+from slipway.workflow_ids import deployment_workflow_id, notify_workflow_id
 from tests.helpers import deploy_and_wait, make_site
 from tests.receiver import Receiver
 from tests.running import RunningWorker
@@ -54,3 +59,28 @@ async def test_active_and_failed_deployments_are_announced_once_each(
     assert (ko["status"], ko["phase"]) == ("failed", "building")
     assert "unsupported upload" in str(ko["error"]) and "failed in building" in str(ko["text"])
     assert secret not in str(bodies)
+
+
+async def test_an_end_with_no_webhook_set_starts_no_notification(
+    client: Client,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    assert settings.notify_url is None
+    deployment_id, failure = await deploy_and_wait(
+        client, settings, make_site(tmp_path / "ok", "ok"), project
+    )
+    assert failure is None
+    handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
+    history = await handle.fetch_history()
+    children = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+    assert children == []
+    with pytest.raises(RPCError) as err:
+        await client.get_workflow_handle(notify_workflow_id(deployment_id, 0)).describe()
+    assert err.value.status is RPCStatusCode.NOT_FOUND

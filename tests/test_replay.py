@@ -43,6 +43,7 @@ def test_histories_are_recorded() -> None:
         "project-running",
         "deploy-container",
         "deploy-promote",
+        "deploy-quiet-end",
         "project-preview-removed",
         "reconcile-preview-expiry",
     } <= names

@@ -59,6 +59,10 @@ class BakeFailedError(Exception):
 PROMOTE_PATCH = "promote-preview"
 """Marks the histories in which a promotion adopts the preview's release at copying_files."""
 
+QUIET_END_PATCH = "quiet-end"
+"""Marks the histories in which a deployment whose switch found no webhook set announces
+its end to no one, instead of starting a NotifyWorkflow that has nowhere to deliver it."""
+
 _TOUCHES_TRAFFIC = frozenset(
     {Phase.CREATING_SYMLINKS, Phase.UPDATING_ROUTES, Phase.HEALTH_CHECK, Phase.ACTIVE}
 )
@@ -77,6 +81,7 @@ class DeploymentWorkflow:
         self._status = Status.QUEUED
         self._metadata = PhaseMetadata()
         self._type = DeploymentType.STATIC
+        self._has_webhook = True
 
     @workflow.run
     async def run(self, deployment: DeploymentInput) -> DeploymentProgress:
@@ -197,6 +202,7 @@ class DeploymentWorkflow:
         """The switch, the bake window, then the previous container retired."""
         switched = await self._run(Phase.ACTIVE, TrafficActivities.activate, self._input())
         self._metadata.previous_release = switched.previous_release
+        self._has_webhook = switched.has_webhook
         self._status = Status.ACTIVE
         await self._bake()
         if switched.previous_url:
@@ -292,8 +298,11 @@ class DeploymentWorkflow:
     async def _announce(self, phase: Phase) -> None:
         """Tell the project's (else the server's) webhook how the deployment ended, once per
         round, without waiting for the delivery: a webhook that is down must not hold up
-        the project's next deployment."""
+        the project's next deployment. When the switch found neither webhook set, there is
+        no one to tell, and no workflow starts to find that out again."""
         if not workflow.patched("notify-on-end"):
+            return
+        if not self._has_webhook and workflow.patched(QUIET_END_PATCH):
             return
         d = self._deployed()
         notice = EndNotice(
