@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
@@ -31,7 +32,7 @@ from slipway import queries
 from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
-from slipway.static_server import UPSTREAM_HEADER
+from slipway.static_server import APP_HEADER, UPSTREAM_HEADER
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
 from tests.apps import write_busybox_app
@@ -41,6 +42,7 @@ from tests.helpers import (
     deploy,
     deploy_and_wait,
     fetch,
+    make_site,
     outcome,
     row,
     transitions,
@@ -170,6 +172,37 @@ async def test_a_redeploy_moves_the_upstream_file_and_leaves_the_route_alone(
     assert "v2" in watcher.answers[0][1] and "v3" in watcher.answers[-1][1]
     public = public_target(layout, project)
     assert public is not None and public.via and public.lane == "current"
+
+
+async def test_a_project_switches_between_a_static_site_and_an_app(
+    client: Client,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+) -> None:
+    """A static site, then an app, then a static site again on one project, each served
+    in turn; a visitor naming the other kind's slot in a header reaches nothing else (Traefik
+    removes that header)."""
+    site = make_site(tmp_path / "s1", "static one")
+    _, failure = await deploy_and_wait(client, settings, site, project)
+    assert failure is None
+    _, failure = await deploy_and_wait(client, settings, app(tmp_path / "a1", "a1"), project)
+    assert failure is None
+    answer = await asyncio.to_thread(fetch, settings, project)
+    assert "busybox app a1" in answer.text and UPSTREAM_HEADER in answer.headers
+    site = make_site(tmp_path / "s2", "static two")
+    _, failure = await deploy_and_wait(client, settings, site, project)
+    assert failure is None
+    for headers in ({}, {APP_HEADER: "current"}, {APP_HEADER: "next"}):
+        answer = await asyncio.to_thread(
+            httpx.get,
+            f"{settings.proxy_url}/",
+            headers={"Host": settings.project_host(project), **headers},
+            timeout=5.0,
+        )
+        assert "static two" in answer.text and UPSTREAM_HEADER not in answer.headers, headers
 
 
 async def test_unhealthy_version_fails_and_the_old_keeps_serving(
