@@ -6,6 +6,8 @@ import asyncio
 import base64
 import json
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,13 +28,13 @@ from activities.adapters.traefik import (
     public_target,
     render_route,
 )
-from activities.adapters.upstreams import read_upstream
+from activities.adapters.upstreams import read_upstream, restore_upstreams, write_upstream
 from activities.adapters.web import wait_for_route
 from slipway import queries
 from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
-from slipway.static_server import APP_HEADER, UPSTREAM_HEADER
+from slipway.static_server import APP_HEADER, UPSTREAM_HEADER, app_projects
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
 from tests.apps import write_busybox_app
@@ -203,6 +205,34 @@ async def test_a_project_switches_between_a_static_site_and_an_app(
             timeout=5.0,
         )
         assert "static two" in answer.text and UPSTREAM_HEADER not in answer.headers, headers
+
+
+def test_compensation_puts_back_what_a_deployment_wrote_in_the_upstream_files(
+    settings: Settings, project: str
+) -> None:
+    """A deployment's upstream write keeps what it replaced (a retry gets the same back),
+    and compensation puts it back only while the file still holds what the deployment wrote.
+    The project's first write gives the running Caddy its routes to the files."""
+    layout = settings.layout
+    first, second, third = (str(uuid.uuid4()) for _ in range(3))
+    try:
+        assert write_upstream(settings, project, "next", "127.0.0.1:20001", first) is None
+        assert write_upstream(settings, project, "current", "127.0.0.1:20001", first) is None
+        assert project in app_projects(layout)
+        for _ in range(2):
+            before = write_upstream(settings, project, "next", "127.0.0.1:20002", second)
+            assert before == "127.0.0.1:20001"
+        restore_upstreams(layout, project, second)
+        assert read_upstream(layout, project, "next") == "127.0.0.1:20001"
+        assert read_upstream(layout, project, "current") == "127.0.0.1:20001"
+        write_upstream(settings, project, "next", "127.0.0.1:20002", second)
+        write_upstream(settings, project, "next", "127.0.0.1:20003", third)
+        restore_upstreams(layout, project, second)
+        assert read_upstream(layout, project, "next") == "127.0.0.1:20003"
+    finally:
+        for deployment in (first, second, third):
+            shutil.rmtree(layout.work(deployment), ignore_errors=True)
+        shutil.rmtree(layout.upstream(project, "next").parent, ignore_errors=True)
 
 
 async def test_unhealthy_version_fails_and_the_old_keeps_serving(
