@@ -10,6 +10,9 @@ from slipway.names import validate_deployment_id, validate_project_name, validat
 RELEASE_MARKER = ".well-known/slipway/release"
 """Path inside a release, and on the site, of the file that names the release."""
 
+SLOTS = ("current", "next")
+"""A project's two slots: the release (or container) serving it and the one being proven."""
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -94,6 +97,19 @@ class Layout:
     def candidate(self, project: str) -> Path:
         """The link to the release being proven, which only candidate requests reach."""
         return self.slots / validate_project_name(project) / "next"
+
+    @property
+    def upstreams(self) -> Path:
+        """Where the static server (Caddy) reads which container serves an app: one directory
+        per project, one file per slot, read on every request."""
+        return self.home / "upstreams"
+
+    def upstream(self, project: str, slot: str) -> Path:
+        """The file naming the container (`host:port`) that the project's `slot` (`current`
+        or `next`) of an app is served by."""
+        if slot not in SLOTS:
+            raise ValueError(f"no slot {slot!r}: a slot is one of {', '.join(SLOTS)}")
+        return self.upstreams / validate_project_name(project) / slot
 
     def route(self, project: str) -> Path:
         return self.routes / f"{validate_project_name(project)}.yml"

@@ -15,6 +15,15 @@ changes, by a graceful reload without dropping a connection, only when a release
 rule set that no kept release had (see `activities.adapters.caddy`). Releases with the
 default rules hold no file and need no reload.
 
+An app is served through the same Caddy: its project's requests name the slot with another
+header (Traefik sets it, and removes the static one), and Caddy proxies them to the container
+named in the project's upstream file for that slot, read on every request (see
+`activities.adapters.upstreams`), so a new container takes over by a rename, without a reload
+anywhere. Each project that ever served an app has a route of its own per slot (a placeholder
+cannot name another inside a file's path): the configuration changes when a project first
+serves an app. The answer carries the port it came from, so a health check can tell the new
+container's answer from the old one's.
+
 Whatever the rules, Slipway's own path (`/.well-known/slipway/`, where the health check
 reads the release marker) is served as it is, and no rule can point outside the release:
 redirects answer with a location, headers set fields, the SPA fallback and the 404 page
@@ -29,7 +38,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from slipway.layout import Layout
+from slipway.layout import SLOTS, Layout
+from slipway.names import InvalidNameError, validate_project_name
 from slipway.settings import Settings
 from slipway.static_rules import DEFAULT_RULES, RULES_DIR, SPLAT, Redirect, StaticRules
 
@@ -37,6 +47,23 @@ Json = dict[str, Any]
 
 PROJECT_HEADER = "X-Slipway-Project"
 SLOT_HEADER = "X-Slipway-Slot"
+APP_HEADER = "X-Slipway-App"
+"""Request header naming the slot of an app, whose container Caddy proxies to."""
+
+UPSTREAM_HEADER = "X-Slipway-Upstream"
+"""Response header of an app's answer: the port of the container that gave it."""
+
+TRUSTED_PROXIES = [
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+]
+"""Where Traefik reaches Caddy from (loopback, or a private network in the compose stack):
+the client address Traefik forwards is kept, so an app sees its visitors as it would from
+Traefik alone."""
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 """Cache-Control of a fingerprinted asset: its name changes whenever its content does."""
@@ -100,6 +127,45 @@ def rule_sets(layout: Layout) -> dict[str, dict[str, StaticRules]]:
                 if path.stem == rules.digest:
                     found.setdefault(site.name, {})[rules.digest] = rules
     return found
+
+
+def app_projects(layout: Layout) -> list[str]:
+    """The projects with a directory of upstream files: those that served an app here."""
+    if not layout.upstreams.is_dir():
+        return []
+    found = []
+    for place in sorted(layout.upstreams.iterdir()):
+        try:
+            validate_project_name(place.name)
+        except InvalidNameError:
+            continue
+        if place.is_dir() and not place.is_symlink():
+            found.append(place.name)
+    return found
+
+
+def app_routes(layout: Layout) -> list[Json]:
+    """A route per app project and slot, proxying to the container its upstream file names
+    (the file is read on every request: a rename moves the slot). The answer names the port
+    it came from; an app's own header of that name is replaced."""
+    routes = []
+    for project in app_projects(layout):
+        for slot in SLOTS:
+            proxy = {
+                "handler": "reverse_proxy",
+                "upstreams": [{"dial": f"{{file.{layout.upstream(project, slot)}}}"}],
+                "headers": {
+                    "response": {"set": {UPSTREAM_HEADER: ["{http.reverse_proxy.upstream.port}"]}}
+                },
+            }
+            routes.append(
+                {
+                    "match": [{"header": {PROJECT_HEADER: [project], APP_HEADER: [slot]}}],
+                    "handle": [proxy],
+                    "terminal": True,
+                }
+            )
+    return routes
 
 
 def _root(layout: Layout) -> str:
@@ -228,7 +294,8 @@ def _listen(settings: Settings) -> str:
 
 def caddy_config(settings: Settings) -> Json:
     """Caddy's whole configuration: one server for every project's releases, each request
-    served under the rules of the release its slot points at."""
+    served under the rules of the release its slot points at, and every app project's
+    containers."""
     layout = settings.layout
     dispatch: list[Json] = [{"handle": [{"handler": "vars", "root": _root(layout)}]}]
     for project, sets in rule_sets(layout).items():
@@ -249,7 +316,9 @@ def caddy_config(settings: Settings) -> Json:
     server = {
         "listen": [_listen(settings)],
         "automatic_https": {"disable": True},
+        "trusted_proxies": {"source": "static", "ranges": TRUSTED_PROXIES},
         "routes": [
+            *app_routes(layout),
             {
                 "match": [_site_request()],
                 "handle": [{"handler": "subroute", "routes": dispatch}],

@@ -6,19 +6,35 @@ import asyncio
 import base64
 import json
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
+from activities.adapters.beat import Beat
 from activities.adapters.docker import LABEL_DEPLOYMENT, image_tag
+from activities.adapters.hosts import hosts_for
+from activities.adapters.ports import recorded
+from activities.adapters.traefik import (
+    Target,
+    candidate_of,
+    install_route,
+    public_target,
+    render_route,
+)
+from activities.adapters.upstreams import read_upstream, restore_upstreams, write_upstream
+from activities.adapters.web import wait_for_route
 from slipway import queries
 from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
+from slipway.static_server import APP_HEADER, UPSTREAM_HEADER, app_projects
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
 from tests.apps import write_busybox_app
@@ -28,6 +44,7 @@ from tests.helpers import (
     deploy,
     deploy_and_wait,
     fetch,
+    make_site,
     outcome,
     row,
     transitions,
@@ -109,6 +126,113 @@ async def test_new_version_replaces_the_old_without_a_failed_request(
     assert _ours(docker_client, old)[0] == 0, "the old container was not removed"
     messages = [e.message for e in queries.get_logs(engine, new)]
     assert any(m.startswith("Previous container slipway-") for m in messages)
+
+
+async def test_a_redeploy_moves_the_upstream_file_and_leaves_the_route_alone(
+    client: Client,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+) -> None:
+    """An app redeploy writes no route: Traefik sends the project to the static server,
+    which proxies to the container its upstream files name, and the new container takes over
+    by a rename of those files. A route written when Traefik sent requests to the container
+    itself keeps serving, and the next deployment moves it behind the static server."""
+    layout = settings.layout
+    old, failure = await deploy_and_wait(client, settings, app(tmp_path / "v1", "v1"), project)
+    assert failure is None
+    route = layout.route(project)
+    written = route.stat()
+    new, failure = await deploy_and_wait(client, settings, app(tmp_path / "v2", "v2"), project)
+    assert failure is None
+    assert (route.stat().st_ino, route.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    port = recorded(layout, new)
+    assert port is not None and port != recorded(layout, old)
+    for slot in ("current", "next"):
+        assert read_upstream(layout, project, slot) == f"127.0.0.1:{port}"
+    answer = await asyncio.to_thread(fetch, settings, project)
+    assert "busybox app v2" in answer.text
+    assert answer.headers[UPSTREAM_HEADER] == str(port)
+
+    direct = Target(url=f"http://127.0.0.1:{port}")
+    hosts = hosts_for(settings, project)
+    token = candidate_of(layout, project) or ""
+    earlier, version = render_route(project, hosts, direct, direct, token)
+    install_route(layout, project, earlier)
+    assert await asyncio.to_thread(
+        wait_for_route, settings.proxy_url, hosts.base, version, 15.0, Beat()
+    )
+    for slot in ("current", "next"):
+        layout.upstream(project, slot).unlink()
+    async with Watcher(settings, project) as watcher:
+        _, failure = await deploy_and_wait(client, settings, app(tmp_path / "v3", "v3"), project)
+        await asyncio.sleep(1.0)
+    assert failure is None
+    assert all(status == 200 for status, _ in watcher.answers), "a request failed"
+    assert "v2" in watcher.answers[0][1] and "v3" in watcher.answers[-1][1]
+    public = public_target(layout, project)
+    assert public is not None and public.via and public.lane == "current"
+
+
+async def test_a_project_switches_between_a_static_site_and_an_app(
+    client: Client,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+) -> None:
+    """A static site, then an app, then a static site again on one project, each served
+    in turn; a visitor naming the other kind's slot in a header reaches nothing else (Traefik
+    removes that header)."""
+    site = make_site(tmp_path / "s1", "static one")
+    _, failure = await deploy_and_wait(client, settings, site, project)
+    assert failure is None
+    _, failure = await deploy_and_wait(client, settings, app(tmp_path / "a1", "a1"), project)
+    assert failure is None
+    answer = await asyncio.to_thread(fetch, settings, project)
+    assert "busybox app a1" in answer.text and UPSTREAM_HEADER in answer.headers
+    site = make_site(tmp_path / "s2", "static two")
+    _, failure = await deploy_and_wait(client, settings, site, project)
+    assert failure is None
+    for headers in ({}, {APP_HEADER: "current"}, {APP_HEADER: "next"}):
+        answer = await asyncio.to_thread(
+            httpx.get,
+            f"{settings.proxy_url}/",
+            headers={"Host": settings.project_host(project), **headers},
+            timeout=5.0,
+        )
+        assert "static two" in answer.text and UPSTREAM_HEADER not in answer.headers, headers
+
+
+def test_compensation_puts_back_what_a_deployment_wrote_in_the_upstream_files(
+    settings: Settings, project: str
+) -> None:
+    """A deployment's upstream write keeps what it replaced (a retry gets the same back),
+    and compensation puts it back only while the file still holds what the deployment wrote.
+    The project's first write gives the running Caddy its routes to the files."""
+    layout = settings.layout
+    first, second, third = (str(uuid.uuid4()) for _ in range(3))
+    try:
+        assert write_upstream(settings, project, "next", "127.0.0.1:20001", first) is None
+        assert write_upstream(settings, project, "current", "127.0.0.1:20001", first) is None
+        assert project in app_projects(layout)
+        for _ in range(2):
+            before = write_upstream(settings, project, "next", "127.0.0.1:20002", second)
+            assert before == "127.0.0.1:20001"
+        restore_upstreams(layout, project, second)
+        assert read_upstream(layout, project, "next") == "127.0.0.1:20001"
+        assert read_upstream(layout, project, "current") == "127.0.0.1:20001"
+        write_upstream(settings, project, "next", "127.0.0.1:20002", second)
+        write_upstream(settings, project, "next", "127.0.0.1:20003", third)
+        restore_upstreams(layout, project, second)
+        assert read_upstream(layout, project, "next") == "127.0.0.1:20003"
+    finally:
+        for deployment in (first, second, third):
+            shutil.rmtree(layout.work(deployment), ignore_errors=True)
+        shutil.rmtree(layout.upstream(project, "next").parent, ignore_errors=True)
 
 
 async def test_unhealthy_version_fails_and_the_old_keeps_serving(

@@ -12,18 +12,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from activities.adapters.certificates import own_certificates_file, write_own_certificates
 from activities.adapters.hosts import Hosts
 from activities.adapters.traefik import (
+    Target,
     candidate_of,
     candidate_target,
     is_stopped,
+    public_target,
     refresh_route,
     render_route,
     restore_route,
     static_target,
     write_route,
 )
+from activities.adapters.upstreams import UpstreamError, read_upstream
 from slipway.layout import Layout
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
@@ -135,3 +140,48 @@ def test_a_route_written_with_the_earlier_names_is_read_back_and_rendered_anew(
     refreshed = refresh_route(layout, "shop", hosts, write=True)
     assert refreshed is not None and refreshed.changed
     assert layout.route("shop").read_text() == config
+
+
+def test_an_app_route_names_the_static_server_and_not_the_container(tmp_path: Path) -> None:
+    """An app's route sends requests to the static server with the slot it proxies: the
+    containers of two deployments render the same route, and each slot's container is read
+    back from its upstream file. A route written when an app's routers went to its container
+    itself reads back as it was written."""
+    layout = Layout(tmp_path)
+    layout.routes.mkdir(parents=True)
+    hosts = Hosts(base="shop.localhost", https_port=443)
+    via = "http://127.0.0.1:8081"
+
+    def targets(port: int) -> tuple[Target, Target]:
+        url = f"http://127.0.0.1:{port}"
+        return Target(url=url, via=via, lane="current"), Target(url=url, via=via, lane="next")
+
+    config, version = render_route("shop", hosts, *targets(20001), "t")
+    assert render_route("shop", hosts, *targets(20002), "t") == (config, version)
+    assert "20001" not in config
+    layout.route("shop").write_text(config)
+    upstream = layout.upstream("shop", "current")
+    upstream.parent.mkdir(parents=True)
+    upstream.write_text("127.0.0.1:20002")
+    assert public_target(layout, "shop") == targets(20002)[0]
+    assert candidate_target(layout, "shop") == Target(url="", via=via, lane="next")
+
+    direct = Target(url="http://127.0.0.1:20001")
+    earlier, _ = render_route("shop", hosts, direct, direct, "t")
+    layout.route("shop").write_text(earlier)
+    assert public_target(layout, "shop") == direct
+    assert candidate_target(layout, "shop") == direct
+
+
+def test_an_upstream_file_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    """The static server proxies to whatever an upstream file names: one that is a link is
+    not Slipway's, and is neither read nor followed."""
+    layout = Layout(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("10.0.0.1:22")
+    upstream = layout.upstream("shop", "next")
+    upstream.parent.mkdir(parents=True)
+    assert read_upstream(layout, "shop", "next") is None
+    upstream.symlink_to(elsewhere)
+    with pytest.raises(UpstreamError):
+        read_upstream(layout, "shop", "next")

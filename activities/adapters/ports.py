@@ -43,13 +43,22 @@ def allocate_port(taken: set[int], low: int = 20000, high: int = 29999) -> int:
     raise RuntimeError(f"no free loopback port in {low}-{high}: all are taken or bound")
 
 
+def recorded(layout: Layout, key: str) -> int | None:
+    """The port recorded for a deployment's (or a restart's) container, if any."""
+    record = layout.work(key) / _PORT
+    if record.exists():
+        return int(json.loads(record.read_text())["port"])
+    return None
+
+
 def recorded_port(client: docker.DockerClient, layout: Layout, key: str) -> int:
     """The loopback port of a deployment's (or a restart's) container, `key` being its id:
     allocated once, written to its work dir before any container uses it, and read back by
     every retry."""
+    found = recorded(layout, key)
+    if found is not None:
+        return found
     record = layout.work(key) / _PORT
-    if record.exists():
-        return int(json.loads(record.read_text())["port"])
     taken = {
         int(c.labels[LABEL_PORT])
         for c in client.containers.list(all=True, filters={"label": LABEL_PORT})

@@ -2,9 +2,14 @@
 
 A project has two routers on its base name (`<project>.<base domain>`, over HTTP). The
 public one serves the release that is live; the candidate one (the candidate header naming a
-deployment) serves the release being proven, on every name of the project. updating_routes
-only points the candidate at the new release; the public routers move at active, once the
-candidate has passed its health check.
+deployment) serves the release being proven, on every name of the project. Both send requests
+to the static server (Caddy) with headers naming the project and the slot, `current` or
+`next`: for a static site the slot is a link to a release, for an app a file naming its
+container (see `activities.adapters.upstreams`). So a redeploy, static or app, moves a link
+or a file and renders the same route as before: Traefik, whose file provider reads every
+route again on each change, has nothing to do. The route changes only when the project
+first deploys, switches between a static site and an app, is stopped or started, or its
+names change.
 
 Each custom domain adds two routers to the public service: one on the HTTPS entry point, with
 its certificate (the ACME resolver's, or the one the project brought), and one on HTTP, which
@@ -31,8 +36,11 @@ from activities.adapters.certificates import RESOLVER
 from activities.adapters.docker import container_name
 from activities.adapters.files import write_atomically
 from activities.adapters.hosts import Hosts, RoutedDomain
+from activities.adapters.upstreams import read_upstream
 from slipway.layout import Layout
 from slipway.models import RouteResult
+from slipway.settings import Settings
+from slipway.static_server import APP_HEADER, PROJECT_HEADER, SLOT_HEADER
 
 _WRITTEN = "route.written"
 """The route a deployment wrote last, in its work dir: what it owns, until another replaces it."""
@@ -53,11 +61,21 @@ deployment being proven."""
 
 
 class Target(BaseModel):
-    """Where a router sends requests: a server URL, and for static sites the slot
-    (`current` or `next`) the static server roots them at."""
+    """Where a router sends requests. A static release: the static server's URL and the slot
+    (`current` or `next`) it roots them at. An app: its container's URL, and, for one the
+    static server proxies to (`via`, its URL), the slot (`lane`) whose upstream file names
+    the container; a route written before apps went through the static server sends
+    requests to the container itself (no `via`)."""
 
     url: str
     slot: str = ""
+    via: str = ""
+    lane: str = ""
+
+    @property
+    def server(self) -> str:
+        """The URL Traefik's service sends requests to."""
+        return self.via or self.url
 
 
 def static_target(address: str, port: int, slot: str) -> Target:
@@ -66,19 +84,32 @@ def static_target(address: str, port: int, slot: str) -> Target:
 
 
 def app_target(
-    network: str, project: str, deployment_id: str, port: int, name: str | None = None
+    settings: Settings,
+    project: str,
+    deployment_id: str,
+    port: int,
+    lane: str,
+    name: str | None = None,
 ) -> Target:
-    """Where Traefik reaches a deployment's container (`name`, for one a restart made): a
-    loopback port on host networking, else the container's name on the network they share."""
-    if network == "host":
-        return Target(url=f"http://127.0.0.1:{port}")
-    return Target(url=f"http://{name or container_name(project, deployment_id)}:{port}")
+    """A deployment's container (`name`, for one a restart made) served through the static
+    server's `lane`: a loopback port on host networking, else the container's name on the
+    network they share."""
+    via = f"http://{settings.static_address}:{settings.static_port}"
+    if settings.container_network == "host":
+        return Target(url=f"http://127.0.0.1:{port}", via=via, lane=lane)
+    host = name or container_name(project, deployment_id)
+    return Target(url=f"http://{host}:{port}", via=via, lane=lane)
 
 
 def _middleware(project: str, target: Target) -> dict[str, Any]:
-    headers = {"X-Slipway-Project": project}
-    if target.slot:
-        headers["X-Slipway-Slot"] = target.slot
+    """The request headers that tell the static server what to serve: the project, and the
+    slot of a static release or of an app; the other slot header is removed (an empty value
+    removes it), so no request can name a slot its route does not serve."""
+    headers = {PROJECT_HEADER: project}
+    if target.lane:
+        headers.update({APP_HEADER: target.lane, SLOT_HEADER: ""})
+    elif target.slot:
+        headers.update({SLOT_HEADER: target.slot, APP_HEADER: ""})
     return {"headers": {"customRequestHeaders": headers}}
 
 
@@ -174,7 +205,7 @@ def render_route(
             _domain(http, name, domain, hosts)
     for router, target in targets.items():
         http["middlewares"][router] = _middleware(project, target)
-        http["services"][router] = {"loadBalancer": {"servers": [{"url": target.url}]}}
+        http["services"][router] = {"loadBalancer": {"servers": [{"url": target.server}]}}
     if public is not None and stopped:
         http["services"][f"{name}{STOPPED}"] = {"loadBalancer": {"servers": []}}
         for router in http["routers"].values():
@@ -259,24 +290,32 @@ def is_stopped(layout: Layout, project: str) -> bool:
 def public_target(layout: Layout, project: str) -> Target | None:
     """Where the project's public router sends requests now, read back from its route."""
     http = read_route(layout.route(project))
-    return None if http is None else _target(http, f"slipway-{project}")
+    return None if http is None else _target(layout, project, http, f"slipway-{project}")
 
 
 def candidate_target(layout: Layout, project: str) -> Target:
     """Where the project's candidate router sends requests now."""
     http = read_route(layout.route(project))
-    found = None if http is None else _target(http, _named(http, project, CANDIDATE))
+    found = None
+    if http is not None:
+        found = _target(layout, project, http, _named(http, project, CANDIDATE))
     if found is None:
         raise FileNotFoundError(f"{project} has no candidate route")
     return found
 
 
-def _target(http: dict[str, Any], name: str) -> Target | None:
+def _target(layout: Layout, project: str, http: dict[str, Any], name: str) -> Target | None:
+    """A router's target as written: for an app behind the static server, its container
+    read from the upstream file of its lane (an empty URL if there is none)."""
     if name not in http["routers"]:
         return None
-    slot = http["middlewares"][name]["headers"]["customRequestHeaders"].get("X-Slipway-Slot", "")
+    headers = http["middlewares"][name]["headers"]["customRequestHeaders"]
     url = http["services"][name]["loadBalancer"]["servers"][0]["url"]
-    return Target(url=url, slot=slot)
+    lane = headers.get(APP_HEADER, "")
+    if lane:
+        address = read_upstream(layout, project, lane)
+        return Target(url=f"http://{address}" if address else "", via=url, lane=lane)
+    return Target(url=url, slot=headers.get(SLOT_HEADER, ""))
 
 
 def candidate_of(layout: Layout, project: str) -> str | None:

@@ -1,6 +1,7 @@
 """Asking Traefik for a release as a visitor (or a candidate's prover) would: with each of
 the project's names as the Host, the release must answer as itself, through the route version
-just written, not merely answer 200."""
+just written, not merely answer 200: a static release with its marker, an app from its own
+container (the port the static server names in its answer)."""
 
 import time
 from contextlib import nullcontext
@@ -18,6 +19,7 @@ from slipway.layout import RELEASE_MARKER
 from slipway.models import DeploymentInput, HealthResult
 from slipway.secrets import load_key
 from slipway.settings import Settings
+from slipway.static_server import UPSTREAM_HEADER
 
 
 def wait_until_served(
@@ -30,10 +32,11 @@ def wait_until_served(
     *,
     body: str | None = None,
     candidate: str | None = None,
+    upstream: int | None = None,
 ) -> HealthResult:
     """Poll `path` through Traefik at `proxy` until it answers 2xx through `route_version`
-    (and, with `body`, with that body: a static release's marker names its release), or fail
-    after `timeout`. With
+    (and, with `body`, with that body: a static release's marker names its release; with
+    `upstream`, from the container on that port), or fail after `timeout`. With
     `candidate` (a deployment id) the request asks for the release being proven rather than
     the one serving. An `https://` proxy is asked with `host` as the TLS server name too; its
     certificate is not judged here (the route is what is proven: a certificate's state is the
@@ -65,15 +68,19 @@ def wait_until_served(
                     )
                 served = answer.text.strip()
                 route = answer.headers.get(ROUTE_HEADER)
+                port = answer.headers.get(UPSTREAM_HEADER)
                 if (
                     answer.is_success
                     and route == route_version
                     and (body is None or served == body)
+                    and (upstream is None or port == str(upstream))
                 ):
                     scheme, port = proxy.split("://", 1)[0], proxy.rsplit(":", 1)[-1]
                     public = f"{scheme}://{host}:{port}/"
                     return HealthResult(url=public, attempts=attempts)
                 last = f"HTTP {answer.status_code} from route {route}: {served[:80]!r}"
+                if upstream is not None:
+                    last += f" from port {port} (expected {upstream})"
             except httpx.HTTPError as err:
                 last = f"{type(err).__name__}: {err}"
             if time.monotonic() >= deadline:
@@ -111,11 +118,13 @@ def release_served(
     *,
     candidate: bool,
     hosts: Hosts,
+    upstream: int | None = None,
 ) -> HealthResult:
     """The deployment's release answers through Traefik on every name of the project, its
     base name and each custom domain (over HTTPS once the domain's HTTP redirects there): a
-    static one with its own marker, an app on its health path; as the candidate, or as the
-    public route. All within `timeout`; the answer is the base name's."""
+    static one with its own marker, an app on its health path (from the container on port
+    `upstream`, when given); as the candidate, or as the public route. All within `timeout`;
+    the answer is the base name's."""
     deadline = time.monotonic() + timeout
     token = candidate_token(load_key(settings), deployment.project)
     answers = [
@@ -128,6 +137,7 @@ def release_served(
             beat,
             body=None if app else deployment.release,
             candidate=token if candidate else None,
+            upstream=upstream,
         )
         for host, proxy in routes_of(settings, hosts, candidate=candidate)
     ]

@@ -1,6 +1,7 @@
-"""active: traffic moves to the proven release. The public routers go to its target and,
-for a static site, `current` to it; the public route must then serve it on every name of the
-project. Once the new release has baked, an app's previous container goes."""
+"""active: traffic moves to the proven release. The public routers go to its target and
+`current` to it (for an app, the static server's upstream file of that slot too); the public
+route must then serve it on every name of the project. Once the new release has baked, an
+app's previous container goes."""
 
 from activities.adapters.beat import Beat
 from activities.adapters.containers import remove_container
@@ -20,6 +21,7 @@ from activities.adapters.traefik import (
     static_target,
     write_route,
 )
+from activities.adapters.upstreams import address_of, write_upstream
 from activities.adapters.web import release_served
 from slipway.models import DeploymentInput, SwitchResult
 from slipway.secrets import load_key
@@ -32,33 +34,49 @@ the project's names."""
 
 def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> SwitchResult:
     """Move the public route and `current`, then wait until the public route serves the
-    release. Idempotent: the route write and the link move leave alone what is already in
-    place, and the release `current` pointed to before is recorded before it moves."""
+    release. For an app, `current` is the static server's upstream file, which then names
+    the new container: the route stays as it was unless the project served otherwise.
+    Idempotent: the route write and the link and file moves leave alone what is already in
+    place, and what `current` pointed to before is recorded before it moves."""
     d = deployment
     layout = settings.layout
     app = verified_release(layout, d.project, d.release)
     before = public_target(layout, d.project)
+    replaced = before.url if before is not None and not before.slot else None
+    upstream = None
     if app is None:
         public = static_target(settings.static_address, settings.static_port, "current")
         candidate = static_target(settings.static_address, settings.static_port, "next")
     else:
-        port = port_of(candidate_target(layout, d.project).url) or 0
-        network = settings.container_network
-        public = candidate = app_target(network, d.project, d.deployment_id, port)
+        upstream = port_of(candidate_target(layout, d.project).url) or 0
+        public = app_target(settings, d.project, d.deployment_id, upstream, "current")
+        candidate = app_target(settings, d.project, d.deployment_id, upstream, "next")
+        address = address_of(public.url)
+        write_upstream(settings, d.project, "next", address, d.deployment_id)
+        previous = write_upstream(settings, d.project, "current", address, d.deployment_id)
+        if replaced is not None and previous is not None:
+            replaced = f"http://{previous}"
     hosts = hosts_for(settings, d.project, preview=bool(d.preview_of))
     config, version = render_route(
         d.project, hosts, public, candidate, candidate_token(load_key(settings), d.project)
     )
     write_route(layout, d.project, d.deployment_id, config, version)
-    previous = remember_previous(layout, d.project, d.deployment_id)
+    previous_release = remember_previous(layout, d.project, d.deployment_id)
     point(layout, d.project, layout.current(d.project), d.release, f".current-{d.deployment_id}")
     release_served(
-        settings, d, app, version, PUBLIC_CHECK_SECONDS, beat, candidate=False, hosts=hosts
+        settings,
+        d,
+        app,
+        version,
+        PUBLIC_CHECK_SECONDS,
+        beat,
+        candidate=False,
+        hosts=hosts,
+        upstream=upstream,
     )
-    replaced = before is not None and before.url != public.url and not before.slot
     return SwitchResult(
-        previous_release=previous,
-        previous_url=before.url if replaced and before else None,
+        previous_release=previous_release,
+        previous_url=replaced if replaced != public.url else None,
         route_version=version,
     )
 

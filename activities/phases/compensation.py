@@ -1,6 +1,7 @@
 """Compensation: after a failure or a cancel in a phase that touched links or routes, the
-route and then `current` put back as they were before this deployment, then, once Traefik
-serves the restored route, the deployment's own container removed."""
+route, an app's upstream files and then `current` put back as they were before this
+deployment, then, once Traefik serves the restored route, the deployment's own container
+removed."""
 
 from activities.adapters.beat import Beat
 from activities.adapters.containers import remove_container
@@ -12,6 +13,7 @@ from activities.adapters.releases import (
     remembered_previous,
 )
 from activities.adapters.traefik import restore_route, version_of
+from activities.adapters.upstreams import restore_upstreams
 from activities.adapters.web import wait_for_route
 from slipway.models import DeploymentInput
 from slipway.settings import Settings
@@ -26,6 +28,7 @@ def restore(settings: Settings, deployment: DeploymentInput, beat: Beat) -> None
     d = deployment
     layout = settings.layout
     restore_route(layout, d.project, d.deployment_id)
+    restore_upstreams(layout, d.project, d.deployment_id)
     _restore_current(settings, d)
     if load_release(layout, d.project, d.release) is None:
         return

@@ -1,7 +1,7 @@
 """health_check: the release proves itself before any traffic moves. An app's container must
 first be healthy in Docker's eyes; then the release must answer through Traefik as this
-deployment's candidate, through the route version just written, on every name of the project:
-its base name and each custom domain."""
+deployment's candidate, through the route version just written (for an app, from its own
+container's port), on every name of the project: its base name and each custom domain."""
 
 import time
 from collections.abc import Callable
@@ -10,7 +10,9 @@ from activities.adapters.beat import Beat
 from activities.adapters.containers import tail_logs, wait_healthy
 from activities.adapters.docker import container_name, docker_client
 from activities.adapters.hosts import hosts_for
+from activities.adapters.ports import recorded
 from activities.adapters.releases import verified_release
+from activities.adapters.traefik import candidate_target
 from activities.adapters.web import release_served
 from slipway.errors import UnhealthyError
 from slipway.models import DeploymentInput, HealthResult
@@ -45,6 +47,17 @@ def check(
                 raise UnhealthyError(f"{err}\nits last output:\n{output}") from None
     remaining = max(0.0, deadline - time.monotonic())
     hosts = hosts_for(settings, d.project)
+    upstream = None
+    if app is not None and candidate_target(settings.layout, d.project).via:
+        upstream = recorded(settings.layout, d.deployment_id)
     return release_served(
-        settings, d, app, route_version, remaining, beat, candidate=True, hosts=hosts
+        settings,
+        d,
+        app,
+        route_version,
+        remaining,
+        beat,
+        candidate=True,
+        hosts=hosts,
+        upstream=upstream,
     )

@@ -1,6 +1,8 @@
 """updating_routes: the candidate router pointed at the new release (for an app, at its own
 container, started now on its own port) on every name of the project, the public routers left
-as they are."""
+as they are. For an app, the candidate router goes to the static server's `next` slot, whose
+upstream file now names the new container: the route itself changes only for a project's
+first app deployment."""
 
 from collections.abc import Mapping
 
@@ -23,6 +25,7 @@ from activities.adapters.traefik import (
     static_target,
     write_route,
 )
+from activities.adapters.upstreams import address_of, write_upstream
 from slipway.errors import BadInputError
 from slipway.models import DeploymentInput, RouteResult
 from slipway.secrets import load_key
@@ -35,7 +38,8 @@ def update_routes(
     """Route the candidate to the release; an app's container starts with `env` (in clear:
     it goes nowhere but the container); a stopped project's public routers stay stopped
     until the switch. Idempotent: the container is adopted by name, its port is allocated
-    once, and the route write keeps what it replaced (see `traefik.write_route`)."""
+    once, and the upstream and route writes keep what they replaced (see
+    `upstreams.write_upstream`, `traefik.write_route`)."""
     d = deployment
     layout = settings.layout
     hosts = hosts_for(settings, d.project, preview=bool(d.preview_of))
@@ -48,7 +52,8 @@ def update_routes(
         config, version = render_route(d.project, hosts, public, candidate, token, stopped=stopped)
         return write_route(layout, d.project, d.deployment_id, config, version)
     container_id, port = _start(settings, d, app, env)
-    target = app_target(settings.container_network, d.project, d.deployment_id, port)
+    target = app_target(settings, d.project, d.deployment_id, port, "next")
+    write_upstream(settings, d.project, "next", address_of(target.url), d.deployment_id)
     config, version = render_route(d.project, hosts, public, target, token, stopped=stopped)
     routed = write_route(layout, d.project, d.deployment_id, config, version)
     return routed.model_copy(update={"container_id": container_id, "port": port})

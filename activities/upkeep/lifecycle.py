@@ -49,6 +49,7 @@ from activities.adapters.traefik import (
     public_target,
     render_route,
 )
+from activities.adapters.upstreams import address_of, write_upstream
 from activities.adapters.web import wait_for_route
 from slipway.errors import BadInputError, UnhealthyError
 from slipway.secrets import SecretError, load_key, unseal
@@ -106,8 +107,11 @@ def serving(settings: Settings, client: docker.DockerClient, project: str) -> Se
 def route_to(settings: Settings, project: str, public: Target, *, stopped: bool, beat: Beat) -> str:
     """Point the project's public routers at `public` (or at nothing, `stopped`), its
     candidate router left as it is, and wait until Traefik serves that route; its version.
-    Idempotent: an identical route is not written again."""
+    An app behind the static server moves by its `current` upstream file, its route staying
+    the same. Idempotent: an identical file or route is not written again."""
     layout = settings.layout
+    if public.lane and public.url:
+        write_upstream(settings, project, public.lane, address_of(public.url))
     hosts = hosts_for(settings, project)
     token = candidate_of(layout, project) or candidate_token(load_key(settings), project)
     config, version = render_route(
@@ -220,7 +224,7 @@ def _replace(
         remove_container(client, name)
         shutil.rmtree(layout.work(operation_id), ignore_errors=True)
         raise
-    public = app_target(network, project, deployment, port, name=name)
+    public = app_target(settings, project, deployment, port, "current", name=name)
     route_to(settings, project, public, stopped=False, beat=beat)
     shutil.rmtree(layout.work(operation_id), ignore_errors=True)
     return public

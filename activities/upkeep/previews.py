@@ -28,6 +28,7 @@ def remove(settings: Settings, site: str, check: Callable[[], None]) -> list[str
         route.unlink(missing_ok=True)
         removed.append(f"route {route.name}")
     shutil.rmtree(layout.current(site).parent, ignore_errors=True)
+    shutil.rmtree(layout.upstream(site, "current").parent, ignore_errors=True)
     if layout.site(site).is_dir():
         shutil.rmtree(layout.site(site), ignore_errors=True)
         removed.append(f"releases of {site}")

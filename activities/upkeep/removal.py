@@ -1,8 +1,9 @@
 """Everything a deleted project has on one server, removed: its routes first (so it stops
-answering), then its containers and images, then its files (releases, slots, domains, own
-certificates, git mirror, the work dirs of its deployments and the uploads they came from),
-and the stored contents no release links to any more. Only this home's own containers and
-images are touched: others sharing the Docker Engine are not Slipway's to remove."""
+answering), then its containers and images, then its files (releases, slots, app upstream
+files, domains, own certificates, git mirror, the work dirs of its deployments and the
+uploads they came from), and the stored contents no release links to any more. Only this
+home's own containers and images are touched: others sharing the Docker Engine are not
+Slipway's to remove."""
 
 import shutil
 from collections.abc import Callable
@@ -53,6 +54,7 @@ def remove_project(
         record_of(layout, project),
         layout.site(project),
         layout.current(project).parent,
+        layout.upstream(project, "current").parent,
         layout.mirror(project),
         *(layout.work(d) for d in inventory.deployment_ids),
         *(layout.upload(u) for u in inventory.upload_ids),
