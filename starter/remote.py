@@ -306,27 +306,58 @@ class Remote:
     ) -> str:
         """Describe the tree, send what the server lacks, deploy the upload."""
         # Here, not at the top: only a directory's deployment describes a tree.
-        from activities.adapters.content_manifest import as_json
-        from starter.tree import cache_file, describe
+        from starter.tree import Sent, cache_file, describe, remember
 
         cache = cache_file(path, self.environ)
         try:
-            tree = await asyncio.to_thread(describe, path, UnpackLimits(), cache)
+            tree = await asyncio.to_thread(describe, path, UnpackLimits(), cache, self.url)
         except UploadError as err:
             raise Refusal(str(err)) from None
-        entries = [as_json(item) for item in tree.items]
-        manifest = json.dumps({"entries": entries}, separators=(",", ":")).encode()
-        answer = await self._request(
-            "POST", "/api/uploads", content=manifest, headers={"Content-Type": "application/json"}
+        upload = await self._changed(tree) if tree.sent is not None else None
+        if upload is None:
+            upload = await self._manifest(tree)
+        sent = Sent(self.url, upload.upload_id)
+        await asyncio.gather(
+            asyncio.to_thread(remember, cache, path, tree, sent),
+            self._send_all(upload.missing, tree),
         )
-        if answer.status_code != 200:
-            raise self._refused(answer)
-        upload = _Upload.model_validate_json(answer.content)
-        await self._send_all(upload.missing, tree)
         body: dict[str, object] = {"project": project, "uploadId": upload.upload_id}
         body |= {"name": _source_name(path), "commit": commit, "env": env, "preview": preview}
         answer = await self._request("POST", "/api/deployments", json=body)
         return self._accepted(answer)
+
+    async def _manifest(self, tree: Described) -> _Upload:
+        """Send the tree's whole manifest (`POST /api/uploads`)."""
+        from activities.adapters.content_manifest import as_json
+
+        answer = await self._json("/api/uploads", {"entries": [as_json(i) for i in tree.items]})
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        return _Upload.model_validate_json(answer.content)
+
+    async def _changed(self, tree: Described) -> _Upload | None:
+        """Send the tree as its changes to the upload last sent from it
+        (`POST /api/uploads/{base}/changes`); None if the API does not hold that upload
+        (cleaned away, or an API that takes only whole manifests)."""
+        from activities.adapters.content_manifest import as_json
+        from starter.tree import changes
+
+        assert tree.sent is not None
+        changed, removed = changes(tree)
+        document = {"entries": [as_json(item) for item in changed], "removed": removed}
+        answer = await self._json(f"/api/uploads/{tree.sent.upload_id}/changes", document)
+        if answer.status_code == 404:
+            return None
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        return _Upload.model_validate_json(answer.content)
+
+    async def _json(self, path: str, document: object) -> httpx.Response:
+        """POST a document as compact JSON."""
+        body = json.dumps(document, separators=(",", ":")).encode()
+        return await self._request(
+            "POST", path, content=body, headers={"Content-Type": "application/json"}
+        )
 
     async def _send_all(self, missing: list[str], tree: Described) -> None:
         gate = asyncio.Semaphore(PARALLEL)

@@ -137,32 +137,33 @@ def _check(items: list[Item], limits: UnpackLimits) -> None:
     check_all(links)
 
 
-def _integer(value: object, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
 def item(raw: object) -> Item:
     """One stored entry, its fields checked for its kind (the tree is judged by `check`)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
+    if type(raw) is not dict or type(path := raw.get("path")) is not str:
         raise ManifestError("an entry is not an object with a path")
-    path, kind = raw["path"], raw.get("kind")
-    if not isinstance(kind, str) or kind not in _FIELDS:
+    kind = raw.get("kind")
+    fields = _FIELDS.get(kind) if type(kind) is str else None
+    if fields is None:
         raise ManifestError(f"entry {path!r} is a {kind!r}: only file, dir and link are kept")
-    if set(raw) != _FIELDS[kind]:
+    if raw.keys() != fields:
         raise ManifestError(f"entry {path!r} has the fields {sorted(raw)}, not those of a {kind}")
+    if kind == "file":
+        size, mode, digest = raw["size"], raw["mode"], raw["sha256"]
+        if (
+            type(size) is not int
+            or type(mode) is not int
+            or not (0 <= size <= 2**63 - 1 and 0 <= mode <= 0o7777)
+        ):
+            raise ManifestError(f"entry {path!r} has an invalid size or mode")
+        if type(digest) is not str or not DIGEST.fullmatch(digest):
+            raise ManifestError(f"entry {path!r} has no sha256 of 64 lowercase hex digits")
+        return Item(path, "file", size, EXECUTABLE if mode & 0o111 else REGULAR, digest)
     if kind == "dir":
-        return Item(path, kind)
-    if kind == "link":
-        target = raw["target"]
-        if not isinstance(target, str) or not target or "\0" in target:
-            raise ManifestError(f"the link {path!r} has an empty or invalid target")
-        return Item(path, kind, target=target)
-    size, mode, digest = raw["size"], raw["mode"], raw["sha256"]
-    if not _integer(size, 0, 2**63 - 1) or not _integer(mode, 0, 0o7777):
-        raise ManifestError(f"entry {path!r} has an invalid size or mode")
-    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
-        raise ManifestError(f"entry {path!r} has no sha256 of 64 lowercase hex digits")
-    return Item(path, kind, size=size, mode=file_mode(mode), sha256=digest)
+        return Item(path, "dir")
+    target = raw["target"]
+    if type(target) is not str or not target or "\0" in target:
+        raise ManifestError(f"the link {path!r} has an empty or invalid target")
+    return Item(path, "link", target=target)
 
 
 def as_json(entry: Item) -> dict[str, object]:
