@@ -19,8 +19,8 @@ from temporalio.client import Client
 
 from activities.adapters.beat import Beat
 from activities.adapters.blobs import BLOBS, blob_path
-from activities.adapters.content_manifest import FORMAT
-from activities.adapters.manifest import load, scan
+from activities.adapters.content_manifest import FORMAT, Item, as_json, canonical
+from activities.adapters.manifest import Entry, load, save, scan
 from activities.phases.copying_files import copy_release
 from activities.phases.pulling_source import pull
 from activities.upkeep.cleanup import Records, clean
@@ -394,6 +394,37 @@ def test_a_tree_of_stored_links_becomes_its_release_by_one_rename(tmp_path: Path
         assert not (release / "planted.html").exists(), case
         assert not (release / ".well-known" / "slipway" / "planted.html").exists(), case
         assert not any(p.is_symlink() for p in release.rglob("*")), case
+
+
+def test_the_canonical_manifest_is_its_entries_as_compact_json_sorted_by_path() -> None:
+    items = [
+        Item('z/é "quoted"\u2028.html', "file", 12, 0o100755, "a" * 64),
+        Item("a", "dir"),
+        Item("a/link", "link", target='../z/é "quoted"\u2028.html'),
+        Item("a/b.txt", "file", 0, 0o644, "b" * 64),
+        Item("😀", "file", 2**40, 0o600, "c" * 64),
+    ]
+    entries = [as_json(item) for item in sorted(items, key=lambda item: item.path)]
+    document = {"format": FORMAT, "entries": entries}
+    assert canonical(items) == json.dumps(document, separators=(",", ":")).encode()
+    assert canonical([]) == json.dumps({"format": FORMAT, "entries": []}).replace(" ", "").encode()
+
+
+def test_a_sources_manifest_is_its_entries_as_compact_json(tmp_path: Path) -> None:
+    entries = [
+        Entry("a", "dir"),
+        Entry('a/é "q"\u2028', "file", "d" * 64, 2**40),
+        Entry("a/l", "link", target="../😀"),
+    ]
+    fields = [
+        {"path": e.path, "kind": e.kind, "digest": e.digest, "size": e.size, "target": e.target}
+        for e in entries
+    ]
+    data = json.dumps(fields, separators=(",", ":")).encode()
+    digest = save(entries, tmp_path / "manifest.json")
+    assert (tmp_path / "manifest.json").read_bytes() == data
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert load(tmp_path / "manifest.json") == entries
 
 
 def _aged(root: Path, seconds: float) -> None:
