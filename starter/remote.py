@@ -1,11 +1,13 @@
 """The CLI's commands answered by a Slipway API on another machine: with SLIPWAY_API_URL and
 SLIPWAY_API_TOKEN set, `slipway` needs no database, upload store or Temporal address here.
 
-A directory is deployed as content: its manifest first (`POST /api/uploads`), then only the
-files whose contents the server lacks (`PUT /api/blobs/{sha256}`, several at once), then
-the deployment of that upload; an archive goes as it is (multipart). Progress and logs
-follow the deployment's server-sent events. The few server models that load the database's
-modules are imported by the commands that show them, so that the CLI starts quickly.
+A directory is deployed as content: its manifest first (`POST /api/uploads`; from a
+directory deployed to this API before, only its changes to the upload sent then,
+`POST /api/uploads/{base}/changes`), then only the files whose contents the server lacks
+(`PUT /api/blobs/{sha256}`, several at once), then the deployment of that upload; an
+archive goes as it is (multipart). Progress and logs follow the deployment's server-sent
+events. The few server models that load the database's modules are imported by the commands
+that show them, so that the CLI starts quickly.
 """
 
 from __future__ import annotations

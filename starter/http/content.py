@@ -1,6 +1,8 @@
 """Content-addressed uploads: a client describes its tree (`POST /api/uploads`), sends only
 the contents the server lacks (`PUT /api/blobs/{sha256}`), then deploys the upload
-(`POST /api/deployments` with a JSON body). A redeploy with one file changed sends one file.
+(`POST /api/deployments` with a JSON body). A redeploy with one file changed sends one file,
+and describes its tree as the changes to the upload it made last
+(`POST /api/uploads/{base}/changes`): one entry, not 10,000.
 
 The manifest is checked whole before anything is written, by the rules pulling_source holds
 it to again (`activities.adapters.content_manifest`), and stored in the upload store as an
@@ -131,9 +133,10 @@ def _store_manifest(layout: Layout, data: bytes) -> str:
 
 
 def _taken(services: Services, items: list[Item]) -> UploadAnswer:
-    """Store a manifest whose entries passed `check`, once the store holds every content
-    it names that it has, and answer what it lacks. Its entries are kept checked for
-    uploads described as changes to it, and what it lacked for its deployment."""
+    """Store a manifest whose entries passed `check` and answer the contents it lacks (a
+    content the store holds with another size than an entry gives refuses it). Its checked
+    entries are kept for uploads described as changes to it; what it lacked, for its
+    deployment."""
     settings = services.settings
     try:
         missing = missing_blobs(settings.layout.uploads, items)
