@@ -28,6 +28,7 @@ from activities.tracking import TrackingActivities
 from activities.traffic import TrafficActivities
 from slipway import logs, tracing
 from slipway.database import engine_for, migrate
+from slipway.heap import freeze_startup
 from slipway.in_progress_metric import count_in_progress_from
 from slipway.metrics_endpoint import MetricsEndpoint, free_loopback_address
 from slipway.schedules import ensure_monitor_schedule, ensure_reconcile_schedule
@@ -147,6 +148,7 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     await ensure_reconcile_schedule(client, settings)
     await ensure_monitor_schedule(client, settings)
     workers = build_workers(client, settings, interceptors)
+    freeze_startup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

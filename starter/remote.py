@@ -1,11 +1,13 @@
 """The CLI's commands answered by a Slipway API on another machine: with SLIPWAY_API_URL and
 SLIPWAY_API_TOKEN set, `slipway` needs no database, upload store or Temporal address here.
 
-A directory is deployed as content: its manifest first (`POST /api/uploads`), then only the
-files whose contents the server lacks (`PUT /api/blobs/{sha256}`, several at once), then
-the deployment of that upload; an archive goes as it is (multipart). Progress and logs
-follow the deployment's server-sent events. The few server models that load the database's
-modules are imported by the commands that show them, so that the CLI starts quickly.
+A directory is deployed as content: its manifest first (`POST /api/uploads`; from a
+directory deployed to this API before, only its changes to the upload sent then,
+`POST /api/uploads/{base}/changes`), then only the files whose contents the server lacks
+(`PUT /api/blobs/{sha256}`, several at once), then the deployment of that upload; an
+archive goes as it is (multipart). Progress and logs follow the deployment's server-sent
+events. The few server models that load the database's modules are imported by the commands
+that show them, so that the CLI starts quickly.
 """
 
 from __future__ import annotations
@@ -306,27 +308,58 @@ class Remote:
     ) -> str:
         """Describe the tree, send what the server lacks, deploy the upload."""
         # Here, not at the top: only a directory's deployment describes a tree.
-        from activities.adapters.content_manifest import as_json
-        from starter.tree import cache_file, describe
+        from starter.tree import Sent, cache_file, describe, remember
 
         cache = cache_file(path, self.environ)
         try:
-            tree = await asyncio.to_thread(describe, path, UnpackLimits(), cache)
+            tree = await asyncio.to_thread(describe, path, UnpackLimits(), cache, self.url)
         except UploadError as err:
             raise Refusal(str(err)) from None
-        entries = [as_json(item) for item in tree.items]
-        manifest = json.dumps({"entries": entries}, separators=(",", ":")).encode()
-        answer = await self._request(
-            "POST", "/api/uploads", content=manifest, headers={"Content-Type": "application/json"}
+        upload = await self._changed(tree) if tree.sent is not None else None
+        if upload is None:
+            upload = await self._manifest(tree)
+        sent = Sent(self.url, upload.upload_id)
+        await asyncio.gather(
+            asyncio.to_thread(remember, cache, path, tree, sent),
+            self._send_all(upload.missing, tree),
         )
-        if answer.status_code != 200:
-            raise self._refused(answer)
-        upload = _Upload.model_validate_json(answer.content)
-        await self._send_all(upload.missing, tree)
         body: dict[str, object] = {"project": project, "uploadId": upload.upload_id}
         body |= {"name": _source_name(path), "commit": commit, "env": env, "preview": preview}
         answer = await self._request("POST", "/api/deployments", json=body)
         return self._accepted(answer)
+
+    async def _manifest(self, tree: Described) -> _Upload:
+        """Send the tree's whole manifest (`POST /api/uploads`)."""
+        from activities.adapters.content_manifest import as_json
+
+        answer = await self._json("/api/uploads", {"entries": [as_json(i) for i in tree.items]})
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        return _Upload.model_validate_json(answer.content)
+
+    async def _changed(self, tree: Described) -> _Upload | None:
+        """Send the tree as its changes to the upload last sent from it
+        (`POST /api/uploads/{base}/changes`); None if the API does not hold that upload
+        (cleaned away, or an API that takes only whole manifests)."""
+        from activities.adapters.content_manifest import as_json
+        from starter.tree import changes
+
+        assert tree.sent is not None
+        changed, removed = changes(tree)
+        document = {"entries": [as_json(item) for item in changed], "removed": removed}
+        answer = await self._json(f"/api/uploads/{tree.sent.upload_id}/changes", document)
+        if answer.status_code == 404:
+            return None
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        return _Upload.model_validate_json(answer.content)
+
+    async def _json(self, path: str, document: object) -> httpx.Response:
+        """POST a document as compact JSON."""
+        body = json.dumps(document, separators=(",", ":")).encode()
+        return await self._request(
+            "POST", path, content=body, headers={"Content-Type": "application/json"}
+        )
 
     async def _send_all(self, missing: list[str], tree: Described) -> None:
         gate = asyncio.Semaphore(PARALLEL)

@@ -19,8 +19,8 @@ from temporalio.client import Client
 
 from activities.adapters.beat import Beat
 from activities.adapters.blobs import BLOBS, blob_path
-from activities.adapters.content_manifest import FORMAT
-from activities.adapters.manifest import load, scan
+from activities.adapters.content_manifest import FORMAT, Item, as_json, canonical
+from activities.adapters.manifest import Entry, load, save, scan
 from activities.phases.copying_files import copy_release
 from activities.phases.pulling_source import pull
 from activities.upkeep.cleanup import Records, clean
@@ -31,7 +31,7 @@ from slipway.models import ReconcileInput
 from slipway.settings import Settings
 from starter.http.app import create_app
 from starter.http.config import ApiSettings
-from starter.tree import cache_file, describe
+from starter.tree import Sent, cache_file, changes, describe, remember
 from tests.test_http_api import AUTH, TOKEN
 
 HELLO = b"hello"
@@ -156,6 +156,52 @@ async def test_a_manifest_answers_what_is_missing_and_is_stored_once(
     manifest = own_store.layout.upload(first["uploadId"])
     assert hashlib.sha256(manifest.read_bytes()).hexdigest() == first["uploadId"]
     assert blob_path(own_store.layout.uploads, DIGEST).read_bytes() == HELLO
+
+
+async def test_an_upload_described_as_changes_is_the_upload_of_the_whole_tree(
+    api: httpx.AsyncClient, own_store: Settings, client: Client, engine: sa.Engine
+) -> None:
+    uploads = own_store.layout.uploads
+    assert (await api.put(f"/api/blobs/{DIGEST}", content=HELLO)).status_code == 204
+    entries = [directory("d"), file("d/a.html"), file("index.html"), link("l", "index.html")]
+    base = (await api.post("/api/uploads", json={"entries": entries})).json()["uploadId"]
+    script = file("bin/run", SCRIPT_DIGEST, len(SCRIPT), 0o755)
+    whole = [file("d/a.html"), file("index.html"), script, link("l", "d/a.html")]
+    change = {"entries": [script, link("l", "d/a.html")], "removed": ["d"]}
+
+    answer = await api.post(f"/api/uploads/{base}/changes", json=change)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["missing"] == [SCRIPT_DIGEST]
+    expected = (await api.post("/api/uploads", json={"entries": whole})).json()["uploadId"]
+    assert answer.json()["uploadId"] == expected
+
+    # Changes that make a tree no server may build are refused, and nothing is written.
+    before = listing(uploads)
+    refused = {
+        "removes what is not there": {"entries": [], "removed": ["nothing.html"]},
+        "climbs with ..": {"entries": [file("a/../../outside")]},
+        "under a file": {"entries": [file("index.html/x")]},
+        "link leaves": {"entries": [link("l", "../outside")]},
+        "twice": {"entries": [file("x.html"), file("x.html")]},
+        "size lies": {"entries": [file("y.html", size=6)]},
+    }
+    for case, body in refused.items():
+        answer = await api.post(f"/api/uploads/{base}/changes", json=body)
+        assert answer.status_code == 422, (case, answer.text)
+        assert listing(uploads) == before, case
+    absent = await api.post(f"/api/uploads/{ABSENT}/changes", json={"entries": []})
+    assert absent.status_code == 404, absent.text
+
+    # Another process, which never saw the base, checks it from the store whole.
+    other = create_app(own_store, ApiSettings(token=SecretStr(TOKEN)), client=client, engine=engine)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=other), base_url="http://api.test", headers=AUTH
+    ) as fresh:
+        answer = await fresh.post(f"/api/uploads/{base}/changes", json=change)
+        assert answer.status_code == 200 and answer.json()["uploadId"] == expected
+        own_store.layout.upload(base).write_bytes(stored([file("index.html", size=6)]))
+        answer = await fresh.post("/api/uploads/" + base + "/changes", json={"entries": []})
+        assert answer.status_code == 422 and "has 5" in answer.json()["detail"]
 
 
 def _store(layout: Layout, entries: list[dict[str, object]], blobs: dict[str, bytes]) -> str:
@@ -350,6 +396,37 @@ def test_a_tree_of_stored_links_becomes_its_release_by_one_rename(tmp_path: Path
         assert not any(p.is_symlink() for p in release.rglob("*")), case
 
 
+def test_the_canonical_manifest_is_its_entries_as_compact_json_sorted_by_path() -> None:
+    items = [
+        Item('z/é "quoted"\u2028.html', "file", 12, 0o100755, "a" * 64),
+        Item("a", "dir"),
+        Item("a/link", "link", target='../z/é "quoted"\u2028.html'),
+        Item("a/b.txt", "file", 0, 0o644, "b" * 64),
+        Item("😀", "file", 2**40, 0o600, "c" * 64),
+    ]
+    entries = [as_json(item) for item in sorted(items, key=lambda item: item.path)]
+    document = {"format": FORMAT, "entries": entries}
+    assert canonical(items) == json.dumps(document, separators=(",", ":")).encode()
+    assert canonical([]) == json.dumps({"format": FORMAT, "entries": []}).replace(" ", "").encode()
+
+
+def test_a_sources_manifest_is_its_entries_as_compact_json(tmp_path: Path) -> None:
+    entries = [
+        Entry("a", "dir"),
+        Entry('a/é "q"\u2028', "file", "d" * 64, 2**40),
+        Entry("a/l", "link", target="../😀"),
+    ]
+    fields = [
+        {"path": e.path, "kind": e.kind, "digest": e.digest, "size": e.size, "target": e.target}
+        for e in entries
+    ]
+    data = json.dumps(fields, separators=(",", ":")).encode()
+    digest = save(entries, tmp_path / "manifest.json")
+    assert (tmp_path / "manifest.json").read_bytes() == data
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert load(tmp_path / "manifest.json") == entries
+
+
 def _aged(root: Path, seconds: float) -> None:
     """Make every file under `root` look last changed `seconds` ago."""
     then = time.time() - seconds
@@ -368,7 +445,9 @@ def test_the_hash_cache_reads_only_files_that_changed(tmp_path: Path) -> None:
     assert cache is not None and cache.is_relative_to(tmp_path / "cache")
 
     first = describe(site, LIMITS, cache)
-    assert first.hashed == 21 and cache.exists()
+    assert first.hashed == 21
+    remember(cache, site, first, None)
+    assert cache.exists()
     again = describe(site, LIMITS, cache)
     assert again.hashed == 0 and again.items == first.items
 
@@ -378,11 +457,52 @@ def test_the_hash_cache_reads_only_files_that_changed(tmp_path: Path) -> None:
     assert third.hashed == 1
     changed = {i.path: i.sha256 for i in third.items}["a/3.txt"]
     assert changed == hashlib.sha256(b"changed").hexdigest()
+    remember(cache, site, third, None)
+
+    # Another file put in a file's place, with its size and times, is another inode.
+    (site / "a" / "4.tmp").write_text("file X")
+    _aged(site / "a" / "4.tmp", 3600)
+    (site / "a" / "4.tmp").replace(site / "a" / "4.txt")
+    fourth = describe(site, LIMITS, cache)
+    assert fourth.hashed == 1
+    replaced = {i.path: i.sha256 for i in fourth.items}["a/4.txt"]
+    assert replaced == hashlib.sha256(b"file X").hexdigest()
+    remember(cache, site, fourth, None)
 
     # A file changed just now is hashed every time until it has settled.
     (site / "index.html").write_text("ho")
-    assert describe(site, LIMITS, cache).hashed == 1
-    assert describe(site, LIMITS, cache).hashed == 1
+    for _ in range(2):
+        changing = describe(site, LIMITS, cache)
+        assert changing.hashed == 1
+        remember(cache, site, changing, None)
+
+
+def test_the_client_describes_a_tree_as_its_changes_to_the_upload_it_sent(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "a").mkdir(parents=True)
+    for name in ("1.txt", "2.txt", "3.txt"):
+        (site / "a" / name).write_text(name)
+    (site / "index.html").write_text("hi")
+    _aged(site, 3600)
+    cache = cache_file(site, {"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    api = "http://127.0.0.1:1"
+
+    first = describe(site, LIMITS, cache, api)
+    assert first.sent is None
+    remember(cache, site, first, Sent(api, "1" * 64))
+    assert describe(site, LIMITS, cache, "http://127.0.0.1:2").sent is None
+
+    (site / "index.html").write_text("ho")
+    (site / "a" / "2.txt").unlink()
+    (site / "b").symlink_to("a")
+    second = describe(site, LIMITS, cache, api)
+    assert second.sent == Sent(api, "1" * 64)
+    changed, removed = changes(second)
+    assert sorted(i.path for i in changed) == ["b", "index.html"] and removed == ["a/2.txt"]
+
+    # Sent as another upload, or never sent, a tree is described against nothing older.
+    remember(cache, site, second, None)
+    assert describe(site, LIMITS, cache, api).sent is None
 
 
 def test_cleanup_removes_only_old_blobs_no_kept_manifest_names(tmp_path: Path) -> None:

@@ -35,15 +35,20 @@ SLIPWAY = str(Path(sys.executable).parent / "slipway")
 
 
 class CountingPuts:
-    """The app, counting the blobs it is sent."""
+    """The app, counting the blobs it is sent, and the manifests: whole or as changes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.puts = 0
+        self.manifests = 0
+        self.changes = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "PUT":
             self.puts += scope["path"].startswith("/api/blobs/")
+        if scope["type"] == "http" and scope["method"] == "POST":
+            self.manifests += scope["path"] == "/api/uploads"
+            self.changes += scope["path"].endswith("/changes")
         await self.app(scope, receive, send)
 
 
@@ -108,6 +113,7 @@ async def test_deploy_status_logs_ls_rollback_and_projects_from_another_machine(
     uuid.UUID(first)
     assert "active" in out and "Temporal UI: http" in out
     assert remote.counter.puts == 41, "every content once"
+    assert (remote.counter.manifests, remote.counter.changes) == (1, 0)
     assert "first" in fetch(settings, project).text
 
     # One file changed: one blob goes up.
@@ -118,6 +124,7 @@ async def test_deploy_status_logs_ls_rollback_and_projects_from_another_machine(
     assert code == 0, err
     second = out.split()[0]
     assert remote.counter.puts == 42, "only the changed file"
+    assert (remote.counter.manifests, remote.counter.changes) == (1, 1), "only what changed"
     assert "second" in fetch(settings, project).text
     sealed = queries.sealed_env(engine, second)
     assert set(sealed) == {"GREETING"} and "hello" not in sealed["GREETING"]

@@ -91,10 +91,9 @@ class ConfinedTree:
     def parent(self, name: str, create: bool = True) -> tuple[int, str]:
         """A handle on the directory that holds `name` (owned by the tree, valid until the
         next call) and the last component. Consecutive entries of one directory share it."""
-        parts, last = split(name)
-        key = "/".join(parts)
+        key, _, last = name.rpartition("/")
         if self._last is None or self._last[0] != key:
-            fd = self._open_dir(parts, create)
+            fd = self._open_dir(key.split("/") if key else [], create)
             self._forget()
             self._last = (key, fd)
         return self._last[1], last

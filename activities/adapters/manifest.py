@@ -6,6 +6,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _string
 from pathlib import Path
 
 from activities.adapters.beat import Beat
@@ -54,13 +55,18 @@ def scan(root: Path, beat: Beat) -> list[Entry]:
     return entries
 
 
+def _as_text(e: Entry) -> str:
+    """One entry as `json.dumps` of its fields writes it without spaces, made directly: a
+    source of 10,000 files is described at every deployment."""
+    return (
+        f'{{"path":{_string(e.path)},"kind":{_string(e.kind)},"digest":{_string(e.digest)},'
+        f'"size":{int(e.size)},"target":{_string(e.target)}}}'
+    )
+
+
 def save(entries: list[Entry], path: Path) -> str:
     """Write the manifest and return its digest, which identifies the source's content."""
-    fields = [
-        {"path": e.path, "kind": e.kind, "digest": e.digest, "size": e.size, "target": e.target}
-        for e in entries
-    ]
-    data = json.dumps(fields, separators=(",", ":")).encode()
+    data = f"[{','.join(_as_text(entry) for entry in entries)}]".encode()
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 

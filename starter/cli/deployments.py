@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from slipway.heap import freeze_startup
 from slipway.phases import Status
 from starter import render
 from starter.backend import USAGE, Backend, Refusal
@@ -97,6 +98,7 @@ def deploy(
 
     async def work(backend: Backend) -> int:
         if path is not None:
+            freeze_startup()  # describing a large tree makes an object per entry
             deployment_id = await backend.deploy(path, project, commit, values, name)
         else:
             deployment_id = await backend.deploy_git(project, source, commit, values, name)

@@ -14,6 +14,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from slipway import logs, tracing
 from slipway.database import engine_for
+from slipway.heap import freeze_startup
 from slipway.in_progress_metric import count_in_progress_from
 from slipway.settings import Settings
 from starter.http import (
@@ -150,5 +151,7 @@ def serve(settings: Settings, api: ApiSettings) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn handles both, then raises the signal again: a
     Ctrl-C ends it quietly, as `uvicorn.run` does)."""
     tracing.start("slipway-api")
+    server = uvicorn.Server(server_config(create_app(settings, api), api))
+    freeze_startup()
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(server_config(create_app(settings, api), api)).run()
+        server.run()

@@ -1,6 +1,8 @@
 """Content-addressed uploads: a client describes its tree (`POST /api/uploads`), sends only
 the contents the server lacks (`PUT /api/blobs/{sha256}`), then deploys the upload
-(`POST /api/deployments` with a JSON body). A redeploy with one file changed sends one file.
+(`POST /api/deployments` with a JSON body). A redeploy with one file changed sends one file,
+and describes its tree as the changes to the upload it made last
+(`POST /api/uploads/{base}/changes`): one entry, not 10,000.
 
 The manifest is checked whole before anything is written, by the rules pulling_source holds
 it to again (`activities.adapters.content_manifest`), and stored in the upload store as an
@@ -13,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import uuid
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -52,6 +55,7 @@ from starter.http.schemas import (
     LinkEntry,
     ManifestEntry,
     UploadAnswer,
+    UploadChanges,
     UploadDeployment,
     UploadRequest,
 )
@@ -92,6 +96,9 @@ def state_limits(document: dict[str, Any], limits: UnpackLimits) -> dict[str, An
     schemas["FileEntry"]["properties"]["size"]["maximum"] = largest_file
     schemas["LinkEntry"]["properties"]["target"]["maxLength"] = limits.max_path_length
     schemas["UploadRequest"]["properties"]["entries"]["maxItems"] = limits.max_files
+    changes = schemas["UploadChanges"]["properties"]
+    changes["entries"]["maxItems"] = changes["removed"]["maxItems"] = limits.max_files
+    changes["removed"]["items"].update(path)
     return document
 
 
@@ -125,14 +132,13 @@ def _store_manifest(layout: Layout, data: bytes) -> str:
     return upload_id
 
 
-@router.post("/uploads", responses={422: MANIFEST_REFUSED})
-def create_upload(body: UploadRequest, services: Shared) -> UploadAnswer:
-    """Describe a tree; the answer names the upload and the contents still to send. Nothing
-    is written unless the whole manifest is valid."""
+def _taken(services: Services, items: list[Item]) -> UploadAnswer:
+    """Store a manifest whose entries passed `check` and answer the contents it lacks (a
+    content the store holds with another size than an entry gives refuses it). Its checked
+    entries are kept for uploads described as changes to it; what it lacked, for its
+    deployment."""
     settings = services.settings
-    items = [_item(entry) for entry in body.entries]
     try:
-        check(items, settings.unpack_limits)
         missing = missing_blobs(settings.layout.uploads, items)
     except ManifestError as err:
         raise _refused(err) from None
@@ -140,7 +146,81 @@ def create_upload(body: UploadRequest, services: Shared) -> UploadAnswer:
     wanted = set(missing)
     lacking = {i.sha256: (i.path, i.size) for i in items if i.kind == "file" and i.sha256 in wanted}
     services.described.remember(upload_id, lacking)
+    services.manifests.keep(upload_id, tuple(items))
     return UploadAnswer(upload_id=upload_id, missing=missing)
+
+
+@router.post("/uploads", responses={422: MANIFEST_REFUSED})
+def create_upload(body: UploadRequest, services: Shared) -> UploadAnswer:
+    """Describe a tree; the answer names the upload and the contents still to send. Nothing
+    is written unless the whole manifest is valid."""
+    items = [_item(entry) for entry in body.entries]
+    try:
+        check(items, services.settings.unpack_limits)
+    except ManifestError as err:
+        raise _refused(err) from None
+    return _taken(services, items)
+
+
+def _stored_items(layout: Layout, limits: UnpackLimits, upload_id: str) -> list[Item]:
+    """The entries of a stored content manifest, checked whole."""
+    try:
+        with layout.upload(upload_id).open("rb") as handle:
+            data = handle.read(largest(limits) + 1)
+    except FileNotFoundError:
+        data = b""
+    if not data.startswith(HEAD):
+        raise HTTPException(
+            404, f"no content manifest {upload_id} is stored: POST it whole to /api/uploads"
+        )
+    if len(data) > largest(limits):
+        raise ManifestError(f"upload {upload_id} is larger than any manifest within the limits")
+    return parse(data, limits)
+
+
+def _applied(before: Iterable[Item], body: UploadChanges, base: str) -> list[Item]:
+    """The entries of `before` with the changes made: removed paths dropped (each must be
+    there), then each new or changed entry put at its path (each path once)."""
+    entries = {item.path: item for item in before}
+    for path in body.removed:
+        if entries.pop(path, None) is None:
+            raise ManifestError(f"entry {path!r} is to be removed, but upload {base} has none")
+    changed = [_item(entry) for entry in body.entries]
+    if len({item.path for item in changed}) != len(changed):
+        raise ManifestError("an entry appears twice among the changes")
+    for item in changed:
+        entries[item.path] = item
+    return list(entries.values())
+
+
+@router.post(
+    "/uploads/{base}/changes",
+    responses={
+        404: {**PROBLEM, "description": "No content manifest `base` is stored: send it whole."},
+        422: MANIFEST_REFUSED,
+    },
+)
+def change_upload(
+    base: Annotated[str, PathParam(pattern=DIGEST, description="An upload's id.")],
+    body: UploadChanges,
+    services: Shared,
+) -> UploadAnswer:
+    """Describe a tree as its changes to an upload made before (a redeploy of a large tree
+    sends what changed, not every entry again); answered as `POST /api/uploads` answers,
+    and nothing is written unless the tree the changes make is valid whole."""
+    settings = services.settings
+    limits = settings.unpack_limits
+    try:
+        before = services.manifests.items(base)
+        items = _applied(
+            before if before is not None else _stored_items(settings.layout, limits, base),
+            body,
+            base,
+        )
+        check(items, limits)
+    except ManifestError as err:
+        raise _refused(err) from None
+    return _taken(services, items)
 
 
 BLOB_BODY = {

@@ -169,6 +169,16 @@ class UploadRequest(ApiModel):
     entries: list[ManifestEntry]
 
 
+class UploadChanges(ApiModel):
+    """A tree to upload, as its changes to an upload made before: the entries new or changed
+    (each replacing the entry at its path) and the paths no longer there (each must be an
+    entry of that upload). The tree they make is held to every rule and limit a whole
+    manifest is (`POST /api/uploads`)."""
+
+    entries: list[ManifestEntry]
+    removed: list[EntryPath] = Field(default_factory=list)
+
+
 class UploadAnswer(ApiModel):
     """The upload's id (the sha256 of its canonical manifest) and the contents the server
     lacks, to PUT to /api/blobs/{sha256} before the deployment is asked for."""

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from fastapi import Depends, Request
 from temporalio.client import Client
 
+from activities.adapters.content_manifest import Item
 from slipway import analytics
 from slipway.phases import Phase
 from slipway.settings import Settings
@@ -48,6 +49,42 @@ class Described:
             return self._lacking.get(upload_id)
 
 
+MANIFEST_ENTRIES_KEPT = 200_000
+"""Entries of recent manifests the process keeps checked (see `Manifests`): a few large
+sites' worth, some tens of MB at most."""
+
+
+class Manifests:
+    """The entries of the manifests this process checked and stored lately, by upload id,
+    so that an upload described as changes to one of them (`POST /api/uploads/{base}/
+    changes`) starts from entries already checked instead of parsing the stored manifest
+    again. One described by another process, or long ago, is parsed and checked whole."""
+
+    def __init__(self, kept_entries: int = MANIFEST_ENTRIES_KEPT) -> None:
+        self._items: OrderedDict[str, tuple[Item, ...]] = OrderedDict()
+        self._kept_entries = kept_entries
+        self._entries = 0
+        self._lock = threading.Lock()
+
+    def keep(self, upload_id: str, items: tuple[Item, ...]) -> None:
+        with self._lock:
+            if upload_id in self._items:
+                self._items.move_to_end(upload_id)
+                return
+            self._items[upload_id] = items
+            self._entries += len(items)
+            while self._entries > self._kept_entries and len(self._items) > 1:
+                self._entries -= len(self._items.popitem(last=False)[1])
+
+    def items(self, upload_id: str) -> tuple[Item, ...] | None:
+        """The checked entries of the upload, or None if the process does not keep them."""
+        with self._lock:
+            found = self._items.get(upload_id)
+            if found is not None:
+                self._items.move_to_end(upload_id)
+            return found
+
+
 class UnavailableError(RuntimeError):
     """A component the request needs does not answer; the message names it."""
 
@@ -64,6 +101,7 @@ class Services:
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
     _medians: tuple[float, dict[Phase, float]] = (float("-inf"), {})
     described: Described = field(default_factory=Described)
+    manifests: Manifests = field(default_factory=Manifests)
 
     async def temporal(self) -> Client:
         """The Temporal client, connected on first use, so the API starts and /healthz
