@@ -79,7 +79,8 @@ class RoutingActivities:
             write_own_certificates(self.layout, project, self._own(records))
             save_domains(self.layout, project, routed(records))
             hosts = hosts_for(self.settings, project)
-            refreshed = refresh_route(self.layout, project, hosts, write=True)
+            key = load_key(self.settings)
+            refreshed = refresh_route(self.layout, project, hosts, key, write=True)
             if refreshed is None or not refreshed.changed:
                 return refreshed
             names = ", ".join(n for d in hosts.domains for n in d.names) or "no custom domain"
@@ -143,9 +144,8 @@ class RoutingActivities:
         wanted = routed([r for r in records if r.project == project])
         if domains_of(self.layout, project) != wanted:
             return True
-        refreshed = refresh_route(
-            self.layout, project, hosts_for(self.settings, project), write=False
-        )
+        hosts = hosts_for(self.settings, project)
+        refreshed = refresh_route(self.layout, project, hosts, load_key(self.settings), write=False)
         return refreshed is not None and refreshed.changed
 
     def _look(

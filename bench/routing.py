@@ -51,9 +51,7 @@ from activities.adapters.hosts import hosts_for
 from activities.adapters.images import remove_image
 from activities.adapters.releases import point
 from activities.adapters.traefik import (
-    candidate_of,
     candidate_target,
-    candidate_token,
     install_route,
     render_route,
     static_target,
@@ -145,7 +143,7 @@ def route_projects(settings: Settings, names: list[str]) -> None:
         public = static_target(settings.static_address, settings.static_port, "current")
         candidate = static_target(settings.static_address, settings.static_port, "next")
         config, version = render_route(
-            project, hosts_for(settings, project), public, candidate, candidate_token(key, project)
+            project, hosts_for(settings, project), public, candidate, key
         )
         write_route(layout, project, release_id, config, version)
 
@@ -234,7 +232,7 @@ async def _route_write(
         hosts_for(settings, project),
         public,
         candidate_target(layout, project),
-        candidate_of(layout, project) or "",
+        load_key(settings),
         stopped=stopped,
     )
     cpu = cpu_seconds(traefik)

@@ -30,6 +30,8 @@ redirects answer with a location, headers set fields, the SPA fallback and the 4
 are fixed names in the release's root.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -40,6 +42,7 @@ from pydantic import ValidationError
 
 from slipway.layout import SLOTS, Layout
 from slipway.names import InvalidNameError, validate_project_name
+from slipway.secrets import load_key
 from slipway.settings import Settings
 from slipway.static_rules import DEFAULT_RULES, RULES_DIR, SPLAT, Redirect, StaticRules
 
@@ -49,6 +52,12 @@ PROJECT_HEADER = "X-Slipway-Project"
 SLOT_HEADER = "X-Slipway-Slot"
 APP_HEADER = "X-Slipway-App"
 """Request header naming the slot of an app, whose container Caddy proxies to."""
+
+PROXY_HEADER = "X-Slipway-Proxy"
+"""Request header Traefik adds to every request it sends the static server, holding
+`proxy_token`: a request without it (one an app sends Caddy straight, over the network they
+share in the compose stack) reaches no release and no container, whatever else it names.
+Caddy never passes it on to an app."""
 
 UPSTREAM_HEADER = "X-Slipway-Upstream"
 """Response header of an app's answer: the port of the container that gave it."""
@@ -88,6 +97,12 @@ FINGERPRINTED = _fingerprinted()
 
 _PROJECT = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _SLOT = r"^(current|next)$"
+
+
+def proxy_token(key: bytes) -> str:
+    """The value of `PROXY_HEADER`: derived from the server's secret key, so only Traefik's
+    routes and Caddy's configuration, both under the home, hold it."""
+    return hmac.new(key, b"static-proxy", hashlib.sha256).hexdigest()[:32]
 
 
 def admin_socket(settings: Settings) -> Path:
@@ -144,24 +159,34 @@ def app_projects(layout: Layout) -> list[str]:
     return found
 
 
-def app_routes(layout: Layout) -> list[Json]:
-    """A route per app project and slot, proxying to the container its upstream file names
-    (the file is read on every request: a rename moves the slot). The answer names the port
-    it came from; an app's own header of that name is replaced."""
+def app_routes(layout: Layout, proxy: str) -> list[Json]:
+    """A route per app project and slot for requests Traefik sent (`proxy` is their
+    `PROXY_HEADER`), proxying to the container its upstream file names (the file is read on
+    every request: a rename moves the slot). The answer names the port it came from; an
+    app's own header of that name is replaced."""
     routes = []
     for project in app_projects(layout):
         for slot in SLOTS:
-            proxy = {
+            handler = {
                 "handler": "reverse_proxy",
                 "upstreams": [{"dial": f"{{file.{layout.upstream(project, slot)}}}"}],
                 "headers": {
-                    "response": {"set": {UPSTREAM_HEADER: ["{http.reverse_proxy.upstream.port}"]}}
+                    "request": {"delete": [PROXY_HEADER]},
+                    "response": {"set": {UPSTREAM_HEADER: ["{http.reverse_proxy.upstream.port}"]}},
                 },
             }
             routes.append(
                 {
-                    "match": [{"header": {PROJECT_HEADER: [project], APP_HEADER: [slot]}}],
-                    "handle": [proxy],
+                    "match": [
+                        {
+                            "header": {
+                                PROJECT_HEADER: [project],
+                                APP_HEADER: [slot],
+                                PROXY_HEADER: [proxy],
+                            }
+                        }
+                    ],
+                    "handle": [handler],
                     "terminal": True,
                 }
             )
@@ -174,11 +199,12 @@ def _root(layout: Layout) -> str:
     return f"{layout.slots}/{project}/{slot}"
 
 
-def _site_request() -> Json:
-    """A request whose project and slot headers have their valid forms (Traefik sets them;
-    anything else never reaches a file)."""
+def _site_request(proxy: str) -> Json:
+    """A request Traefik sent (`proxy` is its `PROXY_HEADER`) whose project and slot headers
+    have their valid forms (Traefik sets them; anything else never reaches a file)."""
     return {
-        "header_regexp": {PROJECT_HEADER: {"pattern": _PROJECT}, SLOT_HEADER: {"pattern": _SLOT}}
+        "header": {PROXY_HEADER: [proxy]},
+        "header_regexp": {PROJECT_HEADER: {"pattern": _PROJECT}, SLOT_HEADER: {"pattern": _SLOT}},
     }
 
 
@@ -266,7 +292,7 @@ def _html_revalidates() -> Json:
     }
 
 
-def _not_found(layout: Layout) -> Json:
+def _not_found(layout: Layout, proxy: str) -> Json:
     """A 404 answered with the release's own 404.html, when it has one, with status 404."""
     page = {
         "match": [{"file": {"try_files": ["/404.html"]}}],
@@ -277,7 +303,7 @@ def _not_found(layout: Layout) -> Json:
         ],
     }
     return {
-        "match": [{**_site_request(), "vars": {"{http.error.status_code}": ["404"]}}],
+        "match": [{**_site_request(proxy), "vars": {"{http.error.status_code}": ["404"]}}],
         "handle": [
             {"handler": "vars", "root": _root(layout)},
             {"handler": "subroute", "routes": [page]},
@@ -297,6 +323,7 @@ def caddy_config(settings: Settings) -> Json:
     served under the rules of the release its slot points at, and every app project's
     containers."""
     layout = settings.layout
+    proxy = proxy_token(load_key(settings))
     dispatch: list[Json] = [{"handle": [{"handler": "vars", "root": _root(layout)}]}]
     for project, sets in rule_sets(layout).items():
         for digest, rules in sets.items():
@@ -318,15 +345,15 @@ def caddy_config(settings: Settings) -> Json:
         "automatic_https": {"disable": True},
         "trusted_proxies": {"source": "static", "ranges": TRUSTED_PROXIES},
         "routes": [
-            *app_routes(layout),
+            *app_routes(layout, proxy),
             {
-                "match": [_site_request()],
+                "match": [_site_request(proxy)],
                 "handle": [{"handler": "subroute", "routes": dispatch}],
                 "terminal": True,
             },
             {"handle": [{"handler": "static_response", "status_code": 404}]},
         ],
-        "errors": {"routes": [_not_found(layout)]},
+        "errors": {"routes": [_not_found(layout, proxy)]},
     }
     return {
         "admin": {"listen": f"unix/{admin_socket(settings)}|0600"},

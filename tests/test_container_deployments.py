@@ -23,7 +23,6 @@ from activities.adapters.hosts import hosts_for
 from activities.adapters.ports import recorded
 from activities.adapters.traefik import (
     Target,
-    candidate_of,
     install_route,
     public_target,
     render_route,
@@ -32,9 +31,18 @@ from activities.adapters.upstreams import read_upstream, restore_upstreams, writ
 from activities.adapters.web import wait_for_route
 from slipway import queries
 from slipway.phases import Status
+from slipway.secrets import load_key
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
-from slipway.static_server import APP_HEADER, UPSTREAM_HEADER, app_projects
+from slipway.static_server import (
+    APP_HEADER,
+    PROJECT_HEADER,
+    PROXY_HEADER,
+    SLOT_HEADER,
+    UPSTREAM_HEADER,
+    app_projects,
+    proxy_token,
+)
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
 from tests.apps import write_busybox_app
@@ -158,8 +166,7 @@ async def test_a_redeploy_moves_the_upstream_file_and_leaves_the_route_alone(
 
     direct = Target(url=f"http://127.0.0.1:{port}")
     hosts = hosts_for(settings, project)
-    token = candidate_of(layout, project) or ""
-    earlier, version = render_route(project, hosts, direct, direct, token)
+    earlier, version = render_route(project, hosts, direct, direct, load_key(settings))
     install_route(layout, project, earlier)
     assert await asyncio.to_thread(
         wait_for_route, settings.proxy_url, hosts.base, version, 15.0, Beat()
@@ -205,6 +212,58 @@ async def test_a_project_switches_between_a_static_site_and_an_app(
             timeout=5.0,
         )
         assert "static two" in answer.text and UPSTREAM_HEADER not in answer.headers, headers
+
+
+def _straight_to_the_static_server(
+    settings: Settings, project: str, path: str, headers: dict[str, str]
+) -> httpx.Response:
+    """A request sent to Caddy itself, as an app sharing its network could send it."""
+    return httpx.get(
+        f"http://{settings.static_address}:{settings.static_port}{path}",
+        headers={"Host": settings.project_host(project), PROJECT_HEADER: project, **headers},
+        timeout=5.0,
+    )
+
+
+async def test_only_traefik_reaches_the_static_server_and_apps_never_see_its_token(
+    client: Client,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+) -> None:
+    """Apps share a network with the static server in the compose stack: a request sent to
+    it straight, naming any project and slot, reaches neither a release nor a container.
+    Traefik's requests carry the token it requires, which it removes before an app sees
+    them."""
+    token = {PROXY_HEADER: proxy_token(load_key(settings))}
+    _, failure = await deploy_and_wait(client, settings, make_site(tmp_path / "s", "s"), project)
+    assert failure is None
+    ask = _straight_to_the_static_server
+    for slot in ("current", "next"):
+        assert (
+            await asyncio.to_thread(ask, settings, project, "/", {SLOT_HEADER: slot})
+        ).status_code == 404
+        served = await asyncio.to_thread(ask, settings, project, "/", {SLOT_HEADER: slot, **token})
+        assert served.status_code == 200 and "<h1>s</h1>" in served.text, "the token is all"
+
+    root = app(tmp_path / "a", "a")
+    cgi = root / "www" / "cgi-bin" / "env"
+    cgi.parent.mkdir()
+    cgi.write_text("#!/bin/sh\necho Content-Type: text/plain\necho\nenv\n")
+    cgi.chmod(0o755)
+    _, failure = await deploy_and_wait(client, settings, root, project)
+    assert failure is None
+    seen = (await asyncio.to_thread(fetch, settings, project, "/cgi-bin/env")).text
+    assert f"HTTP_X_SLIPWAY_PROJECT={project}" in seen, seen
+    assert "HTTP_X_SLIPWAY_PROXY" not in seen and token[PROXY_HEADER] not in seen
+    for slot in ("current", "next"):
+        assert (
+            await asyncio.to_thread(ask, settings, project, "/", {APP_HEADER: slot})
+        ).status_code == 404
+        served = await asyncio.to_thread(ask, settings, project, "/", {APP_HEADER: slot, **token})
+        assert "busybox app a" in served.text, "the token is all"
 
 
 def test_compensation_puts_back_what_a_deployment_wrote_in_the_upstream_files(

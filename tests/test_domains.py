@@ -545,7 +545,7 @@ async def test_traefik_renews_a_certificate_near_its_end(base_settings: Settings
                 https_port=settings.https_port,
             )
             target = Target(url=f"http://127.0.0.1:{free_port()}")
-            config, _ = render_route("renew", hosts, target, target, str(uuid.uuid4()))
+            config, _ = render_route("renew", hosts, target, target, uuid.uuid4().bytes)
             settings.layout.route("renew").write_text(config)
 
             def stored() -> list[int]:

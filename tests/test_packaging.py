@@ -120,12 +120,16 @@ def test_compose_runs_commands_the_package_has() -> None:
             assert (ROOT / "worker.py").exists()
 
 
-def test_apps_network_holds_traefik_only() -> None:
+def test_apps_network_holds_the_two_proxies_only() -> None:
+    """Traefik and the static server (which proxies to apps, and answers only Traefik's
+    requests: see test_container_deployments) share the apps' network; nothing of the
+    control plane does."""
     compose = _compose()
     apps = compose["networks"]["apps"]["name"]
     assert apps == compose["x-slipway-env"]["SLIPWAY_CONTAINER_NETWORK"] == "slipway_apps"
     services = compose["services"]
-    assert {name for name, s in services.items() if "apps" in _networks(s)} == {"traefik"}
+    on_it = {name for name, s in services.items() if "apps" in _networks(s)}
+    assert on_it == {"traefik", "caddy"}
     hosted = [name for name, s in services.items() if "network_mode" in s]
     assert hosted == [], "a service outside Compose's networks escapes their separation"
 

@@ -18,7 +18,6 @@ from activities.adapters.certificates import own_certificates_file, write_own_ce
 from activities.adapters.hosts import Hosts
 from activities.adapters.traefik import (
     Target,
-    candidate_of,
     candidate_target,
     is_stopped,
     public_target,
@@ -45,6 +44,7 @@ NAMES = {
     IN_DELETE: "delete",
 }
 HEADER = struct.Struct("iIII")
+KEY = b"the server's secret key"
 
 
 class Watch:
@@ -84,7 +84,7 @@ def watching(directory: Path) -> Iterator[Watch]:
 def route(project: str, slot: str) -> tuple[str, str]:
     hosts = Hosts(base=f"{project}.localhost", https_port=443)
     public = static_target("127.0.0.1", 8081, "current")
-    return render_route(project, hosts, public, static_target("127.0.0.1", 8081, slot), "t")
+    return render_route(project, hosts, public, static_target("127.0.0.1", 8081, slot), KEY)
 
 
 def test_each_route_write_is_one_rename_into_the_directory(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_each_route_write_is_one_rename_into_the_directory(tmp_path: Path) -> No
         assert layout.route(project).read_text() == route(project, "next")[0]
 
         hosts = Hosts(base=f"{project}.example.org", https_port=443)
-        refreshed = refresh_route(layout, project, hosts, write=True)
+        refreshed = refresh_route(layout, project, hosts, KEY, write=True)
         assert refreshed is not None and refreshed.changed
         assert watch.events() == [("moved_to", name)], "a route rendered again"
 
@@ -130,14 +130,13 @@ def test_a_route_written_with_the_earlier_names_is_read_back_and_rendered_anew(
     layout.routes.mkdir(parents=True)
     hosts = Hosts(base="shop.localhost", https_port=443)
     public, candidate = (static_target("127.0.0.1", 8081, s) for s in ("current", "next"))
-    config, _ = render_route("shop", hosts, public, candidate, "t", stopped=True)
+    config, _ = render_route("shop", hosts, public, candidate, KEY, stopped=True)
     earlier = config.replace("_candidate", "-candidate").replace("_stopped", "-stopped")
     assert earlier != config
     layout.route("shop").write_text(earlier)
-    assert candidate_of(layout, "shop") == "t"
     assert candidate_target(layout, "shop") == candidate
     assert is_stopped(layout, "shop")
-    refreshed = refresh_route(layout, "shop", hosts, write=True)
+    refreshed = refresh_route(layout, "shop", hosts, KEY, write=True)
     assert refreshed is not None and refreshed.changed
     assert layout.route("shop").read_text() == config
 
@@ -156,8 +155,8 @@ def test_an_app_route_names_the_static_server_and_not_the_container(tmp_path: Pa
         url = f"http://127.0.0.1:{port}"
         return Target(url=url, via=via, lane="current"), Target(url=url, via=via, lane="next")
 
-    config, version = render_route("shop", hosts, *targets(20001), "t")
-    assert render_route("shop", hosts, *targets(20002), "t") == (config, version)
+    config, version = render_route("shop", hosts, *targets(20001), KEY)
+    assert render_route("shop", hosts, *targets(20002), KEY) == (config, version)
     assert "20001" not in config
     layout.route("shop").write_text(config)
     upstream = layout.upstream("shop", "current")
@@ -167,7 +166,7 @@ def test_an_app_route_names_the_static_server_and_not_the_container(tmp_path: Pa
     assert candidate_target(layout, "shop") == Target(url="", via=via, lane="next")
 
     direct = Target(url="http://127.0.0.1:20001")
-    earlier, _ = render_route("shop", hosts, direct, direct, "t")
+    earlier, _ = render_route("shop", hosts, direct, direct, KEY)
     layout.route("shop").write_text(earlier)
     assert public_target(layout, "shop") == direct
     assert candidate_target(layout, "shop") == direct

@@ -40,7 +40,13 @@ from activities.adapters.upstreams import read_upstream
 from slipway.layout import Layout
 from slipway.models import RouteResult
 from slipway.settings import Settings
-from slipway.static_server import APP_HEADER, PROJECT_HEADER, SLOT_HEADER
+from slipway.static_server import (
+    APP_HEADER,
+    PROJECT_HEADER,
+    PROXY_HEADER,
+    SLOT_HEADER,
+    proxy_token,
+)
 
 _WRITTEN = "route.written"
 """The route a deployment wrote last, in its work dir: what it owns, until another replaces it."""
@@ -101,15 +107,17 @@ def app_target(
     return Target(url=f"http://{host}:{port}", via=via, lane=lane)
 
 
-def _middleware(project: str, target: Target) -> dict[str, Any]:
+def _middleware(project: str, target: Target, proxy: str) -> dict[str, Any]:
     """The request headers that tell the static server what to serve: the project, and the
     slot of a static release or of an app; the other slot header is removed (an empty value
-    removes it), so no request can name a slot its route does not serve."""
+    removes it), so no request can name a slot its route does not serve; and `proxy`, which
+    the static server requires of every request. A target that is not the static server (a
+    container a route written by an earlier version names) gets the project's header alone."""
     headers = {PROJECT_HEADER: project}
     if target.lane:
-        headers.update({APP_HEADER: target.lane, SLOT_HEADER: ""})
+        headers.update({APP_HEADER: target.lane, SLOT_HEADER: "", PROXY_HEADER: proxy})
     elif target.slot:
-        headers.update({SLOT_HEADER: target.slot, APP_HEADER: ""})
+        headers.update({SLOT_HEADER: target.slot, APP_HEADER: "", PROXY_HEADER: proxy})
     return {"headers": {"customRequestHeaders": headers}}
 
 
@@ -170,19 +178,21 @@ def render_route(
     hosts: Hosts,
     public: Target | None,
     candidate: Target,
-    token: str,
+    key: bytes,
     *,
     stopped: bool = False,
 ) -> tuple[str, str]:
     """The project's Traefik dynamic configuration and its version (which changes only when
     the configuration does); with no public target (before a project's first deployment goes
-    active) only the candidate router exists, reached with the project's `candidate_token`.
+    active) only the candidate router exists, reached with the project's `candidate_token`
+    (derived, like the static server's `proxy_token`, from the server's secret `key`).
     A `stopped` project's public routers send requests to a service with no server, which
     Traefik answers with 503; its public service stays in the file, naming where it served,
     for when it starts again."""
     name = f"slipway-{project}"
     config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
     http = config["http"]
+    token, proxy = candidate_token(key, project), proxy_token(key)
     names = [hosts.base, *(d.name for d in hosts.domains)]
     targets = {f"{name}{CANDIDATE}": candidate}
     http["routers"][f"{name}{CANDIDATE}"] = _router(
@@ -204,7 +214,7 @@ def render_route(
         for domain in hosts.domains:
             _domain(http, name, domain, hosts)
     for router, target in targets.items():
-        http["middlewares"][router] = _middleware(project, target)
+        http["middlewares"][router] = _middleware(project, target, proxy)
         http["services"][router] = {"loadBalancer": {"servers": [{"url": target.server}]}}
     if public is not None and stopped:
         http["services"][f"{name}{STOPPED}"] = {"loadBalancer": {"servers": []}}
@@ -318,16 +328,6 @@ def _target(layout: Layout, project: str, http: dict[str, Any], name: str) -> Ta
     return Target(url=url, slot=headers.get(SLOT_HEADER, ""))
 
 
-def candidate_of(layout: Layout, project: str) -> str | None:
-    """The header value the project's candidate router takes, read back from its route."""
-    http = read_route(layout.route(project))
-    if http is None:
-        return None
-    rule = http["routers"][_named(http, project, CANDIDATE)]
-    found = re.search(rf"Header\(`{CANDIDATE_HEADER}`, `([^`]+)`\)", rule["rule"])
-    return found.group(1) if found else None
-
-
 def version_of(layout: Layout, project: str) -> str | None:
     """The version of the project's route as written, or None without one."""
     http = read_route(layout.route(project))
@@ -340,19 +340,19 @@ def version_of(layout: Layout, project: str) -> str | None:
     return None
 
 
-def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) -> RouteResult | None:
-    """The project's route rendered again for `hosts`, its routers pointing where they point
-    now (a preview's base name kept on HTTPS, a stopped project's staying stopped); written
-    (through a rename) only with `write` and if it changed. None without a route (a project
-    that has not deployed here yet: its first deployment renders it)."""
-    token = candidate_of(layout, project)
-    if token is None:
-        return None
-    public = public_target(layout, project)
+def refresh_route(
+    layout: Layout, project: str, hosts: Hosts, key: bytes, *, write: bool
+) -> RouteResult | None:
+    """The project's route rendered again for `hosts` (with the server's secret `key`), its
+    routers pointing where they point now (a preview's base name kept on HTTPS, a stopped
+    project's staying stopped); written (through a rename) only with `write` and if it
+    changed. None without a route (a project that has not deployed here yet: its first
+    deployment renders it)."""
     route = layout.route(project)
     http = read_route(route)
     if http is None:
         return None
+    public = public_target(layout, project)
     routers = http["routers"]
     hosts = hosts.model_copy(update={"secure_base": f"slipway-{project}_tls" in routers})
     config, version = render_route(
@@ -360,7 +360,7 @@ def refresh_route(layout: Layout, project: str, hosts: Hosts, *, write: bool) ->
         hosts,
         public,
         candidate_target(layout, project),
-        token,
+        key,
         stopped=is_stopped(layout, project),
     )
     changed = route.read_text() != config

@@ -15,7 +15,6 @@ from activities.adapters.releases import (
 from activities.adapters.traefik import (
     app_target,
     candidate_target,
-    candidate_token,
     public_target,
     render_route,
     static_target,
@@ -57,9 +56,7 @@ def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> Switc
         if replaced is not None and previous is not None:
             replaced = f"http://{previous}"
     hosts = hosts_for(settings, d.project, preview=bool(d.preview_of))
-    config, version = render_route(
-        d.project, hosts, public, candidate, candidate_token(load_key(settings), d.project)
-    )
+    config, version = render_route(d.project, hosts, public, candidate, load_key(settings))
     write_route(layout, d.project, d.deployment_id, config, version)
     previous_release = remember_previous(layout, d.project, d.deployment_id)
     point(layout, d.project, layout.current(d.project), d.release, f".current-{d.deployment_id}")

@@ -18,7 +18,6 @@ from activities.adapters.ports import recorded_port
 from activities.adapters.releases import ContainerRelease, verified_release
 from activities.adapters.traefik import (
     app_target,
-    candidate_token,
     is_stopped,
     public_target,
     render_route,
@@ -45,16 +44,16 @@ def update_routes(
     hosts = hosts_for(settings, d.project, preview=bool(d.preview_of))
     public = public_target(layout, d.project)
     stopped = is_stopped(layout, d.project)
-    token = candidate_token(load_key(settings), d.project)
+    key = load_key(settings)
     app = verified_release(layout, d.project, d.release)
     if app is None:
         candidate = static_target(settings.static_address, settings.static_port, "next")
-        config, version = render_route(d.project, hosts, public, candidate, token, stopped=stopped)
+        config, version = render_route(d.project, hosts, public, candidate, key, stopped=stopped)
         return write_route(layout, d.project, d.deployment_id, config, version)
     container_id, port = _start(settings, d, app, env)
     target = app_target(settings, d.project, d.deployment_id, port, "next")
     write_upstream(settings, d.project, "next", address_of(target.url), d.deployment_id)
-    config, version = render_route(d.project, hosts, public, target, token, stopped=stopped)
+    config, version = render_route(d.project, hosts, public, target, key, stopped=stopped)
     routed = write_route(layout, d.project, d.deployment_id, config, version)
     return routed.model_copy(update={"container_id": container_id, "port": port})
 

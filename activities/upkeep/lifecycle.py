@@ -42,9 +42,7 @@ from activities.adapters.releases import ContainerRelease, current_release, load
 from activities.adapters.traefik import (
     Target,
     app_target,
-    candidate_of,
     candidate_target,
-    candidate_token,
     install_route,
     public_target,
     render_route,
@@ -113,9 +111,13 @@ def route_to(settings: Settings, project: str, public: Target, *, stopped: bool,
     if public.lane and public.url:
         write_upstream(settings, project, public.lane, address_of(public.url))
     hosts = hosts_for(settings, project)
-    token = candidate_of(layout, project) or candidate_token(load_key(settings), project)
     config, version = render_route(
-        project, hosts, public, candidate_target(layout, project), token, stopped=stopped
+        project,
+        hosts,
+        public,
+        candidate_target(layout, project),
+        load_key(settings),
+        stopped=stopped,
     )
     if layout.route(project).read_text() != config:
         install_route(layout, project, config)
