@@ -3,6 +3,8 @@ container restarted, a restart loop or an outage alerted once, and the alert del
 
 import asyncio
 import logging
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,12 +72,13 @@ class MonitorActivities:
             def look(project: str) -> tuple[str | None, Look]:
                 beat.check()
                 release = current_release(self.layout, project)
-                return release, probes.probe(self.settings, self.layout, project)
+                return release, probes.probe(self.settings, self.layout, project, release)
 
-            with ThreadPoolExecutor(PROBES_AT_ONCE, thread_name_prefix="probe") as pool:
-                for project, (release, seen) in zip(serving, pool.map(look, serving), strict=True):
-                    health = recorded.get(project) or ProjectHealth()
-                    self._check(project, release, seen, health, inp, report, unchanged)
+            looks = _each_at_once(serving, look)
+            for project in serving:
+                release, seen = looks[project]
+                health = recorded.get(project) or ProjectHealth()
+                self._check(project, release, seen, health, inp, report, unchanged)
             monitoring.mark_checked(self.engine, unchanged)
             return report
 
@@ -97,6 +100,10 @@ class MonitorActivities:
         nothing but its check time goes into `unchanged` (project → that time) instead of
         being written now."""
         now = datetime.now(UTC)
+        if _still_healthy(health, release, seen):
+            unchanged[project] = now.isoformat()
+            report.checked[project] = health.status
+            return
         was = _all_but_the_time(health) if health.last_check else None
         if health.release != release:
             monitoring.resolve_alerts(self.engine, project)
@@ -217,6 +224,49 @@ class MonitorActivities:
             answer = await http.post(inp.url, content=alert.model_dump_json())
             answer.raise_for_status()
         await asyncio.to_thread(monitoring.mark_delivered, self.engine, inp.alert_id)
+
+
+def _each_at_once(
+    projects: list[str], look: Callable[[str], tuple[str | None, Look]]
+) -> dict[str, tuple[str | None, Look]]:
+    """`look` at every project, `PROBES_AT_ONCE` at a time: as many threads, each taking the
+    next project once it is done with one (a future per project cost more CPU than the
+    probe itself). The first error of any look is raised once all have stopped."""
+    pending = iter(projects)
+    taking = threading.Lock()
+    seen: dict[str, tuple[str | None, Look]] = {}
+
+    def work() -> None:
+        while True:
+            with taking:
+                project = next(pending, None)
+            if project is None:
+                return
+            seen[project] = look(project)
+
+    with ThreadPoolExecutor(PROBES_AT_ONCE, thread_name_prefix="probe") as pool:
+        workers = [pool.submit(work) for _ in range(min(PROBES_AT_ONCE, len(projects)))]
+    for worker in workers:
+        worker.result()
+    return seen
+
+
+def _still_healthy(health: ProjectHealth, release: str | None, seen: Look) -> bool:
+    """True if a site found healthy last time, with nothing restarted in the window, is
+    found healthy again in the same release with the same detail: the full check would
+    change nothing of its health but the check time (the common case, decided without it)."""
+    verdict, container = seen
+    return (
+        verdict.ok
+        and container is None
+        and health.last_check is not None
+        and health.status == "healthy"
+        and health.release == release
+        and health.detail == verdict.detail
+        and not health.restarts
+        and health.consecutive_failures == 0
+        and health.failing_since is None
+    )
 
 
 def _all_but_the_time(health: ProjectHealth) -> dict[str, object]:

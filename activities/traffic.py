@@ -9,6 +9,7 @@ from docker.errors import DockerException
 from temporalio import activity
 
 from activities.adapters.beat import Beat
+from activities.adapters.releases import current_release
 from activities.failures import check_names
 from activities.heartbeat import heartbeating
 from activities.phases import active, compensation
@@ -66,7 +67,12 @@ class TrafficActivities:
         """Look once at the release serving the project (see `probes.probe`); it only reads."""
         d = inp.deployment
         check_names(d)
-        return await heartbeating(lambda _: probes.probe(self.settings, self.layout, d.project)[0])
+
+        def look(_: Beat) -> ProbeResult:
+            release = current_release(self.layout, d.project)
+            return probes.probe(self.settings, self.layout, d.project, release)[0]
+
+        return await heartbeating(look)
 
     @activity.defn(name="retire_previous")
     async def retire_previous(self, inp: RetireInput) -> str | None:

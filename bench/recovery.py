@@ -4,12 +4,18 @@ next phase, against the heartbeat timeout that decides when Temporal notices the
 import asyncio
 import time
 import uuid
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.phases.copying_files import POSITION
 from bench import sites
+from bench.recovery_floor import RecoveryFloorWorkflow
 from bench.report import Figure, Section
 from bench.stack import Stack
 from bench.workflows import finished
@@ -17,9 +23,91 @@ from slipway import queries
 from slipway.phases import PROGRESS, Phase
 from slipway.records import transition_key
 from slipway.settings import Settings
+from slipway.stack.process import Service
 from slipway.tables import deployment_logs
 from slipway.workflow_ids import deployment_workflow_id
 from starter import api
+from workflows.options import FIRST_RETRY
+
+WATCH_EVERY = 0.05
+"""Seconds between two looks at the killed activity and the new worker's polls while
+recovery is timed: what each step took is known to this much."""
+
+
+@dataclass
+class Steps:
+    """When each step of a recovery happened, in epoch seconds; Temporal's own times where it
+    keeps them (the last heartbeat it recorded, when it gave the attempt up, when it
+    scheduled the retry), the rest as the benchmark saw it."""
+
+    killed: float = 0.0
+    last_heartbeat: float = 0.0
+    """The first attempt's last heartbeat (or its start) that reached Temporal: its heartbeat
+    timeout runs from there."""
+    new_worker_polling: float = 0.0
+    """When the new worker's first poll of the activity's queue was seen."""
+    attempt_failed: float = 0.0
+    """When Temporal ended the first attempt (its heartbeat timeout fired)."""
+    retry_scheduled: float = 0.0
+    """When Temporal put the retry on the queue (the failure plus the retry interval)."""
+
+    def timed_out_late(self, heartbeat: float) -> float:
+        """How long after the heartbeat timeout had passed Temporal noticed it."""
+        return self.attempt_failed - self.last_heartbeat - heartbeat
+
+
+def _seconds(stamp: object) -> float:
+    seconds = getattr(stamp, "seconds", 0) + getattr(stamp, "nanos", 0) / 1e9
+    return float(seconds)
+
+
+async def _watch(
+    client: Client, workflow_id: str, activity_type: str, task_queue: str, worker: Service
+) -> Steps:
+    """Look at the killed activity every `WATCH_EVERY` until its retry runs (or the workflow
+    is gone), and at the queue's pollers until the new worker polls it."""
+    steps = Steps()
+    handle = client.get_workflow_handle(workflow_id)
+    assert worker.process is not None
+    identity = f"{worker.process.pid}@"
+    while True:
+        if not steps.new_worker_polling:
+            pollers = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                )
+            )
+            if any(p.identity.startswith(identity) for p in pollers.pollers):
+                steps.new_worker_polling = time.time()
+        try:
+            described = await handle.describe()
+        except RPCError:
+            return steps
+        pending = [
+            a
+            for a in described.raw_description.pending_activities
+            if a.activity_type.name == activity_type
+        ]
+        if not pending:
+            return steps
+        activity = pending[0]
+        if activity.attempt == 1:
+            steps.last_heartbeat = max(
+                _seconds(activity.last_heartbeat_time), _seconds(activity.last_started_time)
+            )
+        else:
+            # The retry is scheduled the first retry interval after the attempt failed
+            # (Temporal leaves the attempt's own end time out after a heartbeat timeout).
+            steps.retry_scheduled = _seconds(activity.scheduled_time)
+            steps.attempt_failed = steps.retry_scheduled - FIRST_RETRY.total_seconds()
+            if (
+                activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                and steps.new_worker_polling
+            ):
+                return steps
+        await asyncio.sleep(WATCH_EVERY)
 
 
 class CopyEndedError(RuntimeError):
@@ -64,26 +152,29 @@ def _logged_at(stack: Stack, deployment_id: str, event_key: str) -> float:
     return float(at.timestamp())
 
 
-async def _last_copy_attempt(stack: Stack, deployment_id: str) -> tuple[float, float, int]:
-    """When the last attempt of copy_files started and completed, and its number."""
-    handle = stack.client.get_workflow_handle(deployment_workflow_id(deployment_id))
-    copy_scheduled = started = 0.0
+async def _last_attempt(
+    client: Client, workflow_id: str, activity_type: str
+) -> tuple[float, float, int]:
+    """When the last attempt of the workflow's activity of this type started and completed,
+    and its number."""
+    handle = client.get_workflow_handle(workflow_id)
+    scheduled = started = 0.0
     attempt = 0
     async for event in handle.fetch_history_events():
         at = event.event_time.ToNanoseconds() / 1e9
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            if event.activity_task_scheduled_event_attributes.activity_type.name == "copy_files":
-                copy_scheduled = event.event_id
+            if event.activity_task_scheduled_event_attributes.activity_type.name == activity_type:
+                scheduled = event.event_id
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             attributes = event.activity_task_started_event_attributes
-            if attributes.scheduled_event_id == copy_scheduled:
+            if attributes.scheduled_event_id == scheduled:
                 started, attempt = at, attributes.attempt
         elif (
             event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-            and event.activity_task_completed_event_attributes.scheduled_event_id == copy_scheduled
+            and event.activity_task_completed_event_attributes.scheduled_event_id == scheduled
         ):
             return started, at, attempt
-    raise RuntimeError("copy_files never completed")
+    raise RuntimeError(f"{activity_type} never completed")
 
 
 TRIES = 3
@@ -110,28 +201,81 @@ async def _killed_mid_copy(stack: Stack, settings: Settings, files: int) -> tupl
     raise CopyEndedError(f"every copy ended before the worker could be killed ({TRIES} sites)")
 
 
+async def _floor(stack: Stack, heartbeat: float) -> tuple[Steps, float]:
+    """Raw Temporal's recovery, killed and replaced as Slipway's worker is: the steps, and
+    when the retry started."""
+    queue = "bench-recovery-floor"
+    marker = stack.root / "recovery-floor-started"
+    marker.unlink(missing_ok=True)
+    first = stack.recovery_floor_process(queue)
+    try:
+        await stack.polled(queue, [queue])
+        handle = await stack.client.start_workflow(
+            RecoveryFloorWorkflow.run,
+            args=[str(marker), heartbeat, FIRST_RETRY.total_seconds()],
+            id=f"recovery-floor-{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+        )
+        while True:
+            if marker.exists():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        first.kill()
+    killed = time.time()
+    second = stack.recovery_floor_process(queue)
+    try:
+        steps = await _watch(stack.client, handle.id, "bench_heartbeating", queue, second)
+        await handle.result()
+    finally:
+        await asyncio.to_thread(second.stop)
+    steps.killed = killed
+    retried, _, attempt = await _last_attempt(stack.client, handle.id, "bench_heartbeating")
+    if attempt < 2:
+        raise RuntimeError("the floor's first attempt completed: the kill missed it")
+    return steps, retried
+
+
+def _where(steps: Steps, retried: float, heartbeat: float) -> str:
+    """Where a recovery's time after the heartbeat timeout went."""
+    return (
+        f"the last heartbeat Temporal had came {steps.killed - steps.last_heartbeat:.2f} s "
+        f"before the kill; Temporal failed the attempt {steps.timed_out_late(heartbeat):.2f} s "
+        f"after its heartbeat timeout passed; the retry, due "
+        f"{steps.retry_scheduled - steps.attempt_failed:.2f} s later, started "
+        f"{retried - steps.retry_scheduled:.2f} s after it was due; the new worker polled "
+        f"{steps.new_worker_polling - steps.killed:.2f} s after the kill"
+    )
+
+
 async def measure(stack: Stack, files: int, heartbeat: float) -> Section:
     """Deploy a site of `files` small files (more if its copy is over too soon) on a worker
     process, SIGKILL it in the middle of the copy, start a new worker at once, and time the
-    resumed deployment."""
+    resumed deployment; then the same kill of raw Temporal's heartbeating activity."""
     settings = stack.on_queue("bench-recovery", heartbeat_timeout_seconds=heartbeat)
     deployment_id, files = await _killed_mid_copy(stack, settings, files)
     killed = time.time()
     second = stack.worker_process(settings, "recovery-second-worker")
     restarted = time.time()
+    workflow_id = deployment_workflow_id(deployment_id)
     try:
-        _, failure = await finished(stack.client, deployment_workflow_id(deployment_id))
+        steps = await _watch(
+            stack.client, workflow_id, "copy_files", settings.host_task_queue, second
+        )
+        _, failure = await finished(stack.client, workflow_id)
     finally:
         await asyncio.to_thread(second.stop)
+    steps.killed = killed
     if failure:
         raise RuntimeError(f"the resumed deployment failed: {failure}")
-    retried, copied, attempt = await _last_copy_attempt(stack, deployment_id)
+    retried, copied, attempt = await _last_attempt(stack.client, workflow_id, "copy_files")
     if attempt < 2:
         raise RuntimeError("the kill missed copy_files: its first attempt completed")
     resumed_at = await asyncio.to_thread(_resumed_at, stack, deployment_id)
     next_phase = await asyncio.to_thread(
         _logged_at, stack, deployment_id, transition_key(Phase.CREATING_SYMLINKS)
     )
+    floor, floor_retried = await _floor(stack, heartbeat)
     against = f"heartbeat timeout ({heartbeat:g} s)"
     # The target: the retry comes within the heartbeat timeout and a second, and the next
     # phase follows as soon as the retried copy has done what was left of its work.
@@ -152,7 +296,8 @@ async def measure(stack: Stack, files: int, heartbeat: float) -> Section:
                     f"resumed at entry {resumed_at}"
                     if resumed_at is not None
                     else "started over: no position heartbeated yet; placed files are linked"
-                ),
+                )
+                + f"; {_where(steps, retried, heartbeat)}",
             ),
             Figure(
                 "recovery",
@@ -165,6 +310,16 @@ async def measure(stack: Stack, files: int, heartbeat: float) -> Section:
                 note=f"the retried copy took {copied - retried:.1f} s; then "
                 f"{next_phase - copied:.1f} s to the next phase's transition",
             ),
+            Figure(
+                "recovery",
+                "raw Temporal: SIGKILL → heartbeating activity retried",
+                floor_retried - floor.killed,
+                heartbeat,
+                against,
+                "s",
+                note=f"the floor: same timeout and retry policy, no Slipway; "
+                f"{_where(floor, floor_retried, heartbeat)}",
+            ),
         ],
         {
             "files": files,
@@ -176,5 +331,8 @@ async def measure(stack: Stack, files: int, heartbeat: float) -> Section:
             "copy_attempt": attempt,
             "copy_resumed_at_entry": resumed_at,
             "next_phase_at": next_phase,
+            "steps": asdict(steps),
+            "floor_steps": asdict(floor),
+            "floor_retried_at": floor_retried,
         },
     )

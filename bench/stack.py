@@ -90,6 +90,16 @@ class Stack:
             Service(name, argv, self.root / name, ready=lambda: True, address=task_queue)
         )
 
+    def recovery_floor_process(self, task_queue: str) -> Service:
+        """Recovery's floor worker (`python -m bench.recovery_floor`) as its own process, which
+        can be SIGKILLed."""
+        argv = [sys.executable, "-m", "bench.recovery_floor"]
+        argv += [self.settings.temporal_address, task_queue]
+        name = "recovery-floor-worker"
+        return self._start(
+            Service(name, argv, self.root / name, ready=lambda: True, address=task_queue)
+        )
+
     def cpu_seconds(self, worker: Service) -> dict[str, float]:
         """CPU time used so far by each component, `worker`, and this process (the client),
         so a run can say which of them its time went to."""

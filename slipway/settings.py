@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         "workflows; a live worker takes its task in milliseconds, and one too busy to take it "
         "within this costs a replay of the workflow's history elsewhere, not a failure.",
     )
+    temporal_timer_shift_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        le=1.0,
+        description="How far ahead the embedded Temporal server reads its timers "
+        "(history.timerProcessorMaxTimeShift): a timer due sooner than this fires this much "
+        "late. Temporal's default of 1 s made every heartbeat timeout and retry a second late, "
+        "so a dead worker's activity ran again 2 s after its heartbeat timeout; shorter reads "
+        "the timer queue more often.",
+    )
     health_timeout_seconds: float = 60.0
     lifecycle_accept_seconds: float = Field(
         default=5.0,

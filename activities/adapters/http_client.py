@@ -1,7 +1,8 @@
 """One HTTP client per worker process for asking Traefik how a release answers: health
-checks, bake probes and the monitor's looks share its connection pool and its one TLS
-context, instead of building both for every probe (building the context costs more than the
-probe itself). httpx's client is safe to share between the activity threads."""
+checks and route waits share its connection pool and its one TLS context, instead of
+building both for every probe (building the context costs more than the probe itself).
+httpx's client is safe to share between the activity threads. The monitor's and the bake
+window's looks, once per project per pass, go through `keepalive` instead."""
 
 import functools
 

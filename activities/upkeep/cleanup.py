@@ -94,13 +94,17 @@ def clean(
             route.unlink(missing_ok=True)
             report.routes.append(project)
     work_root = layout.home / "work"
-    works = sorted(work_root.iterdir()) if work_root.is_dir() else []
+    # Only a work dir past its retention can go: the others' deployments are not looked up.
+    works = [
+        work
+        for work in (sorted(work_root.iterdir()) if work_root.is_dir() else [])
+        if _old(work, inp.work_retention_seconds)
+    ]
     recorded = records.deployments([work.name for work in works])
     for work in works:
         check()
         view = recorded.get(work.name)
-        finished = view is None or view.status not in WAITING
-        if finished and _old(work, inp.work_retention_seconds):
+        if view is None or view.status not in WAITING:
             shutil.rmtree(work, ignore_errors=True)
             report.work_dirs.append(work.name)
     in_progress_uploads = {v.details.upload_id or "" for v in records.waiting}

@@ -4,9 +4,9 @@ Traefik, and for an app its container's state, health and restart count."""
 from typing import Any
 
 import docker
-import httpx
 from docker.errors import DockerException
 
+from activities.adapters import keepalive
 from activities.adapters.docker import (
     LABEL_PORT,
     LABEL_PROJECT,
@@ -14,8 +14,7 @@ from activities.adapters.docker import (
     ours,
     port_of,
 )
-from activities.adapters.http_client import shared
-from activities.adapters.releases import current_release, load_release
+from activities.adapters.releases import load_release
 from activities.adapters.traefik import public_target
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.models import ProbeResult
@@ -35,10 +34,11 @@ def serving_container(client: docker.DockerClient, layout: Layout, project: str)
     return None
 
 
-def probe(settings: Settings, layout: Layout, project: str) -> tuple[ProbeResult, Any | None]:
-    """Look at the project's serving release once; returns the verdict and, for an app, its
-    container (None when it has none or it is gone)."""
-    release = current_release(layout, project)
+def probe(
+    settings: Settings, layout: Layout, project: str, release: str | None
+) -> tuple[ProbeResult, Any | None]:
+    """Look once at the project's serving `release` (its `current_release`); returns the
+    verdict and, for an app, its container (None when it has none or it is gone)."""
     if release is None:
         return ProbeResult(ok=False, detail="no release is current"), None
     app = load_release(layout, project, release)
@@ -73,11 +73,11 @@ def _http(settings: Settings, project: str, path: str, body: str | None) -> str 
     """What is wrong with the public route's answer, or None."""
     host = settings.project_host(project)
     try:
-        answer = shared().get(f"{settings.proxy_url}{path}", headers={"Host": host})
-    except httpx.HTTPError as err:
-        return f"http://{host}{path} did not answer: {type(err).__name__}"
+        answer = keepalive.get(settings.proxy_url, path, host)
+    except keepalive.ProbeError as err:
+        return f"http://{host}{path} did not answer: {err}"
     if not answer.is_success:
-        return f"http://{host}{path} answered HTTP {answer.status_code}"
-    if body is not None and answer.text.strip() != body:
+        return f"http://{host}{path} answered HTTP {answer.status}"
+    if body is not None and answer.body.decode(errors="replace").strip() != body:
         return f"http://{host}{path} does not name release {body}"
     return None

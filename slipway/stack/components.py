@@ -18,7 +18,8 @@ __all__ = ["caddy", "postgres_service", "temporal", "traefik", "worker"]
 
 
 def temporal(settings: Settings, port: int) -> Service:
-    """The Temporal dev server with its UI, persisting to a SQLite file under home."""
+    """The Temporal dev server with its UI, persisting to a SQLite file under home; its
+    timers fire within `temporal_timer_shift_seconds` of when they are due."""
     data = settings.home / "temporal"
     data.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -36,6 +37,8 @@ def temporal(settings: Settings, port: int) -> Service:
         str(data / "temporal.db"),
         "--log-level",
         "warn",
+        "--dynamic-config-value",
+        f'history.timerProcessorMaxTimeShift="{settings.temporal_timer_shift_seconds * 1000:g}ms"',
     ]
     for key in SEARCH_ATTRIBUTES:
         argv += ["--search-attribute", f"{key.name}=Keyword"]
