@@ -3,7 +3,6 @@ deployments and their host-bound activities on its own queue. SIGTERM drains in-
 then exits."""
 
 import asyncio
-import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from activities.tracking import TrackingActivities
 from activities.traffic import TrafficActivities
 from slipway import logs, tracing
 from slipway.database import engine_for, migrate
-from slipway.heap import freeze_startup
+from slipway.heap import settle
 from slipway.in_progress_metric import count_in_progress_from
 from slipway.metrics_endpoint import MetricsEndpoint, free_loopback_address
 from slipway.schedules import ensure_monitor_schedule, ensure_reconcile_schedule
@@ -126,16 +125,6 @@ def expose_metrics(settings: Settings) -> tuple[Runtime | None, MetricsEndpoint 
     return runtime, endpoint
 
 
-def settle_heap() -> None:
-    """Collect what starting left behind, then move every object still alive (modules,
-    classes, clients, settings: what the worker keeps until it stops) out of the garbage
-    collector's sight. A full collection otherwise walks all of them again each time the
-    passes' allocations set one off, which made an idle worker's CPU grow with the
-    projects its passes look at."""
-    gc.collect()
-    gc.freeze()
-
-
 async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
     """Migrate the schema, bring the static server's configuration up to date with the kept
     releases, then poll both queues until SIGTERM or SIGINT."""
@@ -159,7 +148,6 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
     await ensure_reconcile_schedule(client, settings)
     await ensure_monitor_schedule(client, settings)
     workers = build_workers(client, settings, interceptors)
-    freeze_startup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -171,7 +159,7 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
         logging.info("took over %d running workflows' next tasks from earlier workers", released)
     except RPCError as err:
         logging.warning("running workflows keep their sticky queues until it times out: %s", err)
-    settle_heap()
+    settle()
     logging.info(
         "worker polling %s and %s on %s",
         settings.task_queue,
