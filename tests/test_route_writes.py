@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from activities.adapters.certificates import own_certificates_file, write_own_certificates
+from activities.adapters.dynamic_yaml import dump_dynamic
 from activities.adapters.hosts import Hosts
 from activities.adapters.traefik import (
     Target,
@@ -184,3 +186,14 @@ def test_an_upstream_file_that_is_a_link_is_refused(tmp_path: Path) -> None:
     upstream.symlink_to(elsewhere)
     with pytest.raises(UpstreamError):
         read_upstream(layout, "shop", "next")
+
+
+def test_strings_that_look_like_numbers_reach_traefik_as_written(tmp_path: Path) -> None:
+    """Traefik reads a bare 0973790466535201 or 12e45 as a number (a route version of that
+    shape once never matched the one Slipway wrote): every string is written quoted."""
+    for value in ("0973790466535201", "12e45", "1234", "true", "null"):
+        text = dump_dynamic({"http": {"middlewares": {"m": {"headers": {"X-V": value}}}}})
+        assert f'"X-V": "{value}"' in text, text
+        assert yaml.safe_load(text)["http"]["middlewares"]["m"]["headers"]["X-V"] == value
+    config, _ = route("shop", "next")
+    assert all(line.rstrip().endswith(('"', ":")) or "- " in line for line in config.splitlines())

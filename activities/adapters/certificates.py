@@ -9,10 +9,10 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
 from cryptography import x509
 from pydantic import BaseModel
 
+from activities.adapters.dynamic_yaml import dump_dynamic
 from slipway.layout import Layout
 from slipway.names import validate_project_name
 
@@ -120,9 +120,8 @@ def write_own_certificates(layout: Layout, project: str, pairs: list[tuple[str, 
         existed = path.exists()
         path.unlink(missing_ok=True)
         return existed
-    text = yaml.safe_dump(
-        {"tls": {"certificates": [{"certFile": chain, "keyFile": key} for chain, key in pairs]}},
-        sort_keys=True,
+    text = dump_dynamic(
+        {"tls": {"certificates": [{"certFile": chain, "keyFile": key} for chain, key in pairs]}}
     )
     if path.exists() and path.read_text() == text:
         return False

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from activities.adapters.certificates import RESOLVER
 from activities.adapters.docker import container_name
+from activities.adapters.dynamic_yaml import dump_dynamic
 from activities.adapters.files import write_atomically
 from activities.adapters.hosts import Hosts, RoutedDomain
 from activities.adapters.upstreams import read_upstream
@@ -221,13 +222,13 @@ def render_route(
         for router in http["routers"].values():
             if router["service"] == name:
                 router["service"] = f"{name}{STOPPED}"
-    version = hashlib.sha256(yaml.safe_dump(config, sort_keys=True).encode()).hexdigest()[:16]
+    version = hashlib.sha256(dump_dynamic(config).encode()).hexdigest()[:16]
     for router in targets:
         response = {ROUTE_HEADER: version}
         if router == name and stopped:
             response[STATE_HEADER] = "stopped"
         http["middlewares"][router]["headers"]["customResponseHeaders"] = response
-    return yaml.safe_dump(config, sort_keys=True), version
+    return dump_dynamic(config), version
 
 
 CANDIDATE = "_candidate"
