@@ -3,6 +3,7 @@ rollback, promote and previews rm; each works on the server and, through the API
 another machine."""
 
 import subprocess
+import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -98,7 +99,12 @@ def deploy(
 
     async def work(backend: Backend) -> int:
         if path is not None:
-            freeze_startup()  # describing a large tree makes an object per entry
+            if threading.current_thread() is threading.main_thread():
+                # Describing a large tree makes an object per entry. Only a process the
+                # command runs in as its own (on the main thread) has its heap frozen: one
+                # that runs it on a thread of its own (a test, a program embedding the CLI)
+                # keeps its heap as it is.
+                freeze_startup()
             deployment_id = await backend.deploy(path, project, commit, values, name)
         else:
             deployment_id = await backend.deploy_git(project, source, commit, values, name)
