@@ -2,9 +2,9 @@
 
 PyYAML writes YAML 1.1, where `0973790466535201` or `12e45` is not a number, so it leaves
 such strings bare; Traefik reads both as numbers, and a header value written as them
-arrives as `973790466535201` and `12000000000000000424738068522656016135872315392`. A route version (a hex digest) or a token of that shape
-then never matched what Slipway wrote, and the route could not be proven. Quoted, a string
-is read back as itself by either.
+arrives as `973790466535201` and as a 48-digit integer. A route version (a hex digest) or a
+token of that shape then never matched what Slipway wrote, and the route could not be
+proven. Quoted, a string is read back as itself by either.
 """
 
 from typing import Any
