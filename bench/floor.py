@@ -44,9 +44,9 @@ async def start(client: Client, task_queue: str, workflow_id: str) -> None:
     )
 
 
-async def _serve(address: str, task_queue: str) -> None:
-    client = await Client.connect(address)
-    worker = floor_worker(client, task_queue)
+async def run_until_signalled(worker: Worker) -> None:
+    """Run `worker` until SIGTERM or SIGINT, then shut it down: how a floor's worker process
+    lives, so that a benchmark can start, kill or stop it like Slipway's."""
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -54,6 +54,11 @@ async def _serve(address: str, task_queue: str) -> None:
     await stop.wait()
     await worker.shutdown()
     await running
+
+
+async def _serve(address: str, task_queue: str) -> None:
+    client = await Client.connect(address)
+    await run_until_signalled(floor_worker(client, task_queue))
 
 
 if __name__ == "__main__":

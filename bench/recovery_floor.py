@@ -7,7 +7,6 @@ retry takes on top of the heartbeat timeout here is Temporal's own (its timeout 
 retry's backoff, the dispatch to a new worker's poll)."""
 
 import asyncio
-import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,8 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
+
+from bench.floor import run_until_signalled
 
 BEAT_EVERY = 0.25
 """Seconds between heartbeats: Slipway's copy heartbeats at min(1 s, timeout / 4), and the SDK
@@ -64,13 +65,7 @@ async def _serve(address: str, task_queue: str) -> None:
         workflows=[RecoveryFloorWorkflow],
         activities=[heartbeating],
     )
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    running = asyncio.create_task(worker.run())
-    await stop.wait()
-    await worker.shutdown()
-    await running
+    await run_until_signalled(worker)
 
 
 if __name__ == "__main__":
