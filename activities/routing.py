@@ -131,7 +131,9 @@ class RoutingActivities:
             for record in records:
                 beat.check()
                 self._look(record, issued, refused, now, report)
-            return [p for p in sorted({r.project for r in records}) if self._stale(p, records)]
+            key = load_key(self.settings)
+            projects = sorted({r.project for r in records})
+            return [p for p in projects if self._stale(p, records, key)]
 
         for project in await heartbeating(run):
             await domains.routes_changed(
@@ -139,13 +141,14 @@ class RoutingActivities:
             )
         return report
 
-    def _stale(self, project: str, records: list[DomainRecord]) -> bool:
-        """True if the server's copy of the project's domains or its route is out of date."""
+    def _stale(self, project: str, records: list[DomainRecord], key: bytes) -> bool:
+        """True if the server's copy of the project's domains or its route (rendered with the
+        server's `key`) is out of date."""
         wanted = routed([r for r in records if r.project == project])
         if domains_of(self.layout, project) != wanted:
             return True
         hosts = hosts_for(self.settings, project)
-        refreshed = refresh_route(self.layout, project, hosts, load_key(self.settings), write=False)
+        refreshed = refresh_route(self.layout, project, hosts, key, write=False)
         return refreshed is not None and refreshed.changed
 
     def _look(
