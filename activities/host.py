@@ -108,7 +108,7 @@ class HostActivities:
                 mirror=self.layout.mirror(d.owner),
                 url=d.git.url,
                 credentials=self._credentials(d.owner),
-                private=self.layout.git_private,
+                private=self.layout.git_home(d.owner),
                 ca_file=self.settings.git_ca_file,
                 max_bytes=self.settings.git_max_bytes,
             )

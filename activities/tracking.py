@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
-from slipway import queries, records
+from slipway import previews, queries, records
 from slipway.errors import BadInputError
 from slipway.metadata import PhaseMetadata
 from slipway.models import DeploymentInput, FailInput, PhaseInput, SkipInput, SupersedeInput
@@ -28,10 +28,15 @@ class TrackingActivities:
         """Complete a deployment a service sent with only what to deploy: the server its
         project is pinned to (this one's for a new project) and its queue, this side's
         timeouts, and with neither upload nor repository, the project's own repository (a
-        preview's: the project it previews). Idempotent: it only reads."""
+        preview's: the project it previews); refused if its name would make one project
+        another's (`previews.check_site`). Idempotent: it only reads."""
 
         def run(_: object) -> DeploymentInput:
             s = self.settings
+            try:
+                previews.check_site(self.engine, deployment.project, deployment.preview_of)
+            except previews.SiteClashError as err:
+                raise BadInputError(str(err)) from None
             server = queries.project_server(self.engine, deployment.owner) or s.server
             git = deployment.git
             if git is None and not deployment.upload_id:

@@ -70,10 +70,11 @@ class Layout:
         """The project's bare mirror of its git repository: a redeploy only tops it up."""
         return self.home / "mirrors" / f"{validate_project_name(project)}.git"
 
-    @property
-    def git_private(self) -> Path:
-        """git's home while Slipway runs it: known hosts, a deploy key for one command."""
-        return self.home / "git"
+    def git_home(self, project: str) -> Path:
+        """git's home while Slipway runs it for the project: the hosts it has met (one
+        project's first contact with a host decides nothing for another's) and its deploy
+        key for one command."""
+        return self.home / "git" / validate_project_name(project)
 
     def site(self, project: str) -> Path:
         return self.sites / validate_project_name(project)

@@ -37,6 +37,73 @@ def register_preview(conn: sa.Connection, site: str, project: str, domain: str) 
     )
 
 
+class SiteClashError(ValueError):
+    """A deployment whose name would make a project another's; the message says what to do."""
+
+
+def check_site(engine: sa.Engine, site: str, parent: str) -> None:
+    """Refuse a deployment that would turn one project into another by its name alone. A
+    project deployed as itself (`parent` empty) must not be a preview (its project deploys
+    it) and, unless it has served already, must not have `--` in its name: `x--p` is how
+    p's preview `x` is named, and p's next preview deploy would take it over. A preview
+    (`site` of `parent`) must not take over a project of that name which has served as
+    one of its own, and must not preview a preview."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(projects.c.id, projects.c.preview_of, _parent.c.name)
+            .select_from(projects.outerjoin(_parent, _parent.c.id == projects.c.preview_of))
+            .where(projects.c.name == site)
+        ).first()
+        served = row is not None and SITE_SEPARATOR in site and _served(conn, row.id)
+        owner = (
+            parent
+            and conn.execute(
+                sa.select(_parent.c.name)
+                .select_from(projects.join(_parent, _parent.c.id == projects.c.preview_of))
+                .where(projects.c.name == parent)
+            ).scalar()
+        )
+    if not parent:
+        if row is not None and row.preview_of is not None:
+            name = site.removesuffix(f"{SITE_SEPARATOR}{row.name}")
+            raise SiteClashError(
+                f"{site} is a preview of {row.name}: deploy it with "
+                f"`slipway deploy --project {row.name} --preview {name}`"
+            )
+        if SITE_SEPARATOR in site and not served:
+            raise SiteClashError(
+                f"project name {site!r} has {SITE_SEPARATOR!r} in it, which names previews "
+                f"(`<preview>{SITE_SEPARATOR}<project>`): choose a name without it, or deploy "
+                f"a preview with `slipway deploy --project <project> --preview <preview>`"
+            )
+        return
+    if owner:
+        raise SiteClashError(
+            f"{parent} is a preview of {owner}: a preview has no previews of its own"
+        )
+    if row is not None and row.preview_of is None and served:
+        raise SiteClashError(
+            f"{site} is a project of its own, not a preview of {parent}: give the preview "
+            "another name"
+        )
+
+
+def _served(conn: sa.Connection, project_id: int) -> bool:
+    """True if any deployment of the project went further than failing or being cancelled
+    before it started: it has been a project in its own right."""
+    return (
+        conn.execute(
+            sa.select(deployments.c.id)
+            .where(
+                deployments.c.project_id == project_id,
+                deployments.c.status.notin_([Status.FAILED.value, Status.CANCELLED.value]),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
 def lineage(engine: sa.Engine, view: DeploymentView) -> dict[str, str]:
     """What a recorded deployment's input said of previews, found again for a new run of it
     (resumed, or abandoned): the project it previews, if its own is a preview, and for a

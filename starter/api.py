@@ -169,17 +169,14 @@ async def _overrides(
 async def _site(engine: sa.Engine, project: str, preview: str | None) -> tuple[str, str]:
     """Where a deployment goes: the project itself, or its preview `<preview>--<project>`
     (a name of its own: its route, releases and containers never touch the project's), and
-    the project it previews. A project that is another's preview takes no deployment of its
-    own: it would become that preview by accident."""
-    if preview is not None:
-        return preview_site(preview, project), project
-    parent = await asyncio.to_thread(previews.preview_parent, engine, project)
-    if parent is not None:
-        raise DeploymentError(
-            f"{project} is a preview of {parent}: deploy it with "
-            f"`slipway deploy --project {parent} --preview {project.split('--')[0]}`"
-        )
-    return project, ""
+    the project it previews; refused if the name would make one project another's
+    (`previews.check_site`)."""
+    site, parent = (preview_site(preview, project), project) if preview else (project, "")
+    try:
+        await asyncio.to_thread(previews.check_site, engine, site, parent)
+    except previews.SiteClashError as err:
+        raise DeploymentError(str(err)) from None
+    return site, parent
 
 
 async def _recorded(engine: sa.Engine, deployment_id: str, project: str) -> bool:

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from slipway import previews
 from slipway.models import GitSource
 from slipway.names import validate_project_name
 from slipway.project_sources import ProjectError, checked, set_source, source_of
@@ -48,6 +49,10 @@ def set_git(
     (a token, a key, registry credentials, the notification webhook) is kept as it was.
     Returns the webhook secret when one was generated (shown once, never again)."""
     validate_project_name(project)
+    try:
+        previews.check_site(engine, project, "")
+    except previews.SiteClashError as err:
+        raise ProjectError(str(err)) from None
     checked(GitSource(url=url, ref=branch))
     if registry_auth is not None:
         try:

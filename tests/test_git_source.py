@@ -22,6 +22,7 @@ from activities.adapters.git import Repository
 from activities.phases.pulling_source import pull_git
 from slipway.git_remote import Credentials
 from slipway.models import DeploymentInput, GitSource
+from slipway.phases import Status
 from slipway.project_sources import ProjectError
 from slipway.settings import Settings
 from slipway.submission import submit
@@ -31,7 +32,7 @@ from starter import api
 from starter.projects import set_git, show
 from tests.components import free_port, require
 from tests.git_server import Authority, git, make_authority, make_repo, serving_git
-from tests.helpers import fetch, outcome, row
+from tests.helpers import fetch, outcome, row, wait_for
 from tests.running import RunningWorker
 from tests.ssh_server import keypair, serving_ssh, sshd_available
 
@@ -215,7 +216,7 @@ async def test_a_repository_over_ssh_opens_with_the_projects_sealed_deploy_key(
         assert row(engine, deployment_id).metadata["sourceCommit"] == commit
 
     # The key lived in a private file for one command only; the host it met is remembered.
-    private = git_settings.layout.git_private
+    private = git_settings.layout.git_home(project)
     assert [p.name for p in private.iterdir() if p.is_file()] == ["known_hosts"]
     known = private / "known_hosts"
     found = subprocess.run(
@@ -320,7 +321,7 @@ def test_a_retried_pull_deploys_the_commit_it_resolved_first(
         mirror=layout.mirror(project),
         url=repo.bare.as_uri(),
         credentials=Credentials(),
-        private=layout.git_private,
+        private=layout.git_home(project),
     )
     source = GitSource(url=repo.bare.as_uri(), ref="main")
     limits = git_settings.unpack_limits
@@ -357,6 +358,17 @@ async def test_a_service_with_only_a_temporal_client_deploys_a_repository(
     assert await outcome(client, deployment_id) is None
     assert "site from a service" in fetch(git_settings, project).text
     assert row(engine, deployment_id).metadata["sourceCommit"] == commit
+
+    # A name that would make it another project's preview is refused, saying why.
+    taken = f"x--{project}"
+    await submit(
+        client,
+        git_settings.task_queue,
+        DeploymentInput(project=taken, git=GitSource(url=repo.bare.as_uri(), ref="main")),
+    )
+    refused = await _first_deployment(engine, taken)
+    await wait_for("the refusal", lambda: row(engine, refused).status is Status.FAILED, 60)
+    assert "names previews" in row(engine, refused).metadata["error"]
 
 
 async def _first_deployment(engine: sa.Engine, project: str) -> str:

@@ -22,7 +22,9 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from activities.adapters.docker import LABEL_PROJECT, container_name, image_tag
-from slipway import previews, queries
+from slipway import previews, queries, records
+from slipway.metadata import PhaseMetadata
+from slipway.models import DeploymentInput
 from slipway.names import (
     InvalidNameError,
     preview_name_of,
@@ -30,6 +32,7 @@ from slipway.names import (
     validate_preview_name,
 )
 from slipway.phases import Mode, Status
+from slipway.project_sources import ProjectError
 from slipway.settings import Settings
 from slipway.tables import projects
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id, reconcile_schedule_id
@@ -50,6 +53,7 @@ from tests.git_server import Repo, git, make_repo
 from tests.helpers import Watcher, deploy_and_wait, fetch, make_site, outcome, row, wait_for
 from tests.running import RunningWorker
 from tests.test_cli import slipway
+from tests.test_cli_imports import recorded
 from tests.test_http_api import pack
 from tests.test_replay import replayer
 
@@ -295,6 +299,40 @@ async def test_a_preview_takes_no_production_deployment_under_its_name(
     assert removed
     await wait_for("the preview's removal", lambda: removed_at(engine, site), 60)
     assert git("--version").startswith("git version")
+
+
+async def test_no_name_makes_one_project_another(
+    tmp_path: Path, client: Client, settings: Settings, engine: sa.Engine, project: str
+) -> None:
+    site = make_site(tmp_path / "site", "mine")
+    # `x--<project>` is how the project's preview `x` is named: no project takes such a name.
+    taken = preview_site("x", project)
+    with pytest.raises(api.DeploymentError, match="names previews"):
+        await api.start_deployment(client, settings, site, taken)
+    with pytest.raises(ProjectError, match="names previews"):
+        set_git(engine, settings, taken, "https://git.localhost/app.git")
+    assert previews.preview_parent(engine, taken) is None
+    assert queries.project_server(engine, taken) is None
+    # One named so before the rule, and deployed, stays its own: no preview takes it over.
+    legacy = preview_site("y", project)
+    recorded(engine, legacy)
+    previews.check_site(engine, legacy, "")  # it still deploys as itself
+    with pytest.raises(api.DeploymentError, match="project of its own"):
+        await api.start_deployment(client, settings, site, project, preview="y")
+    assert previews.preview_parent(engine, legacy) is None
+    # A preview has no previews.
+    preview = preview_site("z", project)
+    records.register(
+        engine,
+        DeploymentInput(deployment_id=str(uuid.uuid4()), project=preview, preview_of=project),
+        f"{preview}.localhost",
+        PhaseMetadata(),
+    )
+    assert previews.preview_parent(engine, preview) == project
+    with pytest.raises(api.DeploymentError, match="has no previews"):
+        await api.start_deployment(client, settings, site, preview, preview="w")
+    with pytest.raises(api.DeploymentError, match="is a preview of"):
+        await api.start_deployment(client, settings, site, preview)
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ def remove_project(
         layout.current(project).parent,
         layout.upstream(project, "current").parent,
         layout.mirror(project),
+        layout.git_home(project),
         *(layout.work(d) for d in inventory.deployment_ids),
         *(layout.upload(u) for u in inventory.upload_ids),
     ]
