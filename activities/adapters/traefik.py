@@ -166,6 +166,18 @@ def _domain(http: dict[str, Any], name: str, domain: RoutedDomain, hosts: Hosts)
     http["routers"][key] = _router(rule, name, served, priority=1)
 
 
+def _candidate_rule(token: str, names: list[str]) -> str:
+    """The candidate router's rule: the project's token in the candidate header, on any of
+    its names. Traefik tries a request against every router in turn, longest rule first
+    (every candidate router comes before any public one), until one matches: the header is
+    asked first because it fails for most of them at the cost of a map lookup, where a
+    `Host` matcher reads the request's host from its context, twice when it fails, so that
+    a request for a public route passes a server's candidate routers at a fraction of the
+    cost, whatever the number of projects. The rule's length, its priority, is the same
+    either way."""
+    return f"Header(`{CANDIDATE_HEADER}`, `{token}`) && {_hosts_rule(names)}"
+
+
 def candidate_token(key: bytes, project: str) -> str:
     """The value of the candidate header that reaches a project's candidate router: derived
     from the server's secret key, so nobody outside can guess it, and the same for every
@@ -197,9 +209,7 @@ def render_route(
     names = [hosts.base, *(d.name for d in hosts.domains)]
     targets = {f"{name}{CANDIDATE}": candidate}
     http["routers"][f"{name}{CANDIDATE}"] = _router(
-        f"{_hosts_rule(names)} && Header(`{CANDIDATE_HEADER}`, `{token}`)",
-        f"{name}{CANDIDATE}",
-        [f"{name}{CANDIDATE}"],
+        _candidate_rule(token, names), f"{name}{CANDIDATE}", [f"{name}{CANDIDATE}"]
     )
     if public is not None:
         targets[name] = public
