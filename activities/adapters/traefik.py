@@ -1,8 +1,9 @@
 """The project's Traefik routes, written to the file provider's directory.
 
 A project has two routers on its base name (`<project>.<base domain>`, over HTTP). The
-public one serves the release that is live; the candidate one (the candidate header naming a
-deployment) serves the release being proven, on every name of the project. Both send requests
+public one serves the release that is live; the candidate one (the candidate header with the
+project's token), on an entry point of its own that only health checks ask, serves the
+release being proven, on every name of the project. Both send requests
 to the static server (Caddy) with headers naming the project and the slot, `current` or
 `next`: for a static site the slot is a link to a release, for an app a file naming its
 container (see `activities.adapters.upstreams`). So a redeploy, static or app, moves a link
@@ -61,6 +62,13 @@ the route just written and is not still answering from the one before."""
 STATE_HEADER = "X-Slipway-State"
 """Response header of a stopped project's answer (503, from a service with no server):
 `stopped`, so a visitor or a check can tell a stopped project from a broken one."""
+
+CANDIDATE_ENTRY_POINT = "candidate"
+"""The entry point of every candidate router (`Settings.candidate_port`), which only this
+server's health checks ask. Traefik tries a request against each router of its entry point in
+turn until one matches, so that on the public one a visitor's request would pass every
+project's candidate router first (their rules are longer, so they come first); on their own
+entry point they cost a visitor nothing, and a candidate's proof passes no public router."""
 
 CANDIDATE_HEADER = "X-Slipway-Candidate"
 """Request header that sends a request to the candidate release; its value is the id of the
@@ -168,13 +176,11 @@ def _domain(http: dict[str, Any], name: str, domain: RoutedDomain, hosts: Hosts)
 
 def _candidate_rule(token: str, names: list[str]) -> str:
     """The candidate router's rule: the project's token in the candidate header, on any of
-    its names. Traefik tries a request against every router in turn, longest rule first
-    (every candidate router comes before any public one), until one matches: the header is
-    asked first because it fails for most of them at the cost of a map lookup, where a
-    `Host` matcher reads the request's host from its context, twice when it fails, so that
-    a request for a public route passes a server's candidate routers at a fraction of the
-    cost, whatever the number of projects. The rule's length, its priority, is the same
-    either way."""
+    its names. Traefik tries a request against each router of the entry point in turn,
+    longest rule first, until one matches: the header is asked first because it fails for
+    every other project's router at the cost of a map lookup, where a `Host` matcher reads
+    the request's host from its context, twice when it fails. The rule's length, its
+    priority, is the same either way."""
     return f"Header(`{CANDIDATE_HEADER}`, `{token}`) && {_hosts_rule(names)}"
 
 
@@ -209,7 +215,10 @@ def render_route(
     names = [hosts.base, *(d.name for d in hosts.domains)]
     targets = {f"{name}{CANDIDATE}": candidate}
     http["routers"][f"{name}{CANDIDATE}"] = _router(
-        _candidate_rule(token, names), f"{name}{CANDIDATE}", [f"{name}{CANDIDATE}"]
+        _candidate_rule(token, names),
+        f"{name}{CANDIDATE}",
+        [f"{name}{CANDIDATE}"],
+        entryPoints=[CANDIDATE_ENTRY_POINT],
     )
     if public is not None:
         targets[name] = public
