@@ -30,4 +30,3 @@ def dump_dynamic(config: dict[str, Any]) -> str:
     """`config` as YAML Traefik reads back exactly (keys sorted, so equal configurations are
     equal texts), each string on one line however long (a rule as it is written)."""
     return yaml.dump(config, Dumper=_QuotingDumper, sort_keys=True, width=_UNFOLDED)
-
