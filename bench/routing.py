@@ -16,6 +16,9 @@ page and its marker, the `current` and `next` links pointing at it, and its rout
 and written by Slipway's own routing code (`render_route`, `write_route`: a public and a
 candidate router, their middlewares and services, one file per project in the file
 provider's directory). They have no database rows, which nothing measured here reads.
+Their names are one character longer or shorter than the measured projects', in turn:
+Traefik tries a request against an entry point's routers longest rule first, so half of
+them come before the measured projects' routers and half after, whatever the size.
 Traefik is stopped while they are written and started again afterwards, so that it reads
 them once rather than once per file event (N events each reading up to N files would take
 minutes at 2,000); before measuring, it must serve the last route written and be idle
@@ -24,9 +27,10 @@ Traefik stopped meanwhile), so the other benchmarks find the server as it was.
 
 Traefik's CPU is the run time of every thread of its process tree (`/proc/<pid>/task/*/
 schedstat`, nanoseconds, where `stat`'s clock ticks are too coarse for a few milliseconds):
-for a deployment, from its start, with Traefik idle, until 0.3 s after its workflow
-closed, so a reload that finishes after the close is counted too (a request through Traefik
-costs it CPU as well: the health checks' probes are part of a deployment's figure); for a
+for a deployment, from its start, with Traefik idle (after the scrape of its reload counter,
+which is the benchmark's own work), until 0.3 s after its workflow closed, so a reload that
+finishes after the close is counted too (a request through Traefik costs it CPU as well: the
+health checks' probes are part of a deployment's figure); for a
 route write (one routed project stopped, or started again: its public router's service
 changes), until Traefik serves the new route and is idle again. Beside it, the number of
 configurations Traefik applied during each deployment (`traefik_config_reloads_total`, its

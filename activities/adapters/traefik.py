@@ -174,16 +174,6 @@ def _domain(http: dict[str, Any], name: str, domain: RoutedDomain, hosts: Hosts)
     http["routers"][key] = _router(rule, name, served, priority=1)
 
 
-def _candidate_rule(token: str, names: list[str]) -> str:
-    """The candidate router's rule: the project's token in the candidate header, on any of
-    its names. Traefik tries a request against each router of the entry point in turn,
-    longest rule first, until one matches: the header is asked first because it fails for
-    every other project's router at the cost of a map lookup, where a `Host` matcher reads
-    the request's host from its context, twice when it fails. The rule's length, its
-    priority, is the same either way."""
-    return f"Header(`{CANDIDATE_HEADER}`, `{token}`) && {_hosts_rule(names)}"
-
-
 def candidate_token(key: bytes, project: str) -> str:
     """The value of the candidate header that reaches a project's candidate router: derived
     from the server's secret key, so nobody outside can guess it, and the same for every
@@ -215,7 +205,7 @@ def render_route(
     names = [hosts.base, *(d.name for d in hosts.domains)]
     targets = {f"{name}{CANDIDATE}": candidate}
     http["routers"][f"{name}{CANDIDATE}"] = _router(
-        _candidate_rule(token, names),
+        f"{_hosts_rule(names)} && Header(`{CANDIDATE_HEADER}`, `{token}`)",
         f"{name}{CANDIDATE}",
         [f"{name}{CANDIDATE}"],
         entryPoints=[CANDIDATE_ENTRY_POINT],
