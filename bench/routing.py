@@ -16,6 +16,9 @@ page and its marker, the `current` and `next` links pointing at it, and its rout
 and written by Slipway's own routing code (`render_route`, `write_route`: a public and a
 candidate router, their middlewares and services, one file per project in the file
 provider's directory). They have no database rows, which nothing measured here reads.
+Their names are one character longer or shorter than the measured projects', in turn:
+Traefik tries a request against an entry point's routers longest rule first, so half of
+them come before the measured projects' routers and half after, whatever the size.
 Traefik is stopped while they are written and started again afterwards, so that it reads
 them once rather than once per file event (N events each reading up to N files would take
 minutes at 2,000); before measuring, it must serve the last route written and be idle
@@ -24,9 +27,10 @@ Traefik stopped meanwhile), so the other benchmarks find the server as it was.
 
 Traefik's CPU is the run time of every thread of its process tree (`/proc/<pid>/task/*/
 schedstat`, nanoseconds, where `stat`'s clock ticks are too coarse for a few milliseconds):
-for a deployment, from its start, with Traefik idle, until 0.3 s after its workflow
-closed, so a reload that finishes after the close is counted too (a request through Traefik
-costs it CPU as well: the health checks' probes are part of a deployment's figure); for a
+for a deployment, from its start, with Traefik idle (after the scrape of its reload counter,
+which is the benchmark's own work), until 0.3 s after its workflow closed, so a reload that
+finishes after the close is counted too (a request through Traefik costs it CPU as well: the
+health checks' probes are part of a deployment's figure); for a
 route write (one routed project stopped, or started again: its public router's service
 changes), until Traefik serves the new route and is idle again. Beside it, the number of
 configurations Traefik applied during each deployment (`traefik_config_reloads_total`, its
@@ -203,10 +207,11 @@ async def _redeploy(
     one's): seconds from the API call to the workflow's close, Traefik's CPU seconds
     meanwhile (and for `TAIL_SECONDS` after), the configurations it applied, and each
     activity's seconds."""
-    await _settle(settings, traefik, project, "")
-    # The counter is read before the CPU is: a scrape of Traefik's metrics, whose size grows
-    # with the routers it has, is the benchmark's work, not the deployment's.
+    # The counter is read before the CPU is, and Traefik left to finish with it: a scrape of
+    # Traefik's metrics, whose size grows with the routers it has, is the benchmark's work,
+    # not the deployment's.
     applied = await asyncio.to_thread(reloads, settings)
+    await _settle(settings, traefik, project, "")
     cpu = cpu_seconds(traefik)
     began = time.time()
     deployment_id = await api.start_deployment(stack.client, settings, site, project)
@@ -272,6 +277,17 @@ def _remove_app(settings: Settings, project: str) -> None:
                 remove_image(client, tag)
 
 
+def _other(suffix: str, i: int) -> str:
+    """The name of the `i`th project routed besides the measured ones (`rt-s-<suffix>`,
+    `rt-a-<suffix>`, 11 characters): one longer by a character, then one shorter, in turn.
+    Traefik tries a request against the routers of an entry point longest rule first (the
+    rule's length is its priority), so half the other projects' routers come before the
+    measured projects' and half after, at every size: they are measured in the middle, as
+    the server's average project, not first (every project's cost but theirs growing with
+    the routers) nor last."""
+    return f"rt{suffix}{i:04d}" if i % 2 == 0 else f"r{suffix[:5]}{i:04d}"
+
+
 def _median(values: list[float] | list[int]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -284,7 +300,7 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
     settings = stack.on_queue("bench-routing")
     work = stack.root / "routing"
     suffix = uuid.uuid4().hex[:6]
-    projects = {"static": f"rt-static-{suffix}", "app": f"rt-app-{suffix}"}
+    projects = {"static": f"rt-s-{suffix}", "app": f"rt-a-{suffix}"}
     make: dict[str, Callable[[Path, str], Path]] = {"static": sites.one_file, "app": sites.app}
     seconds: dict[str, dict[int, list[float]]] = {k: {} for k in FIGURES}
     cpu: dict[str, dict[int, list[float]]] = {k: {} for k in FIGURES}
@@ -309,7 +325,7 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
                 await deploy(kind)
             for size in sizes:
                 present = len(list(settings.layout.routes.glob("*.yml")))
-                names = [f"rt-{suffix}-{len(routed) + i}" for i in range(max(0, size - present))]
+                names = [_other(suffix, len(routed) + i) for i in range(max(0, size - present))]
                 routed += names
                 began = time.monotonic()
                 last = names[-1] if names else projects["static"]

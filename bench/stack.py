@@ -132,6 +132,7 @@ async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[S
         temporal_address=f"127.0.0.1:{temporal_port}",
         temporal_ui_port=free_port(),
         http_port=free_port(),
+        candidate_port=free_port(),
         https_port=free_port(),
         static_port=free_port(),
         traefik_admin_port=free_port(),

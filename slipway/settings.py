@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
     http_port: int = Field(default=8080, description="Traefik's public entry point.")
+    candidate_port: int = Field(
+        default=8082,
+        description="Traefik's entry point for proving a candidate release: only this "
+        "server's health checks ask it, so visitors' requests never pass the candidate routers.",
+    )
     traefik_admin_port: int = Field(
         default=8090, description="Traefik's ping and Prometheus metrics."
     )
@@ -396,6 +401,11 @@ class Settings(BaseSettings):
     def proxy_url(self) -> str:
         """Traefik's entry point, as this server's workers reach it."""
         return f"http://{self.proxy_address}:{self.http_port}"
+
+    @property
+    def candidate_url(self) -> str:
+        """Traefik's candidate entry point, as this server's workers reach it."""
+        return f"http://{self.proxy_address}:{self.candidate_port}"
 
     def temporal_ui(self, workflow_id: str | None = None) -> str:
         """The Temporal UI's list of workflows, or one workflow in it."""

@@ -105,6 +105,7 @@ def base_settings(
         database_url=database_url,
         temporal_address=temporal_env.client.service_client.config.target_host,
         http_port=free_port(),
+        candidate_port=free_port(),
         https_port=free_port(),
         static_port=free_port(),
         traefik_admin_port=free_port(),

@@ -342,6 +342,7 @@ def test_the_supervisor_rotates_traefiks_access_log(
             "http_port": free_port(),
             "https_port": free_port(),
             "traefik_admin_port": free_port(),
+            "candidate_port": free_port(),
             "traefik_log": tmp_path / "traefik" / "traefik.log",
             "access_log_max_bytes": 4096,
         }

@@ -353,6 +353,7 @@ def secure(base_settings: Settings) -> Iterator[tuple[Settings, str]]:
                 "https_port": free_port(),
                 "static_port": free_port(),
                 "traefik_admin_port": free_port(),
+                "candidate_port": free_port(),
                 "acme_ca": pebble.directory,
                 "acme_ca_certificates": pebble.trust,
                 "acme_email": "ops@slipway.test",

@@ -42,11 +42,13 @@ def site(root: Path, text: str, toml: str | None = None, **files: str) -> Path:
     return root
 
 
-def get(settings: Settings, project: str, path: str, **headers: str) -> httpx.Response:
-    """GET through Traefik with the project's Host, no redirect followed, asking for no
-    compression unless `headers` do."""
+def get(
+    settings: Settings, project: str, path: str, *, port: int = 0, **headers: str
+) -> httpx.Response:
+    """GET through Traefik (its public entry point unless `port` names another) with the
+    project's Host, no redirect followed, asking for no compression unless `headers` do."""
     return httpx.get(
-        f"http://127.0.0.1:{settings.http_port}{path}",
+        f"http://127.0.0.1:{port or settings.http_port}{path}",
         headers={"Host": settings.project_host(project), "Accept-Encoding": "identity"}
         | {k.replace("_", "-"): v for k, v in headers.items()},
         timeout=5.0,
@@ -276,8 +278,10 @@ async def test_each_release_is_served_under_its_own_rules_a_rollback_included(
     layout = Layout(settings.home)
     point(layout, project, layout.candidate(project), first, ".next-by-hand")
     token = candidate_token(load_key(settings), project)
-    staged = get(settings, project, "/go", X_Slipway_Candidate=token)
+    staged = get(settings, project, "/go", port=settings.candidate_port, X_Slipway_Candidate=token)
     assert staged.headers["location"] == "/one", "the candidate follows `next` and its rules"
+    unseen = get(settings, project, "/go", X_Slipway_Candidate=token)
+    assert unseen.headers["location"] == "/two", "no candidate on the public entry point"
     assert get(settings, project, "/go").headers["location"] == "/two", "the public, `current`"
 
     back = await api.rollback(client, settings, engine, project)

@@ -22,8 +22,11 @@ def _quoted(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 _QuotingDumper.add_representer(str, _quoted)
 
+_UNFOLDED = 1 << 20
+"""A line width no string of a route reaches: PyYAML folds longer ones."""
+
 
 def dump_dynamic(config: dict[str, Any]) -> str:
     """`config` as YAML Traefik reads back exactly (keys sorted, so equal configurations are
-    equal texts)."""
-    return yaml.dump(config, Dumper=_QuotingDumper, sort_keys=True)
+    equal texts), each string on one line however long (a rule as it is written)."""
+    return yaml.dump(config, Dumper=_QuotingDumper, sort_keys=True, width=_UNFOLDED)

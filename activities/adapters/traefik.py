@@ -1,8 +1,9 @@
 """The project's Traefik routes, written to the file provider's directory.
 
 A project has two routers on its base name (`<project>.<base domain>`, over HTTP). The
-public one serves the release that is live; the candidate one (the candidate header naming a
-deployment) serves the release being proven, on every name of the project. Both send requests
+public one serves the release that is live; the candidate one (the candidate header with the
+project's token), on an entry point of its own that only health checks ask, serves the
+release being proven, on every name of the project. Both send requests
 to the static server (Caddy) with headers naming the project and the slot, `current` or
 `next`: for a static site the slot is a link to a release, for an app a file naming its
 container (see `activities.adapters.upstreams`). So a redeploy, static or app, moves a link
@@ -61,6 +62,13 @@ the route just written and is not still answering from the one before."""
 STATE_HEADER = "X-Slipway-State"
 """Response header of a stopped project's answer (503, from a service with no server):
 `stopped`, so a visitor or a check can tell a stopped project from a broken one."""
+
+CANDIDATE_ENTRY_POINT = "candidate"
+"""The entry point of every candidate router (`Settings.candidate_port`), which only this
+server's health checks ask. Traefik tries a request against each router of its entry point in
+turn until one matches, so that on the public one a visitor's request would pass every
+project's candidate router first (their rules are longer, so they come first); on their own
+entry point they cost a visitor nothing, and a candidate's proof passes no public router."""
 
 CANDIDATE_HEADER = "X-Slipway-Candidate"
 """Request header that sends a request to the candidate release; its value is the id of the
@@ -200,6 +208,7 @@ def render_route(
         f"{_hosts_rule(names)} && Header(`{CANDIDATE_HEADER}`, `{token}`)",
         f"{name}{CANDIDATE}",
         [f"{name}{CANDIDATE}"],
+        entryPoints=[CANDIDATE_ENTRY_POINT],
     )
     if public is not None:
         targets[name] = public

@@ -33,6 +33,7 @@ def wait_until_served(
     body: str | None = None,
     candidate: str | None = None,
     upstream: int | None = None,
+    visited: str | None = None,
 ) -> HealthResult:
     """Poll `path` through Traefik at `proxy` until it answers 2xx through `route_version`
     (and, with `body`, with that body: a static release's marker names its release; with
@@ -40,7 +41,9 @@ def wait_until_served(
     `candidate` (a deployment id) the request asks for the release being proven rather than
     the one serving. An `https://` proxy is asked with `host` as the TLS server name too; its
     certificate is not judged here (the route is what is proven: a certificate's state is the
-    monitor's to watch).
+    monitor's to watch). The answer's URL is the host's on `visited`, the entry point a
+    visitor reaches it on (`proxy` unless given: a candidate is asked on an entry point of
+    its own).
 
     Idempotent: it only reads.
     """
@@ -75,7 +78,8 @@ def wait_until_served(
                     and (body is None or served == body)
                     and (upstream is None or port == str(upstream))
                 ):
-                    scheme, port = proxy.split("://", 1)[0], proxy.rsplit(":", 1)[-1]
+                    shown = visited or proxy
+                    scheme, port = shown.split("://", 1)[0], shown.rsplit(":", 1)[-1]
                     public = f"{scheme}://{host}:{port}/"
                     return HealthResult(url=public, attempts=attempts)
                 last = f"HTTP {answer.status_code} from route {route}: {served[:80]!r}"
@@ -138,6 +142,7 @@ def release_served(
             body=None if app else deployment.release,
             candidate=token if candidate else None,
             upstream=upstream,
+            visited=settings.proxy_url if candidate else None,
         )
         for host, proxy in routes_of(settings, hosts, candidate=candidate)
     ]
@@ -145,10 +150,14 @@ def release_served(
 
 
 def routes_of(settings: Settings, hosts: Hosts, *, candidate: bool) -> list[tuple[str, str]]:
-    """Each name of a project with the entry point a visitor reaches it on (`proxy_url`, or
-    `secure_url` for a domain whose HTTP redirects to HTTPS; a candidate is asked over HTTP
-    on every name), its base name first."""
+    """Each name of a project with the entry point it is asked on, its base name first: a
+    candidate on the candidate entry point (`candidate_url`, over HTTP), on every name; the
+    public route where a visitor reaches it (`proxy_url`, or `secure_url` for a domain
+    whose HTTP redirects to HTTPS)."""
+    if candidate:
+        names = [hosts.base, *(d.name for d in hosts.domains)]
+        return [(name, settings.candidate_url) for name in names]
     return [(hosts.base, settings.proxy_url)] + [
-        (d.name, settings.secure_url if hosts.secure(d) and not candidate else settings.proxy_url)
+        (d.name, settings.secure_url if hosts.secure(d) else settings.proxy_url)
         for d in hosts.domains
     ]

@@ -67,6 +67,7 @@ def stack_ports(settings: Settings, temporal: int) -> dict[int, str]:
         temporal: "Temporal, SLIPWAY_TEMPORAL_ADDRESS",
         settings.temporal_ui_port: "Temporal UI, SLIPWAY_TEMPORAL_UI_PORT",
         settings.http_port: "Traefik, SLIPWAY_HTTP_PORT",
+        settings.candidate_port: "Traefik's candidate entry point, SLIPWAY_CANDIDATE_PORT",
         settings.https_port: "Traefik's HTTPS, SLIPWAY_HTTPS_PORT",
         settings.traefik_admin_port: "Traefik's ping, SLIPWAY_TRAEFIK_ADMIN_PORT",
         settings.static_port: "Caddy, SLIPWAY_STATIC_PORT",

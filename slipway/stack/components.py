@@ -87,6 +87,7 @@ def traefik(settings: Settings) -> Service:
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
             "web": {"address": f"127.0.0.1:{settings.http_port}", "http": hardened},
+            "candidate": {"address": f"127.0.0.1:{settings.candidate_port}", "http": hardened},
             "websecure": {"address": f"127.0.0.1:{settings.https_port}", "http": hardened},
             "traefik": {"address": f"127.0.0.1:{settings.traefik_admin_port}", "http": hardened},
         },
