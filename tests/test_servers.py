@@ -32,6 +32,7 @@ async def test_two_servers_serve_their_own_projects_and_stall_alone(
                 "https_port": free_port(),
                 "static_port": free_port(),
                 "traefik_admin_port": free_port(),
+                "candidate_port": free_port(),
                 "upload_store": tmp_path / "uploads",
             }
         )
