@@ -16,6 +16,7 @@ from types import TracebackType
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _THROUGH_LINK = (errno.ELOOP, errno.ENOTDIR)
 
 
@@ -34,8 +35,8 @@ def split(name: str) -> tuple[list[str], str]:
 
 
 class ConfinedTree:
-    """A directory to write into, held open so that renaming or replacing its path
-    changes nothing about where the writes go."""
+    """A directory to write into (or read from), held open so that renaming or replacing
+    its path changes nothing about where the writes go."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -116,6 +117,12 @@ class ConfinedTree:
         self._remove(fd, last, name)
         return os.open(last, _NEW, mode, dir_fd=fd)
 
+    def open_file(self, name: str) -> int:
+        """Open the file `name` for reading (the caller closes it); a link at `name` or on
+        the way to it is refused, not followed."""
+        fd, last = self.parent(name, create=False)
+        return os.open(last, _READ, dir_fd=fd)
+
     def _remove(self, fd: int, last: str, name: str) -> None:
         try:
             os.unlink(last, dir_fd=fd)
@@ -124,25 +131,30 @@ class ConfinedTree:
         except FileNotFoundError:
             pass
 
-    def link_in(self, source: str | Path, name: str, replace: bool = False) -> None:
-        """Hard-link the file `source` (outside the tree, Slipway's own) at `name`."""
+    def link_in(
+        self, source: str | Path, name: str, replace: bool = False, source_dir: int | None = None
+    ) -> None:
+        """Hard-link the file `source` (outside the tree, Slipway's own; relative to the
+        directory handle `source_dir` if given) at `name`."""
         fd, last = self.parent(name)
         try:
-            os.link(source, last, dst_dir_fd=fd, follow_symlinks=False)
+            os.link(source, last, src_dir_fd=source_dir, dst_dir_fd=fd, follow_symlinks=False)
             return
         except FileExistsError:
             if not replace:
                 raise AlreadyThereError(f"{name!r} appears twice") from None
-            if os.path.samestat(os.stat(source), os.stat(last, dir_fd=fd, follow_symlinks=False)):
+            placed = os.stat(last, dir_fd=fd, follow_symlinks=False)
+            if os.path.samestat(os.stat(source, dir_fd=source_dir), placed):
                 return
         self._remove(fd, last, name)
-        os.link(source, last, dst_dir_fd=fd, follow_symlinks=False)
+        os.link(source, last, src_dir_fd=source_dir, dst_dir_fd=fd, follow_symlinks=False)
 
-    def link_out(self, name: str, dest: Path) -> None:
+    def link_out(self, name: str, dest: str | Path, dest_dir: int | None = None) -> None:
         """Give the regular file `name` a second name `dest` outside the tree (Slipway's
-        own store); a link at `name` is linked itself, never what it points to."""
+        own store; relative to the directory handle `dest_dir` if given); a link at `name`
+        is linked itself, never what it points to."""
         fd, last = self.parent(name, create=False)
-        os.link(last, dest, src_dir_fd=fd, follow_symlinks=False)
+        os.link(last, dest, src_dir_fd=fd, dst_dir_fd=dest_dir, follow_symlinks=False)
 
     def hardlink(self, name: str, existing: str) -> None:
         """Make `name` another name of the regular file `existing`, both inside the tree."""

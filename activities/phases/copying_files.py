@@ -16,6 +16,7 @@ from pathlib import Path
 from activities.adapters import stored_tree
 from activities.adapters.beat import Beat
 from activities.adapters.confined import ConfinedTree, LinkInPathError
+from activities.adapters.content_store import ContentStore
 from activities.adapters.files import write_atomically
 from activities.adapters.links import LinkError, flatten
 from activities.adapters.manifest import Entry
@@ -56,16 +57,17 @@ def _reserved(path: str) -> bool:
     return path == RESERVED or path.startswith(RESERVED + "/")
 
 
-def _copy_new(tree: ConfinedTree, source: Path, name: str, size: int) -> None:
-    """Copy `source` into a new file (a new inode) at `name`, in the kernel, so rewriting
-    never touches a stored object that an earlier attempt already linked there."""
+def _copy_new(tree: ConfinedTree, origin: ConfinedTree, entry: Entry, name: str) -> None:
+    """Copy the source's file `entry` into a new file (a new inode) at `name`, in the
+    kernel, so rewriting never touches a stored object that an earlier attempt already
+    linked there. The source is read through `origin`, which follows no link."""
     out = tree.create(name, 0o644, replace=True)
     try:
-        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        src = origin.open_file(entry.path)
         try:
             sent = 0
-            while sent < size:
-                step = os.sendfile(out, src, sent, size - sent)
+            while sent < entry.size:
+                step = os.sendfile(out, src, sent, entry.size - sent)
                 if step == 0:
                     break
                 sent += step
@@ -75,46 +77,52 @@ def _copy_new(tree: ConfinedTree, source: Path, name: str, size: int) -> None:
         os.close(out)
 
 
-def _stored(store: str, entry: Entry) -> str:
-    """Where the store keeps the entry's content (a string: this runs once per file)."""
-    return f"{store}/{entry.digest[:2]}/{entry.digest[2:]}"
-
-
-def _place_file(store: str, tree: ConfinedTree, path: str, entry: Entry, source: Path) -> bool:
+def _place_file(
+    store: ContentStore, tree: ConfinedTree, path: str, entry: Entry, origin: ConfinedTree | None
+) -> bool:
     """Put the content of `entry` at `path` in the release: a link to the stored object if
     the store has it, else a copy of the source's file that then joins the store. True if
     it was copied."""
-    obj = _stored(store, entry)
+    obj = store.name(entry.digest)
     try:
-        tree.link_in(obj, path, replace=True)
+        tree.link_in(obj, path, replace=True, source_dir=store.fd)
         return False
     except FileNotFoundError:
         pass
     except OSError as err:
         if err.errno != errno.EMLINK:
             raise
-    _copy_new(tree, source / entry.path, path, entry.size)
-    _share(tree, path, Path(obj))
+    if origin is None:
+        raise FileNotFoundError(errno.ENOENT, "the source is gone and the store lacks", obj)
+    _copy_new(tree, origin, entry, path)
+    _share(store, tree, path, entry.digest)
     return True
 
 
-def _share(tree: ConfinedTree, name: str, obj: Path) -> None:
+def _share(store: ContentStore, tree: ConfinedTree, name: str, digest: str) -> None:
     """Offer a newly copied file to the store. The release is complete either way, so when
     linking fails (another deployment stored it first, too many links) the file stays
     unshared."""
     with contextlib.suppress(OSError):
-        obj.parent.mkdir(parents=True, exist_ok=True)
-        tree.link_out(name, obj)
+        store.fan_out(digest)
+        tree.link_out(name, store.name(digest), dest_dir=store.fd)
 
 
-def _check_space(layout: Layout, files: list[Entry], limits: UnpackLimits) -> None:
+def _check_space(
+    layout: Layout, store: ContentStore, files: list[Entry], limits: UnpackLimits
+) -> None:
     """Refuse to start a copy that would eat into the free-space reserve: only contents
-    the store lacks cost space."""
-    store = str(layout.store)
-    needed = sum(e.size for e in files if not os.path.exists(_stored(store, e)))
-    layout.store.mkdir(parents=True, exist_ok=True)
+    the store lacks cost space. Each is looked up only when a copy of every file would not
+    fit, so the usual copy does not stat the store once per file before it starts."""
+    free = shutil.disk_usage(layout.store).free
     try:
-        limits.free_space(needed, shutil.disk_usage(layout.store).free, "copying the release")
+        limits.free_space(sum(e.size for e in files), free, "copying the release")
+        return
+    except LimitError:
+        pass
+    needed = sum(e.size for e in files if not store.has(e.digest))
+    try:
+        limits.free_space(needed, free, "copying the release")
     except LimitError as err:
         raise BadInputError(str(err)) from None
 
@@ -223,20 +231,23 @@ def copy_release(
     done = resume_point(layout, deployment_id, beat)
     release = layout.release(project, deployment_id)
     tally = {"copied": [0, 0], "linked": [0, 0]}
-    if done["next"] == 0 and _moved(layout, deployment_id, source, release, site_root, entries):
-        todo = [(entry.path, entry) for entry in entries]
-        files = [entry for entry in entries if entry.kind == "file"]
-        done = {"next": len(todo), "copied": 0, "linked": len(files)}
-        tally["linked"] = [len(files), sum(e.size for e in files)]
-    else:
-        todo = _release_entries(entries, site_root, limits)
-        files = [entry for _, entry in todo if entry.kind == "file"]
-        if done["next"] == 0:
-            _check_space(layout, files, limits)
-    release.mkdir(parents=True, exist_ok=True)
-    checkpoint = _Checkpoint(layout.work(deployment_id) / POSITION)
-    store = str(layout.store)
-    with ConfinedTree(release) as tree:
+    with contextlib.ExitStack() as held:
+        store = held.enter_context(ContentStore(layout.store))
+        if done["next"] == 0 and _moved(layout, deployment_id, source, release, site_root, entries):
+            todo = [(entry.path, entry) for entry in entries]
+            files = [entry for entry in entries if entry.kind == "file"]
+            done = {"next": len(todo), "copied": 0, "linked": len(files)}
+            tally["linked"] = [len(files), sum(e.size for e in files)]
+        else:
+            todo = _release_entries(entries, site_root, limits)
+            files = [entry for _, entry in todo if entry.kind == "file"]
+            if done["next"] == 0:
+                _check_space(layout, store, files, limits)
+        release.mkdir(parents=True, exist_ok=True)
+        tree = held.enter_context(ConfinedTree(release))
+        # None after a move (see `_moved`), whose retry links every file from the store
+        origin = held.enter_context(ConfinedTree(source)) if source.is_dir() else None
+        checkpoint = _Checkpoint(layout.work(deployment_id) / POSITION)
         try:
             for index in range(done["next"], len(todo)):
                 beat.check()
@@ -244,7 +255,7 @@ def copy_release(
                 if entry.kind == "dir":
                     tree.mkdir(path)
                 else:
-                    how = "copied" if _place_file(store, tree, path, entry, source) else "linked"
+                    how = "copied" if _place_file(store, tree, path, entry, origin) else "linked"
                     done[how] += 1
                     tally[how][0] += 1
                     tally[how][1] += entry.size
