@@ -45,25 +45,38 @@ QUERY_WITHIN = timedelta(seconds=3)
 worker answers at once; without one, Temporal would hold the question for a minute."""
 
 
-async def _queued_in_project(client: Client, view: DeploymentView) -> bool | None:
+async def _queued_in_project(client: Client, view: DeploymentView, silent: set[str]) -> bool | None:
     """Whether the project's serializer holds the deployment, waiting or running; None if
-    the serializer runs but no worker answers for it."""
+    the serializer runs but no worker answers for it. Only a running serializer is asked;
+    one whose task queue left another question unanswered (`silent`, shared by one listing)
+    is not asked again, so a listing waits once per silent queue, not once per project."""
     handle = client.get_workflow_handle(project_workflow_id(view.project))
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    if described.status is not WorkflowExecutionStatus.RUNNING:
+        return False
+    if described.task_queue in silent:
+        return None
     try:
         state = await handle.query("state", rpc_timeout=QUERY_WITHIN)
     except RPCError as err:
         if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            silent.add(described.task_queue)
             return None
         return False
     return view.id in state.get("queued", []) or view.id == state.get("running")
 
 
-async def _in_project(client: Client, view: DeploymentView) -> Diagnosis | None:
+async def _in_project(client: Client, view: DeploymentView, silent: set[str]) -> Diagnosis | None:
     """A queued deployment whose own workflow has not run: waiting behind another of its
     project, or with no worker to run its project's queue; None if neither."""
     if view.status is not Status.QUEUED:
         return None
-    held = await _queued_in_project(client, view)
+    held = await _queued_in_project(client, view, silent)
     if held is None:
         return Diagnosis(view, Kind.NO_WORKER, "its project's queue does not answer: no worker")
     if held:
@@ -71,20 +84,24 @@ async def _in_project(client: Client, view: DeploymentView) -> Diagnosis | None:
     return None
 
 
-async def diagnose(client: Client, view: DeploymentView) -> Diagnosis:
-    """Classify one deployment against its workflow (and, when queued, its project's)."""
+async def diagnose(
+    client: Client, view: DeploymentView, silent: set[str] | None = None
+) -> Diagnosis:
+    """Classify one deployment against its workflow (and, when queued, its project's);
+    `silent` holds the task queues found without a worker so far (see `diagnose_all`)."""
+    silent = set() if silent is None else silent
     handle = client.get_workflow_handle(deployment_workflow_id(view.id))
     try:
         described = await handle.describe()
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise
-        return await _in_project(client, view) or Diagnosis(
+        return await _in_project(client, view, silent) or Diagnosis(
             view, Kind.ORPHANED, "its workflow was never started"
         )
     if described.status is not WorkflowExecutionStatus.RUNNING:
         state = described.status.name.lower() if described.status else "closed"
-        return await _in_project(client, view) or Diagnosis(
+        return await _in_project(client, view, silent) or Diagnosis(
             view, Kind.ORPHANED, f"its workflow is {state}"
         )
     pending = list(described.raw_description.pending_activities)
@@ -140,7 +157,7 @@ def _untaken(view: DeploymentView, what: str, scheduled: datetime, queue: str) -
     )
 
 
-DIAGNOSES_AT_ONCE = 16
+DIAGNOSES_AT_ONCE = 64
 """Deployments diagnosed concurrently: a diagnosis can wait seconds on a project whose
 worker is gone, and a list of them should not take that long times every such project."""
 
@@ -151,13 +168,15 @@ async def diagnose_all(
     each: Callable[[DeploymentView], object] | None = None,
 ) -> list[Diagnosis]:
     """Classify the deployments, several at once, in their order; `each` is called as each
-    one's diagnosis begins (a reconciler heartbeats there)."""
+    one's diagnosis begins (a reconciler heartbeats there). A task queue found without a
+    worker once is not waited on again for another deployment."""
     gate = asyncio.Semaphore(DIAGNOSES_AT_ONCE)
+    silent: set[str] = set()
 
     async def one(view: DeploymentView) -> Diagnosis:
         async with gate:
             if each is not None:
                 each(view)
-            return await diagnose(client, view)
+            return await diagnose(client, view, silent)
 
     return list(await asyncio.gather(*map(one, views)))
