@@ -73,13 +73,20 @@ def embedded_postgres(root: Path) -> tuple[Service, str]:
 def web_servers(settings: Settings) -> list[Service]:
     """Caddy and Traefik for `settings`, started and answering. Unless `settings` name
     Traefik's HTTPS port, it takes a free one: test sessions side by side (and a `slipway
-    dev` beside them) would otherwise all claim the default."""
+    dev` beside them) would otherwise all claim the default. One that fails to start stops
+    those started before it, which the caller never gets to stop."""
     if "https_port" not in settings.model_fields_set:
         settings = settings.model_copy(update={"https_port": free_port()})
-    started = [components.caddy(settings), components.traefik(settings)]
-    for service in started:
-        service.start()
-        service.wait_ready()
+    started: list[Service] = []
+    try:
+        for service in (components.caddy(settings), components.traefik(settings)):
+            started.append(service)
+            service.start()
+            service.wait_ready()
+    except BaseException:
+        for service in reversed(started):
+            service.stop()
+        raise
     return started
 
 
