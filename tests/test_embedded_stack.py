@@ -32,6 +32,7 @@ def _stack_env(home: Path) -> dict[str, str]:
             "SLIPWAY_HTTPS_PORT": str(free_port()),
             "SLIPWAY_STATIC_PORT": str(free_port()),
             "SLIPWAY_TRAEFIK_ADMIN_PORT": str(free_port()),
+            "SLIPWAY_CANDIDATE_PORT": str(free_port()),
             "SLIPWAY_API_PORT": str(free_port()),
             "SLIPWAY_METRICS_PORT": str(free_port()),
             "COLUMNS": "200",
