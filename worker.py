@@ -26,6 +26,7 @@ from activities.reconcile import CleanupActivities, ReconcileActivities
 from activities.routing import RoutingActivities
 from activities.tracking import TrackingActivities
 from activities.traffic import TrafficActivities
+from activities.turns import TurnActivities
 from slipway import logs, tracing
 from slipway.database import engine_for, migrate
 from slipway.heap import settle
@@ -105,6 +106,7 @@ def build_workers(
             *previews.shared(),
             monitor.deliver_alert,
             *lifecycle.shared(),
+            *TurnActivities(engine, client).all(),
         ],
         interceptors=chain,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

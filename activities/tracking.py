@@ -63,9 +63,9 @@ class TrackingActivities:
 
         return await heartbeating(run)
 
-    def _register(self, inp: PhaseInput) -> bool:
+    def _register(self, inp: PhaseInput) -> None:
         d = inp.deployment
-        return records.register(self.engine, d, f"{d.project}.{self.base_domain}", inp.metadata)
+        records.register(self.engine, d, f"{d.project}.{self.base_domain}", inp.metadata)
 
     @activity.defn(name="register_deployment")
     async def register(self, inp: PhaseInput) -> Status:

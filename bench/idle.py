@@ -9,7 +9,7 @@ grow with what changed, not with how many projects there are.
 The projects are real static deployments, made through the same worker process on a stack
 of this section's own (so its hundreds of routes reach no other section's figures); the
 monitor probes them through Traefik and Caddy as in production. Once every deployment and
-its project's serializer has ended, the worker process's CPU seconds (user and system, with
+any project's serializer has ended, the worker process's CPU seconds (user and system, with
 its children) are read over a window of a whole number of Schedule intervals, at 0 projects,
 at a few and at many. The figure: idle CPU at many projects against the same window at a few
 (target ≤ 2x: a pass whose cost follows the number of projects misses it). The 0-project
@@ -26,7 +26,7 @@ from temporalio.client import Client
 from bench import sites
 from bench.report import Figure, Section
 from bench.stack import Stack, process_cpu_seconds
-from bench.workflows import finished
+from bench.workflows import closed_if_started, finished
 from slipway.settings import Settings
 from slipway.stack.process import Service
 from slipway.workflow_ids import (
@@ -92,7 +92,7 @@ async def _window(stack: Stack, worker: Service, projects: int, seconds: float) 
 
 async def _deploy(stack: Stack, settings: Settings, names: list[str]) -> None:
     """Deploy a 1-file site of its own to each project, a few at once, then wait until
-    every project's serializer has ended (it ends once idle): after that nothing but the
+    any project's serializer has ended (it ends once idle): after that nothing but the
     Schedules runs."""
     gate = asyncio.Semaphore(DEPLOYING_AT_ONCE)
 
@@ -105,7 +105,7 @@ async def _deploy(stack: Stack, settings: Settings, names: list[str]) -> None:
             raise RuntimeError(f"deployment of {project} failed: {failure}")
 
     await asyncio.gather(*map(one, names))
-    await asyncio.gather(*(finished(stack.client, project_workflow_id(p)) for p in names))
+    await asyncio.gather(*(closed_if_started(stack.client, project_workflow_id(p)) for p in names))
 
 
 async def _on_edge(interval: float) -> None:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from bench import floor, sites
 from bench.report import Figure, Section
 from bench.stack import Stack, rss_bytes
-from bench.workflows import event_counts, finished, median_activity_seconds
+from bench.workflows import closed_if_started, event_counts, finished, median_activity_seconds
 from slipway.stack.process import Service
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
@@ -90,7 +90,7 @@ async def measure(stack: Stack, count: int) -> Section:
     try:
         await stack.polled(settings.task_queue, [settings.task_queue, settings.host_task_queue])
         slipway_run = await _run(stack, worker, deployments)
-        await finished(stack.client, serializer)  # its whole life: it ends once idle
+        await closed_if_started(stack.client, serializer)  # its whole life: it ends once idle
     finally:
         await asyncio.to_thread(worker.stop)
     floor_events = await event_counts(stack.client, f"floor-{tag}-0")
@@ -151,7 +151,7 @@ def _events_note(deployment: dict[str, int], project: dict[str, int]) -> str:
     children = sum(e.get("START_CHILD_WORKFLOW_EXECUTION_INITIATED", 0) for e in both)
     return (
         f"DeploymentWorkflow {sum(deployment.values())}, its project's ProjectWorkflow "
-        f"{sum(project.values())}; search attribute upserts: {upserts} (a patch's marker "
-        f"brings one), patch markers: {markers}, child workflow starts: {children}, idle "
-        f"timers: {project.get('TIMER_STARTED', 0)}"
+        f"{sum(project.values()) or 'none (started directly)'}; search attribute upserts: "
+        f"{upserts} (a patch's marker brings one), patch markers: {markers}, child workflow "
+        f"starts: {children}, idle timers: {project.get('TIMER_STARTED', 0)}"
     )

@@ -73,10 +73,27 @@ async def median_activity_seconds(client: Client, workflow_ids: list[str]) -> di
     return {name: statistics.median(one.get(name, 0.0) for one in spent) for name in names}
 
 
+async def closed_if_started(client: Client, workflow_id: str) -> None:
+    """Wait for the workflow to close if it was ever started (a project's serializer starts
+    only for a deployment that arrives while another runs)."""
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        return
+    await finished(client, workflow_id)
+
+
 async def event_counts(client: Client, workflow_id: str) -> dict[str, int]:
-    """How many events of each type the workflow's history holds: each is work and storage
-    for the Temporal server."""
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    """How many events of each type the workflow's history holds (none for one that never
+    started): each is work and storage for the Temporal server."""
+    try:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        return {}
     counts = Counter(
         EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events
     )

@@ -3,7 +3,7 @@
 import base64
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 SCHEMES = ("https", "ssh", "git", "file")
 """What a repository URL may start with (and scp-like `user@host:path`, which is ssh)."""
@@ -34,12 +34,31 @@ class Credentials:
         return found
 
 
+UNPARSED = "(a repository URL that does not parse)"
+"""What is shown of a URL that does not parse: whatever credentials it holds stay unseen."""
+
+
+def _split(url: str) -> SplitResult | None:
+    """The URL's parts, None if it does not parse (a port is checked as it is read)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return None
+    return parts
+
+
 def check_url(url: str) -> str:
     """The URL if git may fetch from it; `GitError` otherwise. Credentials in it are refused:
     they belong in the project's sealed settings, not in a URL that is shown and recorded."""
     if _SCP_LIKE.match(url):
         return url
-    parts = urlsplit(url)
+    parts = _split(url)
+    if parts is None:
+        raise GitError(
+            "the repository URL does not parse as a URL (a bracket outside an IPv6 address, "
+            "or a port that is not a number from 1 to 65535)"
+        )
     if parts.scheme not in SCHEMES:
         raise GitError(
             f"the repository URL must start with {', '.join(s + '://' for s in SCHEMES)} or be "
@@ -59,7 +78,9 @@ def shown(url: str) -> str:
     """The URL with any credentials in it removed, fit to show and record."""
     if _SCP_LIKE.match(url):
         return url
-    parts = urlsplit(url)
+    parts = _split(url)
+    if parts is None:
+        return UNPARSED
     if parts.username or parts.password:
         host = parts.hostname or ""
         netloc = f"{host}:{parts.port}" if parts.port else host

@@ -125,6 +125,22 @@ class ProjectState(BaseModel):
     queued: list[str]
 
 
+class TurnRequest(BaseModel):
+    """A project's serializer asks for the project's turn (see `slipway.turns`): as long as a
+    deployment started directly runs, or for `within_seconds` at most; with `cancel`, that
+    deployment is cancelled first."""
+
+    project: str
+    within_seconds: float | None = None
+    cancel: bool = False
+
+
+class TurnAnswer(BaseModel):
+    """The turn is the serializer's, or (`holder`) still the deployment that runs."""
+
+    holder: str | None = None
+
+
 class PhaseInput(BaseModel):
     """The common argument of the phase activities: which deployment, and the metadata the
     workflow has gathered so far, which the phase's transition records."""
@@ -441,6 +457,12 @@ class LifecycleRequest(BaseModel):
     host_queues: list[str] = Field(min_length=1)
     cancel: bool = False
     health_timeout_seconds: float = 60.0
+    pickup_seconds: float | None = None
+    """How long each server's worker has to take up its part (None: as long as it takes, as
+    requests sent before this setting)."""
+    cancel_wait_seconds: float | None = None
+    """How long a delete with `cancel` waits for what it cancelled to end (None: the
+    workflow's own default, as requests sent before this setting)."""
 
 
 class LifecycleResult(BaseModel):

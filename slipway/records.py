@@ -8,6 +8,7 @@ adds a second transition nor moves the row again.
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -18,6 +19,7 @@ from slipway.models import DeploymentInput
 from slipway.phases import PROGRESS, STATUS, Phase, Status
 from slipway.previews import register_preview
 from slipway.tables import deployment_logs, deployments, projects
+from slipway.turns import Opening, take
 from slipway.workflow_ids import deployment_workflow_id
 
 log = logging.getLogger("slipway.deployments")
@@ -35,6 +37,17 @@ def _reason(details: PhaseMetadata, status: Status | None) -> str:
     ended = (status or Status.FAILED).value
     where = f" in {details.failed_phase.value}" if details.failed_phase else ""
     return f"{ended.capitalize()}{where}: {details.error or 'no reason was recorded'}"
+
+
+class Registered(Enum):
+    """What registering a deployment did."""
+
+    EXISTED = "existed"
+    """It was recorded already: nothing new."""
+    QUEUED = "queued"
+    """Recorded queued, to be handed to its project's serializer."""
+    IN_TURN = "in_turn"
+    """Recorded queued, holding its project's turn: its own workflow may start at once."""
 
 
 def _insert_event(
@@ -70,10 +83,13 @@ def register(
     domain: str,
     details: PhaseMetadata,
     sealed_env: Mapping[str, str] | None = None,
-) -> bool:
-    """Create the project if new and the deployment in phase queued; False if it existed.
-    `sealed_env` is the deployment's own environment overrides, sealed (by default what its
-    input carried, for a deployment recorded before environment versions)."""
+    opening: Opening | None = None,
+) -> Registered:
+    """Create the project if new and the deployment in phase queued (`EXISTED` if it
+    existed). `sealed_env` is the deployment's own environment overrides, sealed (by default
+    what its input carried, for a deployment recorded before environment versions). With
+    `opening`, the project's turn is taken for the deployment in the same transaction if
+    it is still where the opening found it (`IN_TURN`: its workflow may start at once)."""
     metadata = details.stored()
     with engine.begin() as conn:
         # A project made before its first deployment (its source set) is pinned by it.
@@ -104,7 +120,7 @@ def register(
             .returning(deployments.c.id)
         ).first()
         if created is None:
-            return False
+            return Registered.EXISTED
         rollups.move_day(conn, deployment.deployment_id, None, Status.QUEUED.value)
         if deployment.preview_of:
             register_preview(conn, deployment.project, deployment.preview_of, domain)
@@ -116,13 +132,16 @@ def register(
             metadata,
             transition_key(Phase.QUEUED),
         )
+        in_turn = opening is not None and take(
+            conn, deployment.project, opening, deployment.deployment_id
+        )
     metrics.deployments_started.labels(deployment.project).inc()
     metrics.phase_transitions.labels(Phase.QUEUED.value).inc()
     log.info(
         transition_message(Phase.QUEUED, 0),
         extra=_fields(deployment.deployment_id, deployment.project, Phase.QUEUED),
     )
-    return True
+    return Registered.IN_TURN if in_turn else Registered.QUEUED
 
 
 _ALWAYS = frozenset({"skipped"})

@@ -133,6 +133,19 @@ class Settings(BaseSettings):
         description="How long a stop, start, restart or delete waits for a worker to take it "
         "up before it is refused as unanswered.",
     )
+    lifecycle_cancel_wait_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a delete with cancel waits for the deployments it cancelled to "
+        "end before it is refused.",
+    )
+    lifecycle_pickup_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a stop, start, restart or delete waits for each server's worker "
+        "to take up its part on that server before it is refused, naming the server's queue "
+        "(a delete resumed later finishes what it began).",
+    )
     keep_releases: int = Field(default=5, description="Releases kept per project for rollback.")
     phase_deadlines: dict[str, float] = Field(
         default_factory=dict, description='Seconds per phase, e.g. {"health_check": 120}.'

@@ -8,9 +8,10 @@ from slipway import tracing
 from slipway.models import DeploymentInput, DeploymentView, PreviewRemoval, ProjectInput
 from slipway.phases import Mode
 from slipway.search_attributes import PROJECT_NAME
-from slipway.workflow_ids import project_workflow_id
+from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 
 PROJECT_WORKFLOW = "ProjectWorkflow"
+DEPLOYMENT_WORKFLOW = "DeploymentWorkflow"
 ENQUEUE_SIGNAL = "enqueue"
 REMOVE_PREVIEW_SIGNAL = "remove_preview"
 
@@ -30,6 +31,24 @@ async def submit(client: Client, task_queue: str, deployment: DeploymentInput) -
                 [SearchAttributePair(PROJECT_NAME, deployment.project)]
             ),
             static_summary=f"Deployments of {deployment.project}, one at a time",
+        )
+    return deployment.deployment_id
+
+
+async def start_directly(client: Client, deployment: DeploymentInput) -> str:
+    """Start the deployment's own workflow at once, on its server's queue, as its project's
+    serializer would: the deployment holds its project's turn (`slipway.turns`), so nothing
+    else of the project runs. Returns the deployment id."""
+    with tracing.submitting(deployment.deployment_id, deployment.project):
+        await client.start_workflow(
+            DEPLOYMENT_WORKFLOW,
+            deployment,
+            id=deployment_workflow_id(deployment.deployment_id),
+            task_queue=deployment.host_queue,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(PROJECT_NAME, deployment.project)]
+            ),
+            static_summary=f"Deploy {deployment.project} ({deployment.deployment_id[:8]})",
         )
     return deployment.deployment_id
 

@@ -19,6 +19,8 @@ projects = sa.Table(
     sa.Column("source", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("preview_of", sa.BigInteger, sa.ForeignKey("projects.id"), nullable=True),
     sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("turn", sa.String(63), nullable=True),
+    sa.Column("turn_since", sa.DateTime(timezone=True), nullable=True),
     sa.Index("idx_projects_preview_of", "preview_of"),
 )
 

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from slipway import env_versions, previews, queries, records, submission
+from slipway import env_versions, previews, queries, records, submission, turns
 from slipway.database import engine_for
 from slipway.environment import EnvError, check
 from slipway.metadata import PhaseMetadata
@@ -34,6 +35,7 @@ from slipway.models import (
 from slipway.names import preview_site, validate_deployment_id, validate_project_name
 from slipway.phases import TERMINAL, DeploymentType, Mode, Phase, Status
 from slipway.project_sources import ProjectError, checked, describe, project_git
+from slipway.records import Registered
 from slipway.schedules import reconcile_input
 from slipway.secrets import load_key, seal, unseal
 from slipway.settings import Settings, host_task_queue
@@ -198,9 +200,11 @@ async def _queued(
     deployment: DeploymentInput,
     overrides: Mapping[str, str],
 ) -> str:
-    """Record the new deployment as queued, then hand it to its project's serializer, saying
-    so (the serializer then writes no record of its own): a caller that reads it right
-    after finds it. Two requests that name one deployment id
+    """Record the new deployment as queued, then start it: its own workflow at once if its
+    project has nothing running (it takes the project's turn in the same transaction, see
+    `slipway.turns`), else through its project's serializer, saying it is recorded (the
+    serializer then writes no record of its own): a caller that reads it right after
+    finds it. Two requests that name one deployment id
     (an Idempotency-Key sent twice at once) meet here: the row is claimed in one statement,
     and the one that did not claim it starts nothing (`KeyClashError` if it was for another
     project)."""
@@ -214,14 +218,27 @@ async def _queued(
         source_ref=git.ref if git else None,
     )
     host = settings.project_host(deployment.project)
-    if not await asyncio.to_thread(records.register, engine, deployment, host, metadata, overrides):
+    opening = await turns.opening(client, engine, deployment.project)
+    registered = await asyncio.to_thread(
+        records.register, engine, deployment, host, metadata, overrides, opening
+    )
+    if registered is Registered.EXISTED:
         found = await asyncio.to_thread(status, engine, deployment.deployment_id)
         if found is not None and found.project != deployment.project:
             raise KeyClashError(
                 f"deployment {found.id} is already one of {found.project}'s", found.id
             )
         return deployment.deployment_id
-    return await submit(client, settings, deployment.model_copy(update={"registered": True}))
+    deployment = deployment.model_copy(update={"registered": True})
+    if registered is Registered.IN_TURN:
+        try:
+            return await submission.start_directly(client, deployment)
+        except (RPCError, WorkflowAlreadyStartedError):
+            # Its serializer takes it from here, and says why if it cannot start either.
+            await asyncio.to_thread(
+                turns.give_back, engine, deployment.project, deployment.deployment_id
+            )
+    return await submit(client, settings, deployment)
 
 
 async def deploy_stored(

@@ -81,6 +81,8 @@ async def change(
         host_queues=queues,
         cancel=cancel,
         health_timeout_seconds=settings.health_timeout_seconds,
+        pickup_seconds=settings.lifecycle_pickup_seconds,
+        cancel_wait_seconds=settings.lifecycle_cancel_wait_seconds,
     )
     start = WithStartWorkflowOperation(
         ProjectWorkflow.run,

@@ -1,7 +1,7 @@
 """Shared steps of the tests: make a site, deploy it, wait, fetch it through Traefik."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from slipway.models import DeploymentView
 from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.tables import deployment_logs
-from slipway.workflow_ids import deployment_workflow_id
+from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
 from tests.components import free_port
 
@@ -164,3 +164,16 @@ class Watcher:
         return bool(self.answers) and all(
             status == 200 and text in body for status, body in self.answers
         )
+
+
+async def workflows_of(client: Client, project: str, deployment_ids: Iterable[str]) -> list[str]:
+    """The workflow ids of these deployments of the project, and its serializer's if it
+    ever ran (only a deployment that arrives while another runs starts it)."""
+    ids = [deployment_workflow_id(d) for d in deployment_ids]
+    try:
+        await client.get_workflow_handle(project_workflow_id(project)).describe()
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        return ids
+    return [*ids, project_workflow_id(project)]

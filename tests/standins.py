@@ -30,6 +30,8 @@ from slipway.models import (
     SourceResult,
     SupersedeInput,
     SwitchResult,
+    TurnAnswer,
+    TurnRequest,
 )
 from slipway.phases import Status
 
@@ -136,7 +138,14 @@ class StandIns:
 
     def tracking(self) -> list[Callable[..., object]]:
         """The database activities, for the worker on the workflows' own queue."""
-        return [self.register, self.skip_phase, self.mark_failed, self.supersede, self.notify_end]
+        return [
+            self.register,
+            self.skip_phase,
+            self.mark_failed,
+            self.supersede,
+            self.notify_end,
+            self.take_turn,
+        ]
 
     def host(self) -> list[Callable[..., object]]:
         """The host-bound activities, for the worker on the deployment's host queue."""
@@ -222,6 +231,11 @@ class StandIns:
     @activity.defn(name="supersede")
     async def supersede(self, inp: SupersedeInput) -> None:
         await self._act("supersede", inp.deployment.deployment_id, None, inp.by)
+
+    @activity.defn(name="take_turn")
+    async def take_turn(self, request: TurnRequest) -> TurnAnswer:
+        """The project's turn is free: nothing of it was started directly in a lane."""
+        return await self._act("take_turn", request.project, TurnAnswer(), "")
 
     @activity.defn(name="pull_source")
     async def pull_source(self, inp: PhaseInput) -> SourceResult:

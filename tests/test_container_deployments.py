@@ -43,7 +43,6 @@ from slipway.static_server import (
     app_projects,
     proxy_token,
 )
-from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
 from tests.apps import write_busybox_app
 from tests.helpers import (
@@ -56,6 +55,7 @@ from tests.helpers import (
     outcome,
     row,
     transitions,
+    workflows_of,
 )
 from tests.running import RunningWorker, worker_process
 
@@ -380,7 +380,7 @@ async def test_environment_secrets_reach_the_container_and_nothing_else(
         for table in ("projects", "deployments", "deployment_logs"):
             dump = conn.execute(sa.text(f"SELECT string_agg(t::text, ' ') FROM {table} t"))
             assert secret not in str(dump.scalar())
-    for workflow_id in (deployment_workflow_id(deployment_id), project_workflow_id(project)):
+    for workflow_id in await workflows_of(client, project, [deployment_id]):
         shown = await asyncio.create_subprocess_exec(
             binary("temporal"),
             "workflow",

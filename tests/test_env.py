@@ -24,10 +24,9 @@ from slipway.phases import Mode, Phase, Status
 from slipway.settings import Settings
 from slipway.stack.binaries import binary
 from slipway.submission import continuation
-from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api, applogs, project_env
 from tests.apps import write_busybox_app
-from tests.helpers import deploy_and_wait, fetch, outcome, row
+from tests.helpers import deploy_and_wait, fetch, outcome, row, workflows_of
 from tests.running import RunningWorker
 from tests.test_cli import slipway
 from tests.test_container_deployments import FAST, _payload_data
@@ -303,7 +302,7 @@ async def test_versions_across_deploy_redeploy_override_and_rollback(
             )
             assert not any(s in dump for s in secrets), table
     deployments = (v1, change.deployment_id, v2, v3, back)
-    for workflow_id in (*map(deployment_workflow_id, deployments), project_workflow_id(project)):
+    for workflow_id in await workflows_of(client, project, deployments):
         history = await _history(settings, workflow_id)
         assert not any(s.encode() in history for s in secrets), workflow_id
         assert b"SECRET" not in history, "not even the names travel through Temporal"

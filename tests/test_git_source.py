@@ -27,12 +27,12 @@ from slipway.project_sources import ProjectError
 from slipway.settings import Settings
 from slipway.submission import submit
 from slipway.tables import deployment_logs, deployments, projects
-from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
+from slipway.workflow_ids import deployment_workflow_id
 from starter import api
 from starter.projects import set_git, show
 from tests.components import free_port, require
 from tests.git_server import Authority, git, make_authority, make_repo, serving_git
-from tests.helpers import fetch, outcome, row, wait_for
+from tests.helpers import fetch, outcome, row, wait_for, workflows_of
 from tests.running import RunningWorker
 from tests.ssh_server import keypair, serving_ssh, sshd_available
 
@@ -172,10 +172,10 @@ async def test_a_private_repository_opens_with_the_projects_sealed_token_and_sho
     assert failure is None
     assert "site private" in fetch(git_settings, project).text
 
-    history = await client.get_workflow_handle(
-        deployment_workflow_id(deployment_id)
-    ).fetch_history()
-    project_history = await client.get_workflow_handle(project_workflow_id(project)).fetch_history()
+    histories = [
+        (await client.get_workflow_handle(w).fetch_history()).to_json()
+        for w in await workflows_of(client, project, [deployment_id])
+    ]
     with engine.connect() as conn:
         stored = [
             *conn.execute(sa.select(projects.c.source).where(projects.c.name == project)),
@@ -184,7 +184,7 @@ async def test_a_private_repository_opens_with_the_projects_sealed_token_and_sho
                 sa.select(deployment_logs).where(deployment_logs.c.deployment_id == deployment_id)
             ),
         ]
-    for text in (history.to_json(), project_history.to_json(), str(stored)):
+    for text in (*histories, str(stored)):
         assert TOKEN not in text and secret not in text
     assert row(engine, deployment_id).metadata["sourceUrl"] == url
 
@@ -301,7 +301,14 @@ async def test_a_repository_that_cannot_be_deployed_fails_once_saying_why(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1/site.git", "ftp://127.0.0.1/site.git", "https://u:p@127.0.0.1/s.git"]
+    "url",
+    [
+        "http://127.0.0.1/site.git",
+        "ftp://127.0.0.1/site.git",
+        "https://u:p@127.0.0.1/s.git",
+        "ssh://a]b/site.git",
+        "https://127.0.0.1:99999/site.git",
+    ],
 )
 async def test_a_url_git_may_not_fetch_is_refused_before_anything_starts(
     url: str, client: Client, git_settings: Settings, project: str

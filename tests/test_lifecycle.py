@@ -330,6 +330,26 @@ async def test_delete_is_refused_while_deploying_unless_it_may_cancel(
     assert _left_on_disk(settings.home, [project, deployment_id]) == []
 
 
+async def test_a_delete_whose_other_server_has_no_worker_is_refused_naming_it(
+    client: Client, settings: Settings, engine: sa.Engine, project: str, tmp_path: Path
+) -> None:
+    """The project once deployed through another server's queue whose worker is gone: its
+    delete removes what it can, then is refused within the pickup time, naming that queue,
+    instead of waiting for that server; with its worker back, the delete finishes."""
+    gone = settings.model_copy(update={"task_queue": f"{settings.task_queue}-gone"})
+    async with RunningWorker(client, gone):
+        _, failure = await deploy_and_wait(client, gone, make_site(tmp_path / "a", "a"), project)
+        assert failure is None
+    quick = settings.model_copy(update={"lifecycle_pickup_seconds": 2.0})
+    async with RunningWorker(client, quick):
+        with pytest.raises(LifecycleError, match=rf"queue {gone.host_task_queue} took up"):
+            await change(client, quick, engine, project, DELETE)
+        assert queries.project_history(engine, project), "its rows stay until it is done"
+        async with RunningWorker(client, gone, host_only=True):
+            done = await change(client, quick, engine, project, DELETE)
+    assert done.state == "deleted"
+
+
 async def test_lifecycle_through_both_clis_and_the_api(
     remote: Remote,  # noqa: F811 (the fixture)
     settings: Settings,

@@ -498,13 +498,11 @@ async def test_one_trace_runs_from_the_request_through_the_workflow_and_every_ph
     path = ancestry(workflow)
     assert path == [
         "RunWorkflow:DeploymentWorkflow",
-        "StartChildWorkflow:DeploymentWorkflow",
-        "SignalWithStartWorkflow:ProjectWorkflow",
+        "StartWorkflow:DeploymentWorkflow",
         "SubmitDeployment",
         "POST /api/deployments",
     ]
-    [serializer] = [s for s in finished if s.name == "RunWorkflow:ProjectWorkflow"]
-    assert ancestry(serializer)[1:] == path[2:]
+    assert not [s for s in finished if "ProjectWorkflow" in s.name], "nothing else ran first"
 
     for name in PHASE_ACTIVITIES:
         [ran] = [s for s in finished if s.name == f"RunActivity:{name}"]

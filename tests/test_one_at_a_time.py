@@ -3,12 +3,16 @@ superseded by a newer arrival."""
 
 import asyncio
 import uuid
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
-from slipway import queries, submission
+from slipway import domains, queries, submission, turns
 from slipway.models import DeploymentInput, LogEntry
 from slipway.phases import Status
 from slipway.settings import Settings
@@ -53,6 +57,53 @@ async def test_two_deployments_of_a_project_never_interleave(
     assert working[0].timestamp.timestamp() >= a_end, "the second started before the first ended"
     assert b_end > a_end and a_start < b_start
     assert "second" in fetch(settings, project).text
+
+
+async def test_an_idle_project_deploys_without_a_serializer_and_work_meanwhile_waits_its_turn(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    """A deployment of a project with nothing running starts its own workflow at once and
+    holds the project's turn; a route refresh asked meanwhile goes to the project's
+    serializer, which waits for that deployment to end before it renders the route."""
+    first = await deploy(client, settings, make_site(tmp_path / "a", "first", 4000), project)
+    await wait_for("the first to run", lambda: started(engine, first))
+    serializer = client.get_workflow_handle(project_workflow_id(project))
+    with pytest.raises(RPCError) as missing:
+        await serializer.describe()
+    assert missing.value.status is RPCStatusCode.NOT_FOUND, "a serializer for one deployment"
+    turn = turns.current(engine, project)
+    assert turn is not None and turn.holder == first
+
+    await domains.routes_changed(client, settings.task_queue, project, settings.host_task_queue)
+    assert await outcome(client, first) is None
+    await wait_for(
+        "the refresh",
+        lambda: (t := turns.current(engine, project)) is not None and t.holder == turns.SERIALIZER,
+    )
+    ended = (await client.get_workflow_handle(deployment_workflow_id(first)).describe()).close_time
+    scheduled: dict[str, datetime] = {}
+    for _ in range(300):
+        events = [e async for e in serializer.fetch_history_events()]
+        scheduled = {
+            e.activity_task_scheduled_event_attributes.activity_type.name: e.event_time.ToDatetime()
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        }
+        done = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+        if len(done) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert list(scheduled) == ["take_turn", "refresh_routes"]
+    assert ended is not None and scheduled["refresh_routes"] >= ended.replace(tzinfo=None)
+
+    after = await deploy(client, settings, make_site(tmp_path / "b", "after"), project)
+    assert await outcome(client, after) is None
+    assert "after" in fetch(settings, project).text
 
 
 async def test_newest_queued_deployment_supersedes_the_older_waiting_one(

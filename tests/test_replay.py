@@ -46,6 +46,7 @@ def test_histories_are_recorded() -> None:
         "deploy-quiet-end",
         "project-preview-removed",
         "reconcile-preview-expiry",
+        "project-turn",
     } <= names
 
 

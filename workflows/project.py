@@ -3,22 +3,26 @@ deployments of a project from interleaving. Deployments arrive by signal-with-st
 newest waiting one runs next and older waiting ones are superseded. It ends when idle, so
 no lock outlives its work, not even across a crash."""
 
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     ChildWorkflowError,
+    TimeoutType,
     WorkflowAlreadyStartedError,
 )
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.lifecycle import LifecycleActivities
     from activities.previews import PreviewActivities
     from activities.routing import RoutingActivities
     from activities.tracking import TrackingActivities
+    from activities.turns import TurnActivities
     from slipway.metadata import PhaseMetadata
     from slipway.models import (
         DeploymentInput,
@@ -34,12 +38,16 @@ with workflow.unsafe.imports_passed_through():
         ProjectState,
         RemovalInput,
         SupersedeInput,
+        TurnAnswer,
+        TurnRequest,
         busy_message,
     )
     from slipway.phases import Mode, Status
     from slipway.workflow_ids import deployment_workflow_id
     from workflows.deployment import DeploymentWorkflow
     from workflows.options import retry_policy
+
+T = TypeVar("T")
 
 IDLE = timedelta(seconds=30)
 """How long the workflow waits for another deployment before it ends and frees the lock."""
@@ -67,6 +75,13 @@ ON_HOST_PATCH = "deployment-on-host"
 """Marks the histories in which a deployment's workflow runs on its server's queue, beside
 its host-bound activities (before, on the shared queue: a round trip more per activity)."""
 
+_TURN: dict[str, Any] = {
+    "schedule_to_close_timeout": timedelta(days=1),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": retry_policy(),
+}
+"""Waiting for a deployment started directly to end: as long as a deployment may run."""
+
 _LIFECYCLE: dict[str, Any] = {
     "schedule_to_close_timeout": timedelta(minutes=10),
     "heartbeat_timeout": timedelta(seconds=30),
@@ -76,7 +91,7 @@ _LIFECYCLE: dict[str, Any] = {
 
 BUSY_WAIT = timedelta(seconds=60)
 """How long a delete that cancelled the project's deployments waits for them to end before
-it is refused."""
+it is refused, unless its request says (`cancel_wait_seconds`)."""
 
 SETTLE = timedelta(seconds=5)
 """How long any other lifecycle action waits for a deployment that is ending (one the caller
@@ -85,6 +100,10 @@ runs or waits refuses it."""
 
 ROUTES_PATCH = "routes-changed"
 """Marks the histories in which a deployment waits for a route refresh in progress."""
+
+TURNS_PATCH = "project-turns"
+"""Marks the histories in which the serializer takes the project's turn (`slipway.turns`)
+before it starts anything: a deployment started directly may hold it."""
 
 UNSTARTED_PATCH = "record-unstarted"
 """Marks the histories in which a deployment whose workflow could not start is recorded as
@@ -107,6 +126,8 @@ class ProjectWorkflow:
         way: the next deployment waits for it."""
         self._deleting = False
         self._registering: set[str] = set()
+        self._has_turn = False
+        self._taking_turn = False
 
     @workflow.signal
     async def enqueue(self, deployment: DeploymentInput) -> None:
@@ -242,6 +263,7 @@ class ProjectWorkflow:
         again on its server (`host_queue`), between two deployments, so that it never races
         one writing the route. Signals that arrive while one waits share one refresh."""
         self._routes_stale = True
+        await self._take_turn()
         while not self._project or self._running is not None or self._refreshing:
             await workflow.wait_condition(
                 lambda: bool(self._project) and self._running is None and not self._refreshing
@@ -271,6 +293,7 @@ class ProjectWorkflow:
         waiting, self._pending = self._pending, []
         for deployment in waiting:
             await self._cancel_unstarted(deployment)
+        await self._take_turn()
         while not self._project or self._running is not None or self._refreshing:
             await workflow.wait_condition(
                 lambda: bool(self._project) and self._running is None and not self._refreshing
@@ -301,10 +324,19 @@ class ProjectWorkflow:
         deleting = request.action is LifecycleAction.DELETE
         self._deleting = self._deleting or deleting
         try:
+            within = SETTLE
+            if deleting and request.cancel:
+                wait = request.cancel_wait_seconds
+                within = BUSY_WAIT if wait is None else timedelta(seconds=wait)
             if deleting and request.cancel:
                 await self._cancel_all()
-            if not await self._idle(BUSY_WAIT if deleting and request.cancel else SETTLE):
-                busy = [self._running or "", *(d.deployment_id for d in self._pending)]
+            holder = await self._turn_within(request.project, within, deleting and request.cancel)
+            if holder is not None or not await self._idle(within):
+                busy = [
+                    holder or "",
+                    self._running or "",
+                    *(d.deployment_id for d in self._pending),
+                ]
                 raise ApplicationError(
                     busy_message(request.project, [d for d in busy if d], request.action),
                     type="BadInput",
@@ -324,6 +356,40 @@ class ProjectWorkflow:
         finally:
             if deleting:
                 self._deleting = False
+
+    async def _take_turn(self) -> None:
+        """Hold the project's turn before starting anything: wait, as long as it takes, for
+        a deployment started directly to end. Held once, it stays the serializer's while
+        it runs (its next run takes it again at once)."""
+        if not workflow.patched(TURNS_PATCH):
+            return
+        while not self._has_turn:
+            if self._taking_turn:
+                await workflow.wait_condition(lambda: not self._taking_turn)
+                continue
+            await workflow.wait_condition(lambda: bool(self._project))
+            self._taking_turn = True
+            try:
+                answer: TurnAnswer = await workflow.execute_activity_method(
+                    TurnActivities.take_turn, TurnRequest(project=self._project), **_TURN
+                )
+                self._has_turn = answer.holder is None
+            finally:
+                self._taking_turn = False
+
+    async def _turn_within(self, project: str, within: timedelta, cancel: bool) -> str | None:
+        """The project's turn for a lifecycle action, if a deployment started directly ends
+        within `within` (with `cancel`, cancelled first); None once held, else that
+        deployment's id."""
+        if self._has_turn or not workflow.patched(TURNS_PATCH):
+            return None
+        answer: TurnAnswer = await workflow.execute_activity_method(
+            TurnActivities.take_turn,
+            TurnRequest(project=project, within_seconds=within.total_seconds(), cancel=cancel),
+            **_TURN,
+        )
+        self._has_turn = self._has_turn or answer.holder is None
+        return answer.holder
 
     async def _idle(self, within: timedelta) -> bool:
         """Wait until no deployment runs or waits and no host work is under way; False if
@@ -353,17 +419,22 @@ class ProjectWorkflow:
     async def _change(self, request: LifecycleRequest) -> LifecycleResult:
         """A stop, start or restart on the project's server, then recorded in its history."""
         operation = str(workflow.uuid4())
-        message = await workflow.execute_activity_method(
-            LifecycleActivities.change_project,
-            HostLifecycleInput(
-                project=request.project,
-                action=request.action,
-                operation_id=operation,
-                health_timeout_seconds=request.health_timeout_seconds,
+        message = await _on_server(
+            request,
+            request.host_queues[0],
+            workflow.execute_activity_method(
+                LifecycleActivities.change_project,
+                HostLifecycleInput(
+                    project=request.project,
+                    action=request.action,
+                    operation_id=operation,
+                    health_timeout_seconds=request.health_timeout_seconds,
+                ),
+                task_queue=request.host_queues[0],
+                summary=f"{request.action.value}: {request.project}",
+                schedule_to_start_timeout=_pickup(request),
+                **_LIFECYCLE,
             ),
-            task_queue=request.host_queues[0],
-            summary=f"{request.action.value}: {request.project}",
-            **_LIFECYCLE,
         )
         stopped = request.action is LifecycleAction.STOP
         await workflow.execute_activity_method(
@@ -391,12 +462,17 @@ class ProjectWorkflow:
         )
         removed = 0
         for queue in request.host_queues:
-            report = await workflow.execute_activity_method(
-                LifecycleActivities.remove_project_files,
-                RemovalInput(project=request.project, inventory=inventory),
-                task_queue=queue,
-                summary=f"delete: {request.project}",
-                **_LIFECYCLE,
+            report = await _on_server(
+                request,
+                queue,
+                workflow.execute_activity_method(
+                    LifecycleActivities.remove_project_files,
+                    RemovalInput(project=request.project, inventory=inventory),
+                    task_queue=queue,
+                    summary=f"delete: {request.project}",
+                    schedule_to_start_timeout=_pickup(request),
+                    **_LIFECYCLE,
+                ),
             )
             removed += len(report.containers) + len(report.images) + len(report.paths)
         await workflow.execute_activity_method(
@@ -430,11 +506,13 @@ class ProjectWorkflow:
                 await workflow.wait_condition(lambda: self._ready() is not None, timeout=IDLE)
             except TimeoutError:
                 break
+            await self._take_turn()
             if workflow.patched(ROUTES_PATCH):
                 while self._refreshing:
                     await workflow.wait_condition(lambda: not self._refreshing)
             chosen = self._ready()
-            assert chosen is not None
+            if chosen is None:
+                continue  # cancelled while the turn was awaited
             newest = self._pending[chosen]
             # It runs from now on: a cancel or a query while the older ones are superseded
             # finds it here. Those that arrived after it stay for the next turn.
@@ -490,3 +568,28 @@ class ProjectWorkflow:
         finally:
             self._running, self._started = None, False
             self._cancelled.discard(deployment.deployment_id)
+
+
+def _pickup(request: LifecycleRequest) -> timedelta | None:
+    """How long a server's worker has to take up its part of a lifecycle action."""
+    if request.pickup_seconds is None:
+        return None
+    return timedelta(seconds=request.pickup_seconds)
+
+
+async def _on_server(request: LifecycleRequest, queue: str, work: Awaitable[T]) -> T:
+    """A lifecycle action's part on one server; refused, saying which, if no worker of that
+    server took it up in time (the server is down: the action waits for no one)."""
+    try:
+        return await work
+    except ActivityError as err:
+        cause = err.cause
+        if isinstance(cause, ActivityTimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_START:
+            raise ApplicationError(
+                f"no worker of the server on queue {queue} took up the {request.action.value} "
+                f"of {request.project} within {request.pickup_seconds:g} s: start that "
+                "server's worker, then try again",
+                type="BadInput",
+                non_retryable=True,
+            ) from None
+        raise

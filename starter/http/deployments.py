@@ -27,7 +27,7 @@ from slipway.project_health import ProjectSummary
 from starter import api
 from starter.http.archive_form import ArchiveForm, form_schema
 from starter.http.auth import require_token
-from starter.http.errors import COMMON, CONFLICT, NOT_FOUND, PROBLEM
+from starter.http.errors import COMMON, CONFLICT, NAME_CLASH, NOT_FOUND, PROBLEM
 from starter.http.fields import ID_PREFIX
 from starter.http.fields import ProjectName as ProjectName  # where webhooks take it from
 from starter.http.schemas import (
@@ -167,6 +167,7 @@ def environment(pairs: list[str]) -> dict[str, str]:
     responses={
         404: {**PROBLEM, "description": "JSON body: no such upload is stored."},
         413: {**PROBLEM, "description": "The upload is over the size limit."},
+        **NAME_CLASH,
     },
     openapi_extra=UPLOAD_ENCODING,
 )

@@ -35,6 +35,14 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {**PROBLEM, "description": "The deployment's state does not allow it."}
 }
 
+NAME_CLASH: dict[int | str, dict[str, Any]] = {
+    409: {
+        **PROBLEM,
+        "description": "The name would make one project another's: a new project named with "
+        "`--`, a preview over a project of its own, or a preview of a preview.",
+    }
+}
+
 
 def _where(loc: tuple[int | str, ...]) -> str:
     """`('body', 'project')` → `project`: the field a person fills in."""

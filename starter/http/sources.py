@@ -15,7 +15,7 @@ from slipway.project_sources import ProjectError
 from starter import api, projects
 from starter.http.auth import require_token
 from starter.http.deployments import IdempotencyKey, accepted, deployed_to, keyed
-from starter.http.errors import COMMON, PROBLEM
+from starter.http.errors import COMMON, NAME_CLASH, PROBLEM
 from starter.http.fields import Commit, Env, PreviewName, ProjectName
 from starter.http.schemas import Accepted, ApiModel
 from starter.http.services import Shared
@@ -95,7 +95,7 @@ def set_project_previews(
     return projects.show(services.engine, name)
 
 
-@router.post("/projects/{name}/deployments", status_code=202, responses=REFUSED)
+@router.post("/projects/{name}/deployments", status_code=202, responses=REFUSED | NAME_CLASH)
 async def deploy_from_git(
     name: Name,
     body: GitDeployment,
