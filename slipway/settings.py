@@ -116,6 +116,15 @@ class Settings(BaseSettings):
         "workflows; a live worker takes its task in milliseconds, and one too busy to take it "
         "within this costs a replay of the workflow's history elsewhere, not a failure.",
     )
+    traefik_reload_throttle_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=10.0,
+        description="How long the embedded Traefik waits after loading its routes before it "
+        "loads them again (providers.providersThrottleDuration): a route written after a "
+        "quiet spell loads at once; route writes that come faster (many new projects at "
+        "once) are loaded together, since each load reads every project's route.",
+    )
     temporal_timer_shift_seconds: float = Field(
         default=0.05,
         gt=0,

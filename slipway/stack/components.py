@@ -93,7 +93,7 @@ def traefik(settings: Settings) -> Service:
         },
         "ping": {"entryPoint": "traefik"},
         "providers": {
-            "providersThrottleDuration": "100ms",
+            "providersThrottleDuration": f"{settings.traefik_reload_throttle_seconds * 1000:g}ms",
             "file": {"directory": str(dynamic), "watch": True},
         },
         "certificatesResolvers": {"slipway": {"acme": acme}},
