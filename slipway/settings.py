@@ -117,13 +117,16 @@ class Settings(BaseSettings):
         "within this costs a replay of the workflow's history elsewhere, not a failure.",
     )
     traefik_reload_throttle_seconds: float = Field(
-        default=0.5,
+        default=0.1,
         gt=0,
         le=10.0,
         description="How long the embedded Traefik waits after loading its routes before it "
-        "loads them again (providers.providersThrottleDuration): a route written after a "
-        "quiet spell loads at once; route writes that come faster (many new projects at "
-        "once) are loaded together, since each load reads every project's route.",
+        "loads them again (providers.providersThrottleDuration). A route written after a quiet "
+        "spell loads at once; one written sooner (a new project writes two, its candidate "
+        "and then its public route) waits for the rest of it. Longer loads a burst of new "
+        "projects together, as each load reads every project's route: at 0.5 s Traefik "
+        "spent 81 instead of 143 ms of CPU per new project among 200 deploying at once, and "
+        "a new project took 0.85 instead of 0.55 s.",
     )
     temporal_timer_shift_seconds: float = Field(
         default=0.05,

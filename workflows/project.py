@@ -1,7 +1,10 @@
-"""ProjectWorkflow: one per project (workflow id `project-<name>`), the lock that keeps two
-deployments of a project from interleaving. Deployments arrive by signal-with-start; the
-newest waiting one runs next and older waiting ones are superseded. It ends when idle, so
-no lock outlives its work, not even across a crash."""
+"""ProjectWorkflow: one per project (workflow id `project-<name>`), the queue that keeps two
+deployments of a project from interleaving. A deployment of a project with nothing running
+starts its own workflow without it, holding the project's turn (`slipway.turns`); what
+arrives meanwhile comes here by signal-with-start, and this workflow takes the turn before
+it starts anything. The newest waiting deployment runs next and older waiting ones are
+superseded. It ends when idle, and its turn with it, so no lock outlives its work, not even
+across a crash."""
 
 from collections.abc import Awaitable
 from datetime import timedelta
