@@ -9,8 +9,10 @@ grow with what changed, not with how many projects there are.
 The projects are real static deployments, made through the same worker process on a stack
 of this section's own (so its hundreds of routes reach no other section's figures); the
 monitor probes them through Traefik and Caddy as in production. Once every deployment and
-any project's serializer has ended, the worker process's CPU seconds (user and system, with
-its children) are read over a window of a whole number of Schedule intervals, at 0 projects,
+any project's serializer has ended, and a Schedule interval has passed (the passes that
+first meet the new projects belong to that change, not to idleness), the worker process's
+CPU seconds (user and system, with its children) are read over a window of a whole number of
+Schedule intervals, at 0 projects,
 at a few and at many. The figure: idle CPU at many projects against the same window at a few
 (target ≤ 2x: a pass whose cost follows the number of projects misses it). The 0-project
 window is the floor of what the worker's polling and empty passes cost, kept in the raw
@@ -135,6 +137,9 @@ async def measure(
         for size in (0, few, many):
             await _deploy(stack, settings, names[deployed:size])
             deployed = size
+            # The first passes after new projects are the passes for that change (the
+            # monitor's first look at each); the window is what follows, with nothing new.
+            await asyncio.sleep(interval)
             await _on_edge(interval)
             windows.append(await _window(stack, worker, size, window_seconds))
     finally:
