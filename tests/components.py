@@ -57,6 +57,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+WEB_PORTS = ("http_port", "https_port", "candidate_port", "traefik_admin_port", "static_port")
+"""Every port setting Traefik and Caddy listen on. A test that starts web servers of its own
+gives each a free one (`web_ports`), so a port added here reaches every such test."""
+
+
+def web_ports() -> dict[str, int]:
+    """A free port for each of `WEB_PORTS`, as settings to update."""
+    return {name: free_port() for name in WEB_PORTS}
+
+
 def embedded_postgres(root: Path) -> tuple[Service, str]:
     """A fresh embedded PostgreSQL on a free port, its password in `root`; returns it and
     its URL (with the password)."""

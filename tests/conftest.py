@@ -21,10 +21,10 @@ from slipway.stack.binaries import binary
 from tests.apps import busybox
 from tests.components import (
     embedded_postgres,
-    free_port,
     in_ci,
     own_temp_dir,
     require,
+    web_ports,
     web_servers,
 )
 from tests.hostile import Corpus
@@ -104,11 +104,7 @@ def base_settings(
         home=session_root / "home",
         database_url=database_url,
         temporal_address=temporal_env.client.service_client.config.target_host,
-        http_port=free_port(),
-        candidate_port=free_port(),
-        https_port=free_port(),
-        static_port=free_port(),
-        traefik_admin_port=free_port(),
+        **web_ports(),
         # Workers run several at a time here: one that exposes metrics takes a port its test
         # gives it (test_observability).
         metrics_port=0,

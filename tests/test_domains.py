@@ -47,6 +47,7 @@ from tests.components import (
     own_temp_dir,
     pebble_installed,
     require,
+    web_ports,
     web_servers,
 )
 from tests.helpers import deploy_and_wait, make_site, wait_for
@@ -82,11 +83,8 @@ def stack(base_settings: Settings) -> Iterator[Stack]:
         settings = base_settings.model_copy(
             update={
                 "home": root / "home",
+                **web_ports(),
                 "http_port": http_port,
-                "https_port": free_port(),
-                "static_port": free_port(),
-                "traefik_admin_port": free_port(),
-                "candidate_port": free_port(),
                 "acme_ca": pebble.directory,
                 "acme_ca_certificates": pebble.trust,
                 "acme_email": "ops@slipway.test",
@@ -527,10 +525,8 @@ async def test_traefik_renews_a_certificate_near_its_end(base_settings: Settings
         settings = base_settings.model_copy(
             update={
                 "home": root / "home",
+                **web_ports(),
                 "http_port": http_port,
-                "https_port": free_port(),
-                "traefik_admin_port": free_port(),
-                "candidate_port": free_port(),
                 "acme_ca": pebble.directory,
                 "acme_ca_certificates": pebble.trust,
                 "acme_email": "ops@slipway.test",

@@ -37,7 +37,7 @@ from slipway.temporal import connect
 from slipway.workflow_ids import deployment_workflow_id
 from starter.http.app import create_app, server_config
 from starter.http.config import ApiSettings
-from tests.components import free_port
+from tests.components import free_port, web_ports
 from tests.helpers import (
     SUCCESS_TRANSITIONS,
     deploy_and_wait,
@@ -339,10 +339,7 @@ def test_the_supervisor_rotates_traefiks_access_log(
     settings = base_settings.model_copy(
         update={
             "home": tmp_path / "home",
-            "http_port": free_port(),
-            "https_port": free_port(),
-            "traefik_admin_port": free_port(),
-            "candidate_port": free_port(),
+            **web_ports(),
             "traefik_log": tmp_path / "traefik" / "traefik.log",
             "access_log_max_bytes": 4096,
         }

@@ -47,6 +47,7 @@ from tests.components import (
     own_temp_dir,
     pebble_installed,
     require,
+    web_ports,
     web_servers,
 )
 from tests.git_server import Repo, git, make_repo
@@ -349,11 +350,8 @@ def secure(base_settings: Settings) -> Iterator[tuple[Settings, str]]:
             update={
                 "home": root / "home",
                 "base_domain": "previews.test",
+                **web_ports(),
                 "http_port": http_port,
-                "https_port": free_port(),
-                "static_port": free_port(),
-                "traefik_admin_port": free_port(),
-                "candidate_port": free_port(),
                 "acme_ca": pebble.directory,
                 "acme_ca_certificates": pebble.trust,
                 "acme_email": "ops@slipway.test",

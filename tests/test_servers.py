@@ -12,7 +12,7 @@ from slipway import queries
 from slipway.diagnosis import Kind, diagnose
 from slipway.settings import Settings
 from slipway.workflow_ids import monitor_schedule_id, reconcile_schedule_id
-from tests.components import free_port, web_servers
+from tests.components import web_ports, web_servers
 from tests.helpers import deploy, fetch, make_site, outcome
 from tests.running import worker_process
 
@@ -28,11 +28,7 @@ async def test_two_servers_serve_their_own_projects_and_stall_alone(
                 "home": tmp_path / name,
                 "server": f"{name}{uuid.uuid4().hex[:6]}",
                 "task_queue": queue,
-                "http_port": free_port(),
-                "https_port": free_port(),
-                "static_port": free_port(),
-                "traefik_admin_port": free_port(),
-                "candidate_port": free_port(),
+                **web_ports(),
                 "upload_store": tmp_path / "uploads",
             }
         )
