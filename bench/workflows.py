@@ -9,6 +9,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from slipway.temporal import workflow_status
+
 START_WITHIN = 600.0
 """Seconds a workflow may take to appear (a project's serializer starts it when its turn
 comes) before the benchmark gives up on it."""
@@ -76,13 +78,8 @@ async def median_activity_seconds(client: Client, workflow_ids: list[str]) -> di
 async def closed_if_started(client: Client, workflow_id: str) -> None:
     """Wait for the workflow to close if it was ever started (a project's serializer starts
     only for a deployment that arrives while another runs)."""
-    try:
-        await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
-            raise
-        return
-    await finished(client, workflow_id)
+    if await workflow_status(client, workflow_id) is not None:
+        await finished(client, workflow_id)
 
 
 async def event_counts(client: Client, workflow_id: str) -> dict[str, int]:

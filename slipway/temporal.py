@@ -9,9 +9,10 @@ from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     ResetStickyTaskQueueRequest,
 )
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode
 
 from slipway import tracing
 from slipway.settings import Settings
@@ -38,6 +39,17 @@ def metrics_runtime(bind_address: str) -> Runtime:
             metrics=PrometheusConfig(bind_address=bind_address, durations_as_seconds=True)
         )
     )
+
+
+async def workflow_status(client: Client, workflow_id: str) -> WorkflowExecutionStatus | None:
+    """The status of the workflow's latest run; None if no workflow of that id exists."""
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+    return described.status
 
 
 async def has_pollers(client: Client, task_queue: str, *, activities: bool = False) -> bool:

@@ -23,6 +23,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from slipway.tables import projects
+from slipway.temporal import workflow_status
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 
 SERIALIZER = "serializer"
@@ -96,20 +97,18 @@ async def alive(client: Client, project: str, turn: Turn) -> bool:
     less than `UNSTARTED_GRACE`)."""
     if turn.holder is None:
         return False
-    try:
-        described = await client.get_workflow_handle(_workflow_id(project, turn.holder)).describe()
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
-            raise
+    status = await workflow_status(client, _workflow_id(project, turn.holder))
+    if status is None:
         return turn.held_seconds < UNSTARTED_GRACE.total_seconds()
-    return described.status is WorkflowExecutionStatus.RUNNING
+    return status is WorkflowExecutionStatus.RUNNING
 
 
 async def opening(client: Client, engine: sa.Engine, project: str) -> Opening | None:
     """Where the turn can be taken from, or None while its holder works or the project's
     serializer runs (what it holds or waits for comes first, and what arrives meanwhile
     joins it there, so that the newest still supersedes the older waiting ones)."""
-    if await _running(client, project_workflow_id(project)):
+    serializer = await workflow_status(client, project_workflow_id(project))
+    if serializer is WorkflowExecutionStatus.RUNNING:
         return None
     turn = await asyncio.to_thread(current, engine, project)
     if turn is None:
@@ -117,16 +116,6 @@ async def opening(client: Client, engine: sa.Engine, project: str) -> Opening | 
     if turn.holder != SERIALIZER and await alive(client, project, turn):
         return None
     return Opening(turn.holder)
-
-
-async def _running(client: Client, workflow_id: str) -> bool:
-    try:
-        described = await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
-            raise
-        return False
-    return described.status is WorkflowExecutionStatus.RUNNING
 
 
 async def wait_for_turn(

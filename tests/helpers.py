@@ -15,6 +15,7 @@ from slipway.models import DeploymentView
 from slipway.phases import Status
 from slipway.settings import Settings
 from slipway.tables import deployment_logs
+from slipway.temporal import workflow_status
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
 from tests.components import free_port
@@ -170,10 +171,6 @@ async def workflows_of(client: Client, project: str, deployment_ids: Iterable[st
     """The workflow ids of these deployments of the project, and its serializer's if it
     ever ran (only a deployment that arrives while another runs starts it)."""
     ids = [deployment_workflow_id(d) for d in deployment_ids]
-    try:
-        await client.get_workflow_handle(project_workflow_id(project)).describe()
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
-            raise
+    if await workflow_status(client, project_workflow_id(project)) is None:
         return ids
     return [*ids, project_workflow_id(project)]
