@@ -3,6 +3,7 @@ reached here, so an image cannot start from a base image. The busybox applets ar
 made on the host and COPYed with the binary, which works whatever the builder's RUN can do."""
 
 import shutil
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -56,6 +57,12 @@ def write_busybox_app(
     `run` adds RUN steps (shell form, after www is copied), `command` replaces the CMD (shell
     form), `healthcheck` adds a HEALTHCHECK CMD-SHELL line to the image, and `config` is
     written as slipway.toml.
+
+    bin/ holds an id of this app's own, so no layer of its images is another app's. Removing
+    an image removes its untagged parents that nothing else builds on yet, and a build that
+    takes a layer from the cache does not hold it: were the first layer shared, another
+    test's cleanup (or Slipway's own, of that test's deployments) could remove it between
+    this build's cache hit and its next step, which then fails "unknown parent image ID".
     """
     binary = busybox()
     if binary is None:
@@ -65,6 +72,7 @@ def write_busybox_app(
     shutil.copy2(binary, bin_dir / "busybox")
     for applet in APPLETS:
         (bin_dir / applet).symlink_to("busybox")
+    (bin_dir / "app-id").write_text(uuid.uuid4().hex)
     www = root / "www"
     www.mkdir()
     (www / "index.html").write_text(f"<h1>busybox app {version}</h1>\n")

