@@ -10,10 +10,10 @@ from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskSta
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from slipway.lookups import Lookups
 from slipway.models import DeploymentView
 from slipway.phases import Status
-from slipway.temporal import has_pollers
-from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
+from slipway.workflow_ids import deployment_workflow_id
 
 UNTAKEN = timedelta(seconds=5)
 """A live worker takes a scheduled activity at once; one left waiting longer has nobody.
@@ -40,77 +40,46 @@ class Diagnosis:
     detail: str
 
 
-QUERY_WITHIN = timedelta(seconds=3)
-"""How long a project's serializer is given to answer where a deployment stands: a live
-worker answers at once; without one, Temporal would hold the question for a minute."""
-
-
-async def _queued_in_project(client: Client, view: DeploymentView, silent: set[str]) -> bool | None:
-    """Whether the project's serializer holds the deployment, waiting or running; None if
-    the serializer runs but no worker answers for it. Only a running serializer is asked;
-    one whose task queue left another question unanswered (`silent`, shared by one listing)
-    is not asked again, so a listing waits once per silent queue, not once per project."""
-    handle = client.get_workflow_handle(project_workflow_id(view.project))
-    try:
-        described = await handle.describe()
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    if described.status is not WorkflowExecutionStatus.RUNNING:
-        return False
-    if described.task_queue in silent:
-        return None
-    try:
-        state = await handle.query("state", rpc_timeout=QUERY_WITHIN)
-    except RPCError as err:
-        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            silent.add(described.task_queue)
-            return None
-        return False
-    return view.id in state.get("queued", []) or view.id == state.get("running")
-
-
-async def _in_project(client: Client, view: DeploymentView, silent: set[str]) -> Diagnosis | None:
+async def _in_project(lookups: Lookups, view: DeploymentView) -> Diagnosis | None:
     """A queued deployment whose own workflow has not run: waiting behind another of its
     project, or with no worker to run its project's queue; None if neither."""
     if view.status is not Status.QUEUED:
         return None
-    held = await _queued_in_project(client, view, silent)
+    held = await lookups.held(view.project)
     if held is None:
         return Diagnosis(view, Kind.NO_WORKER, "its project's queue does not answer: no worker")
-    if held:
+    if view.id in held:
         return Diagnosis(view, Kind.SLOW, "queued behind another deployment of the project")
     return None
 
 
 async def diagnose(
-    client: Client, view: DeploymentView, silent: set[str] | None = None
+    client: Client, view: DeploymentView, lookups: Lookups | None = None
 ) -> Diagnosis:
     """Classify one deployment against its workflow (and, when queued, its project's);
-    `silent` holds the task queues found without a worker so far (see `diagnose_all`)."""
-    silent = set() if silent is None else silent
+    `lookups` holds what the listing it belongs to already asked (see `diagnose_all`)."""
+    lookups = Lookups(client) if lookups is None else lookups
     handle = client.get_workflow_handle(deployment_workflow_id(view.id))
     try:
         described = await handle.describe()
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise
-        return await _in_project(client, view, silent) or Diagnosis(
+        return await _in_project(lookups, view) or Diagnosis(
             view, Kind.ORPHANED, "its workflow was never started"
         )
     if described.status is not WorkflowExecutionStatus.RUNNING:
         state = described.status.name.lower() if described.status else "closed"
-        return await _in_project(client, view, silent) or Diagnosis(
+        return await _in_project(lookups, view) or Diagnosis(
             view, Kind.ORPHANED, f"its workflow is {state}"
         )
     pending = list(described.raw_description.pending_activities)
     if not pending:
-        return await _between_phases(client, view, described.task_queue, described)
+        return await _between_phases(lookups, view, described.task_queue, described)
     activity = pending[0]
     queue = activity.activity_options.task_queue.name or described.task_queue
     name = activity.activity_type.name
-    if not await has_pollers(client, queue, activities=True):
+    if not await lookups.has_pollers(queue, activities=True):
         return Diagnosis(view, Kind.NO_WORKER, f"{name} waits; no worker polls {queue}")
     if activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
         untaken = _untaken(view, name, activity.scheduled_time.ToDatetime(tzinfo=UTC), queue)
@@ -127,10 +96,10 @@ async def diagnose(
 
 
 async def _between_phases(
-    client: Client, view: DeploymentView, queue: str, described: WorkflowExecutionDescription
+    lookups: Lookups, view: DeploymentView, queue: str, described: WorkflowExecutionDescription
 ) -> Diagnosis:
     """No activity is pending: the workflow itself must run next, on its server's queue."""
-    if not await has_pollers(client, queue):
+    if not await lookups.has_pollers(queue):
         return Diagnosis(view, Kind.NO_WORKER, f"its workflow waits; no worker polls {queue}")
     raw = described.raw_description
     task = raw.pending_workflow_task
@@ -168,15 +137,15 @@ async def diagnose_all(
     each: Callable[[DeploymentView], object] | None = None,
 ) -> list[Diagnosis]:
     """Classify the deployments, several at once, in their order; `each` is called as each
-    one's diagnosis begins (a reconciler heartbeats there). A task queue found without a
-    worker once is not waited on again for another deployment."""
+    one's diagnosis begins (a reconciler heartbeats there). What they share (a task queue,
+    a project's serializer) is asked about once for them all."""
     gate = asyncio.Semaphore(DIAGNOSES_AT_ONCE)
-    silent: set[str] = set()
+    lookups = Lookups(client)
 
     async def one(view: DeploymentView) -> Diagnosis:
         async with gate:
             if each is not None:
                 each(view)
-            return await diagnose(client, view, silent)
+            return await diagnose(client, view, lookups)
 
     return list(await asyncio.gather(*map(one, views)))

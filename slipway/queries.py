@@ -3,10 +3,12 @@ deployments needing attention."""
 
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
 
 from slipway.models import DeploymentView, LogEntry
 from slipway.phases import IN_PROGRESS, WAITING, Status
@@ -61,30 +63,57 @@ def get_logs(engine: sa.Engine, deployment_id: str, after_id: int = 0) -> list[L
         return [LogEntry.model_validate(row._asdict()) for row in conn.execute(query)]
 
 
+@dataclass(frozen=True)
+class StuckMark:
+    """Where a page of stuck deployments ended: its last row's place in their order."""
+
+    phase_updated_at: datetime
+    id: str
+
+
 def stuck_query(
-    older_than: timedelta, statuses: Collection[Status] = IN_PROGRESS
+    older_than: timedelta,
+    statuses: Collection[Status] = IN_PROGRESS,
+    after: StuckMark | None = None,
 ) -> sa.Select[Any]:
-    """The seed's stuck-deployment query: in progress, and in the same phase for too long.
-    It is served by idx_deployments_stuck (status, phase_updated_at); `statuses` can add
-    `queued`, for deployments that never started."""
+    """The seed's stuck-deployment query: in progress, and in the same phase for too long,
+    the longest first (the id orders a tie, so that pages neither skip nor repeat a row);
+    with `after`, only those past that mark. It is served by idx_deployments_stuck
+    (status, phase_updated_at); `statuses` can add `queued`, for deployments that never
+    started."""
     in_progress = sorted(status.value for status in statuses)
-    return (
+    query = (
         sa.select(*_VIEW_COLUMNS)
         .join(projects, projects.c.id == deployments.c.project_id)
         .where(
             deployments.c.status.in_(in_progress),
             deployments.c.phase_updated_at < sa.func.now() - older_than,
         )
-        .order_by(deployments.c.phase_updated_at)
+        .order_by(deployments.c.phase_updated_at, deployments.c.id)
     )
+    if after is not None:
+        query = query.where(
+            sa.tuple_(deployments.c.phase_updated_at, deployments.c.id)
+            > sa.tuple_(
+                sa.literal(after.phase_updated_at, sa.DateTime(timezone=True)),
+                sa.literal(after.id, UUID(as_uuid=False)),
+            )
+        )
+    return query
 
 
 def find_stuck(
-    engine: sa.Engine, older_than: timedelta, statuses: Collection[Status] = IN_PROGRESS
+    engine: sa.Engine,
+    older_than: timedelta,
+    statuses: Collection[Status] = IN_PROGRESS,
+    *,
+    limit: int | None = None,
+    after: StuckMark | None = None,
 ) -> list[DeploymentView]:
-    """Deployments in progress whose phase has not changed for longer than `older_than`."""
+    """Deployments in progress whose phase has not changed for longer than `older_than`,
+    the longest first: all of them, or `limit` of them past `after`."""
     with engine.connect() as conn:
-        return _views(conn.execute(stuck_query(older_than, statuses)).all())
+        return _views(conn.execute(stuck_query(older_than, statuses, after).limit(limit)).all())
 
 
 def in_progress(engine: sa.Engine, older_than: timedelta) -> list[DeploymentView]:

@@ -12,6 +12,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -320,6 +321,28 @@ class Settings(BaseSettings):
         ge=1,
         description="Most bytes a project's variables (names and values) may hold in all.",
     )
+
+    stuck_limit: int = Field(
+        default=50,
+        ge=1,
+        description="Stuck deployments one page of the listing holds unless asked for another "
+        "number: each is looked up in Temporal, so a page is kept short.",
+    )
+    stuck_max_limit: int = Field(
+        default=500,
+        ge=1,
+        description="The most stuck deployments one page of the listing may be asked for; "
+        "more is refused, and the rest are read a page at a time.",
+    )
+
+    @model_validator(mode="after")
+    def _stuck_limit_within_its_maximum(self) -> "Settings":
+        if self.stuck_limit > self.stuck_max_limit:
+            raise ValueError(
+                f"SLIPWAY_STUCK_LIMIT ({self.stuck_limit}) must not be over "
+                f"SLIPWAY_STUCK_MAX_LIMIT ({self.stuck_max_limit})"
+            )
+        return self
 
     @field_validator("home")
     @classmethod

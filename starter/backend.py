@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -60,6 +61,14 @@ class Unreachable(Refusal):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, UNREACHABLE)
+
+
+@dataclass(frozen=True)
+class StuckListing:
+    """A page of stuck deployments, and the cursor of the next page (None on the last)."""
+
+    found: list[Stuck]
+    after: str | None
 
 
 def parse_id(given: str) -> str:
@@ -236,7 +245,12 @@ class Backend(Protocol):
 
     async def rollback(self, project: str, to: str | None) -> str: ...
 
-    async def stuck(self, older_than: timedelta) -> list[Stuck]: ...
+    async def stuck(
+        self, older_than: timedelta, limit: int | None, after: str | None
+    ) -> StuckListing:
+        """A page of `limit` (the server's default when None) stuck deployments, the
+        longest stuck first, beginning after the cursor `after`."""
+        ...
 
     async def projects(self) -> list[ProjectSummary]: ...
 

@@ -24,11 +24,19 @@ from slipway.database import engine_for
 from slipway.environment import EnvError
 from slipway.lifecycle import ProjectNotFoundError
 from slipway.names import InvalidNameError, validate_deployment_id
-from slipway.phases import WAITING, Phase
+from slipway.phases import Phase
 from slipway.project_sources import ProjectError
 from slipway.settings import Settings
 from slipway.workflow_ids import deployment_workflow_id
-from starter.backend import FAILED, USAGE, Refusal, is_whole, one_of, parse_id
+from starter.backend import (
+    FAILED,
+    USAGE,
+    Refusal,
+    StuckListing,
+    is_whole,
+    one_of,
+    parse_id,
+)
 from starter.outages import temporal_down
 from starter.uploads import UploadError
 
@@ -49,7 +57,6 @@ if TYPE_CHECKING:
     from slipway.phases import Status
     from slipway.project_health import ProjectHealth, ProjectSummary
     from starter import project_env, projects
-    from starter.http.schemas import Stuck
 
 REMOVED_BY_CLI = "removed with `slipway previews rm`"
 """The reason the project's history records for a removal asked on the server."""
@@ -362,13 +369,20 @@ class Local:
             client = await self.client()
             return await api.rollback(client, self.settings, self.engine, project, to)
 
-    async def stuck(self, older_than: timedelta) -> list[Stuck]:
-        from slipway.diagnosis import diagnose_all
+    async def stuck(
+        self, older_than: timedelta, limit: int | None, after: str | None
+    ) -> StuckListing:
+        from slipway.stuck import PageError, mark, page_size, stuck_page
         from starter.http.schemas import Stuck
 
-        views = await asyncio.to_thread(queries.find_stuck, self.engine, older_than, WAITING)
-        client = await self.client()
-        return [Stuck.of(found) for found in await diagnose_all(client, views)]
+        try:
+            size = page_size(self.settings, limit)
+            if after is not None:
+                mark(after)
+        except PageError as err:
+            raise Refusal(str(err), USAGE) from None
+        page = await stuck_page(self.engine, self.client, older_than, size, after)
+        return StuckListing([Stuck.of(found) for found in page.found], page.after)
 
     async def lifecycle(
         self, project: str, action: LifecycleAction, cancel: bool

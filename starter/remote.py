@@ -43,6 +43,7 @@ from starter.backend import (
     URL_VARIABLE,
     USAGE,
     Refusal,
+    StuckListing,
     Unreachable,
     is_whole,
     one_of,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from slipway.analytics import Stats
     from slipway.domains import DomainView
     from slipway.project_health import ProjectHealth, ProjectSummary
-    from starter.http.schemas import Stuck
     from starter.project_env import EnvChange, EnvListing
     from starter.projects import SourceSettings, SourceView
     from starter.tree import Described
@@ -653,13 +653,22 @@ class Remote:
         body = {"to": to} if to is not None else None
         return (await self._post(f"/api/projects/{project}/rollback", json=body)).id
 
-    async def stuck(self, older_than: timedelta) -> list[Stuck]:
+    async def stuck(
+        self, older_than: timedelta, limit: int | None, after: str | None
+    ) -> StuckListing:
         from starter.http.schemas import Stuck
 
-        found = await self._read(
-            "/api/deployments/stuck", params={"olderThan": _duration(older_than)}
-        )
-        return TypeAdapter(list[Stuck]).validate_json(found)
+        params: dict[str, str | int] = {"olderThan": _duration(older_than)}
+        if limit is not None:
+            params["limit"] = limit
+        if after is not None:
+            params["after"] = after
+        answer = await self._request("GET", "/api/deployments/stuck", params=params)
+        if answer.status_code != 200:
+            raise self._refused(answer)
+        found = TypeAdapter(list[Stuck]).validate_json(answer.content)
+        following = answer.links.get("next", {}).get("url")
+        return StuckListing(found, httpx.URL(following).params.get("after") if following else None)
 
     async def projects(self) -> list[ProjectSummary]:
         from slipway.project_health import ProjectSummary

@@ -1,7 +1,10 @@
 """Shared steps of the tests: make a site, deploy it, wait, fetch it through Traefik."""
 
 import asyncio
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ from slipway import queries
 from slipway.models import DeploymentView
 from slipway.phases import Status
 from slipway.settings import Settings
-from slipway.tables import deployment_logs
+from slipway.tables import deployment_logs, deployments, projects
 from slipway.temporal import workflow_status
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
@@ -97,6 +100,46 @@ def transitions(engine: sa.Engine, deployment_id: str) -> list[str]:
     )
     with engine.connect() as conn:
         return list(conn.execute(query).scalars())
+
+
+ANCIENT_DAYS = 3000
+"""How long ago `ancient_stuck` deployments last moved: longer than any other test's."""
+
+
+@contextmanager
+def ancient_stuck(engine: sa.Engine, statuses: list[str]) -> Iterator[list[str]]:
+    """Deployments of a new project, one per status, in the same phase for more than
+    `ANCIENT_DAYS` and without a workflow; yields their ids oldest first, as the stuck
+    listing orders them (the second and third moved at the same moment, so their ids order
+    them), and removes them after."""
+    name = f"ancient-{uuid.uuid4().hex[:8]}"
+    ages = [len(statuses) - i + (i > 1) for i in range(len(statuses))]
+    planted = [(age, str(uuid.uuid4()), status) for age, status in zip(ages, statuses, strict=True)]
+    with engine.begin() as conn:
+        project_id = conn.execute(
+            sa.insert(projects)
+            .values(name=name, domain=f"{name}.localhost")
+            .returning(projects.c.id)
+        ).scalar_one()
+        for age, deployment_id, status in planted:
+            conn.execute(
+                sa.insert(deployments).values(
+                    id=deployment_id,
+                    project_id=project_id,
+                    status=status,
+                    phase="queued" if status == "queued" else "copying_files",
+                    workflow_id=deployment_workflow_id(deployment_id),
+                    phase_updated_at=sa.func.now() - timedelta(days=ANCIENT_DAYS, minutes=age),
+                )
+            )
+    try:
+        yield [
+            deployment_id for _, deployment_id, _ in sorted(planted, key=lambda p: (-p[0], p[1]))
+        ]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(deployments).where(deployments.c.project_id == project_id))
+            conn.execute(sa.delete(projects).where(projects.c.id == project_id))
 
 
 def started(engine: sa.Engine, deployment_id: str) -> bool:

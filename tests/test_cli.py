@@ -7,11 +7,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
 from temporalio.client import Client
 
 from slipway.settings import Settings
 from tests.components import free_port
-from tests.helpers import deploy, deploy_and_wait, make_site
+from tests.helpers import ANCIENT_DAYS, ancient_stuck, deploy, deploy_and_wait, make_site
 from tests.running import RunningWorker
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
@@ -237,12 +238,32 @@ async def test_resume_waits_for_the_resumed_run(
     assert "active (100%)" in out and "✓ active" in out and "failed" not in out + err
 
 
-async def test_stuck_and_migrate(settings: Settings) -> None:
+async def test_stuck_and_migrate(settings: Settings, engine: sa.Engine) -> None:
     code, out, err = await slipway(settings, "db", "migrate")
     assert code == 0, err
     code, out, err = await slipway(settings, "stuck", "--older-than", "5m", "--json")
     assert code == 0, err
     assert isinstance(json.loads(out), list)
+
+    # A page at a time, the longest stuck first; stderr says how to ask for the next.
+    older = f"{ANCIENT_DAYS}d"
+    with ancient_stuck(engine, ["queued", "deploying", "building"]) as ids:
+        code, out, err = await slipway(settings, "stuck", "--older-than", older, "--limit", "2")
+        assert code == 0, err
+        assert ids[0] in out and ids[1] in out and ids[2] not in out
+        following = f"more: slipway stuck --older-than {older} --limit 2 --after "
+        assert err.startswith(following), err
+        after = err.removeprefix(following).strip()
+        code, out, err = await slipway(
+            settings, "stuck", "--older-than", older, "--limit", "2", "--after", after, "--json"
+        )
+        assert code == 0 and err == "", err
+        assert [found["id"] for found in json.loads(out)] == ids[2:]
+
+    code, _, err = await slipway(settings, "stuck", "--limit", "501")
+    assert code == 2 and "SLIPWAY_STUCK_MAX_LIMIT" in err, err
+    code, _, err = await slipway(settings, "stuck", "--after", "soon")
+    assert code == 2 and "after: 'soon' is not a cursor" in err, err
 
 
 async def test_rollback_reconcile_cancel_and_resume_commands(

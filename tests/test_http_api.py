@@ -53,7 +53,14 @@ from starter.http.auth import (
 from starter.http.config import ApiSettings
 from starter.http.redaction import redact
 from tests.components import free_port
-from tests.helpers import SUCCESS_TRANSITIONS, fetch, make_site, wait_for
+from tests.helpers import (
+    ANCIENT_DAYS,
+    SUCCESS_TRANSITIONS,
+    ancient_stuck,
+    fetch,
+    make_site,
+    wait_for,
+)
 from tests.running import RunningWorker
 
 TOKEN = f"test-{uuid.uuid4().hex}"
@@ -584,6 +591,10 @@ async def test_limits_and_validation_say_what_to_fix(
         await http.get("/api/deployments?project=-x"), 422
     )
     assert "olderThan" in problem(await http.get("/api/deployments/stuck?olderThan=soon"), 422)
+    over = problem(await http.get("/api/deployments/stuck?limit=501"), 422)
+    assert over.startswith("limit: 501 is over") and "SLIPWAY_STUCK_MAX_LIMIT" in over
+    assert "limit" in problem(await http.get("/api/deployments/stuck?limit=0"), 422)
+    assert "after" in problem(await http.get("/api/deployments/stuck?after=soon"), 422)
     assert "since" in problem(await http.get("/api/analytics/phases?since=forever"), 422)
     assert "has no active deployment" in problem(
         await http.post(f"/api/projects/{project}/rollback"), 409
@@ -689,6 +700,43 @@ async def test_cancel_resume_rollback_and_stuck_over_http(
 
     stuck = await http.get("/api/deployments/stuck?olderThan=1s")
     assert stuck.status_code == 200 and isinstance(stuck.json(), list)
+
+
+async def test_stuck_deployments_come_a_page_at_a_time(
+    settings: Settings, client: Client, engine: sa.Engine, api_settings: ApiSettings
+) -> None:
+    # Each page is a bounded number of deployments, the longest stuck first; its Link
+    # header names the next, until the last.
+    small = settings.model_copy(update={"stuck_limit": 2, "stuck_max_limit": 3})
+    app = create_app(small, api_settings, client=client, engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api.test", headers=AUTH
+    ) as http:
+        statuses = ["queued", "building", "deploying", "queued", "deploying"]
+        with ancient_stuck(engine, statuses) as ids:
+            pages: list[list[str]] = []
+            url: str | None = f"/api/deployments/stuck?olderThan={ANCIENT_DAYS}d"
+            while url is not None:
+                answer = await http.get(url)
+                assert answer.status_code == 200, answer.text
+                pages.append([found["id"] for found in answer.json()])
+                assert {found["kind"] for found in answer.json()} == {"orphaned"}
+                url = answer.links.get("next", {}).get("url")
+            assert pages == [ids[:2], ids[2:4], ids[4:]]
+
+            whole = await http.get(f"/api/deployments/stuck?olderThan={ANCIENT_DAYS}d&limit=3")
+            assert [found["id"] for found in whole.json()] == ids[:3]
+            assert "olderThan=3000d&limit=3&after=" in whole.links["next"]["url"]
+            over = await http.get("/api/deployments/stuck?limit=4")
+            assert over.status_code == 422
+            assert "over the most one page holds here, 3" in over.json()["detail"]
+
+        document = (await http.get("/openapi.json")).json()
+    operation = document["paths"]["/api/deployments/stuck"]["get"]
+    limit = next(param for param in operation["parameters"] if param["name"] == "limit")
+    assert limit["schema"]["default"] == 2
+    assert {"type": "integer", "minimum": 1, "maximum": 3} in limit["schema"]["anyOf"]
 
 
 async def test_events_push_each_transition_and_log_line_until_it_ends(

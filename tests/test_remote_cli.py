@@ -26,7 +26,7 @@ from starter.http.app import create_app
 from starter.http.config import ApiSettings
 from tests.components import free_port
 from tests.git_server import make_repo
-from tests.helpers import fetch, make_site, wait_for
+from tests.helpers import ANCIENT_DAYS, ancient_stuck, fetch, make_site, wait_for
 from tests.running import RunningWorker
 from tests.test_cli import slipway as on_the_server
 from tests.test_http_api import TOKEN, pack, running
@@ -214,6 +214,25 @@ def _plant(engine: sa.Engine, project: str, ids: list[str]) -> None:
                     workflow_id=f"deploy-{deployment_id}",
                 )
             )
+
+
+async def test_stuck_pages_read_the_same_from_another_machine(
+    remote: Remote, settings: Settings, engine: sa.Engine
+) -> None:
+    # The API's Link header gives the remote CLI the cursor the local one computes.
+    older = f"{ANCIENT_DAYS}d"
+    with ancient_stuck(engine, ["building", "queued", "deploying"]) as ids:
+        first = ("stuck", "--older-than", older, "--limit", "2", "--json")
+        code, out, err = await remote.slipway(*first)
+        assert code == 0 and [found["id"] for found in json.loads(out)] == ids[:2], err
+        assert (code, out, err) == await on_the_server(settings, *first)
+        after = err.split("--after ")[1].strip()
+        second = (*first, "--after", after)
+        code, out, err = await remote.slipway(*second)
+        assert code == 0 and [found["id"] for found in json.loads(out)] == ids[2:], err
+        assert (code, out, err) == await on_the_server(settings, *second)
+    code, _, err = await remote.slipway("stuck", "--limit", "501")
+    assert code == 2 and "SLIPWAY_STUCK_MAX_LIMIT" in err, err
 
 
 async def test_stuck_cancel_and_resume_from_another_machine(

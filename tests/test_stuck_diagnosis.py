@@ -1,6 +1,7 @@
 """Stuck deployments classified against Temporal, and phase deadlines that act."""
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -11,9 +12,10 @@ from temporalio.client import Client
 from slipway import queries
 from slipway.diagnosis import Kind, diagnose
 from slipway.layout import Layout
+from slipway.lookups import QUERY_WITHIN, Lookups
 from slipway.phases import Phase, Status
 from slipway.settings import Settings
-from slipway.workflow_ids import deployment_workflow_id
+from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from tests.helpers import deploy, deploy_and_wait, fetch, make_site, row, wait_for
 from tests.running import RunningWorker
 
@@ -91,3 +93,32 @@ async def test_phase_past_its_deadline_fails_and_keeps_serving(
     assert view.metadata["error"] == "phase deadline exceeded: pulling_source"
     assert Layout(settings.home).current(project).readlink().name == old
     assert "old" in fetch(settings, project).text
+
+
+async def test_a_listing_waits_once_on_a_queue_no_worker_answers(client: Client) -> None:
+    # Serializers that run on a task queue nobody polls never answer: the first one asked
+    # there stands for the queue, and the next is not asked (nor waited on) again.
+    silent = f"silent-{uuid.uuid4().hex[:8]}"
+    names = [f"silent-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    handles = [
+        await client.start_workflow(
+            "ProjectWorkflow", id=project_workflow_id(name), task_queue=silent
+        )
+        for name in names
+    ]
+    try:
+        lookups = Lookups(client)
+        started = time.monotonic()
+        assert await lookups.held(names[0]) is None
+        assert time.monotonic() - started >= QUERY_WITHIN.total_seconds() * 0.9
+        started = time.monotonic()
+        assert await lookups.held(names[1]) is None
+        assert await lookups.held(names[0]) is None
+        assert time.monotonic() - started < 1
+        # Another listing asks again: a worker may have come since.
+        started = time.monotonic()
+        assert await Lookups(client).held(names[1]) is None
+        assert time.monotonic() - started >= QUERY_WITHIN.total_seconds() * 0.9
+    finally:
+        for handle in handles:
+            await handle.terminate("test over")

@@ -267,16 +267,37 @@ def _list_previews(project: str | None, json: bool) -> None:
 @app.command()
 def stuck(
     older_than: Annotated[str, typer.Option(help="How long in one phase counts as stuck.")] = "5m",
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="How many, at most (by default the server's SLIPWAY_STUCK_LIMIT, at most its "
+            "SLIPWAY_STUCK_MAX_LIMIT).",
+        ),
+    ] = None,
+    after: Annotated[
+        str | None, typer.Option(help="Begin after this cursor, which the page before named.")
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Deployments queued or in progress whose phase has not moved for longer than
-    --older-than, each classified against Temporal: slow, orphaned or no-worker."""
+    --older-than, the longest first, each classified against Temporal: slow, orphaned or
+    no-worker. A page at a time: when more follow, the command for the next page is
+    printed on stderr."""
     window = parse_duration(older_than)
-    found = run(lambda backend: backend.stuck(window))
+    listing = run(lambda backend: backend.stuck(window, limit, after))
     if json:
-        print(render.stuck_json(found))
+        print(render.stuck_json(listing.found))
     else:
-        render.console.print(render.stuck_table(found))
+        render.console.print(render.stuck_table(listing.found))
+    if listing.after is not None:
+        paged = f" --limit {limit}" if limit is not None else ""
+        render.errors.print(
+            f"more: slipway stuck --older-than {older_than}{paged} --after {listing.after}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()

@@ -98,8 +98,9 @@ def create_app(
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
     def openapi() -> dict[str, Any]:
         """The OpenAPI document, behind the token like everything but /healthz, with this
-        server's limits on uploads."""
-        return content.state_limits(app.openapi(), settings.unpack_limits)
+        server's limits on uploads and on a page of stuck deployments."""
+        document = content.state_limits(app.openapi(), settings.unpack_limits)
+        return deployments.state_stuck_limits(document, settings)
 
     # Content first: its POST /api/deployments takes the requests whose body is JSON, the
     # archive upload's every other.

@@ -5,7 +5,7 @@ import asyncio
 import re
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
@@ -19,11 +19,12 @@ from fastapi import (
 from fastapi import Path as PathParam
 
 from slipway import analytics, monitoring, queries
-from slipway.diagnosis import diagnose_all
 from slipway.models import DeploymentView, LogEntry
 from slipway.names import InvalidNameError, preview_site
-from slipway.phases import WAITING, Status
+from slipway.phases import Status
 from slipway.project_health import ProjectSummary
+from slipway.settings import Settings
+from slipway.stuck import CURSOR, PageError, page_size, stuck_page
 from starter import api
 from starter.http.archive_form import ArchiveForm, form_schema
 from starter.http.auth import require_token
@@ -238,8 +239,23 @@ def list_projects(services: Shared) -> list[ProjectSummary]:
     return monitoring.project_summaries(services.engine)
 
 
-@router.get("/deployments/stuck")
+NEXT_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "Link": {
+                "description": 'The next page, as `<...>; rel="next"`: this request with '
+                "`after` set to the cursor that follows this page. Absent on the last page.",
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
+
+
+@router.get("/deployments/stuck", responses=NEXT_PAGE)
 async def stuck_deployments(
+    request: Request,
+    response: Response,
     services: Shared,
     older_than: Annotated[
         str,
@@ -249,14 +265,46 @@ async def stuck_deployments(
             description="How long in one phase counts as stuck: a number and s, m, h or d.",
         ),
     ] = "5m",
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="How many, at most, this page holds: by default SLIPWAY_STUCK_LIMIT, "
+            "at most SLIPWAY_STUCK_MAX_LIMIT (more is refused with 422).",
+        ),
+    ] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=CURSOR,
+            description="Where the page begins: the cursor the page before gave in its Link "
+            "header.",
+        ),
+    ] = None,
 ) -> list[Stuck]:
-    """Deployments queued or in progress whose phase has not moved for that long, each
-    classified against Temporal: slow, orphaned or no-worker."""
-    views = await asyncio.to_thread(
-        queries.find_stuck, services.engine, duration(older_than), WAITING
-    )
-    client = await services.temporal()
-    return [Stuck.of(found) for found in await diagnose_all(client, views)]
+    """Deployments queued or in progress whose phase has not moved for that long, the
+    longest first, each classified against Temporal: slow, orphaned or no-worker. A page at
+    a time: a Link header names the next one."""
+    try:
+        size = page_size(services.settings, limit)
+    except PageError as err:
+        raise HTTPException(422, str(err)) from None
+    page = await stuck_page(services.engine, services.temporal, duration(older_than), size, after)
+    if page.after is not None:
+        following = request.url.include_query_params(after=page.after)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return [Stuck.of(found) for found in page.found]
+
+
+def state_stuck_limits(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document with this server's page sizes on the stuck listing's `limit`."""
+    operation = document["paths"]["/api/deployments/stuck"]["get"]
+    limit = next(param for param in operation["parameters"] if param["name"] == "limit")
+    limit["schema"]["default"] = settings.stuck_limit
+    for branch in limit["schema"]["anyOf"]:
+        if branch.get("type") == "integer":
+            branch["maximum"] = settings.stuck_max_limit
+    return document
 
 
 @router.get("/deployments/{deployment_id}", responses=NOT_FOUND)
