@@ -64,6 +64,9 @@ class MonitorActivities:
                 project = site.name
                 if public_target(self.layout, project) is None:
                     continue
+                if current_release(self.layout, project) is None:
+                    # Its first deployment routed it and has not switched yet: nothing serves.
+                    continue
                 if is_stopped(self.layout, project):
                     report.checked[project] = "stopped"
                     continue

@@ -163,7 +163,9 @@ def app_routes(layout: Layout, proxy: str) -> list[Json]:
     """A route per app project and slot for requests Traefik sent (`proxy` is their
     `PROXY_HEADER`), proxying to the container its upstream file names (the file is read on
     every request: a rename moves the slot). The answer names the port it came from; an
-    app's own header of that name is replaced."""
+    app's own header of that name is replaced. A slot with no file yet (`current`, while a
+    project's first deployment is proven) matches no route: its requests get the 404 of a
+    name that serves nothing, not a proxy error."""
     routes = []
     for project in app_projects(layout):
         for slot in SLOTS:
@@ -183,7 +185,11 @@ def app_routes(layout: Layout, proxy: str) -> list[Json]:
                                 PROJECT_HEADER: [project],
                                 APP_HEADER: [slot],
                                 PROXY_HEADER: [proxy],
-                            }
+                            },
+                            "file": {
+                                "root": str(layout.upstreams / project),
+                                "try_files": [f"/{slot}"],
+                            },
                         }
                     ],
                     "handle": [handler],

@@ -320,6 +320,28 @@ async def test_unhealthy_version_fails_and_the_old_keeps_serving(
     assert _ours(docker_client, old)[0] == 1
 
 
+async def test_a_first_app_deployment_that_fails_leaves_its_names_answering_404(
+    client: Client,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+    containers: None,
+) -> None:
+    """A project's first deployment routes its public names to the `current` slot before
+    proving the release: while nothing is there, the static server answers 404 (not a proxy
+    error), and a failed proof takes the route away again."""
+    layout = settings.layout
+    async with Watcher(settings, project) as watcher:
+        _, failure = await deploy_and_wait(
+            client, settings, app(tmp_path / "v1", "v1", path="/missing"), project
+        )
+    assert failure is not None
+    assert watcher.answers and {status for status, _ in watcher.answers} == {404}
+    assert not layout.route(project).exists()
+    assert fetch(settings, project).status_code == 404
+
+
 @pytest.mark.parametrize("activity", ["build", "update_routes"])
 async def test_worker_killed_during_build_or_container_start_leaves_one_of_each(
     activity: str,

@@ -12,7 +12,16 @@ from slipway.phases import Phase, Status
 from slipway.search_attributes import DEPLOYMENT_PHASE, PROJECT_NAME
 from slipway.settings import Settings
 from slipway.workflow_ids import deployment_workflow_id
-from tests.helpers import SUCCESS_TRANSITIONS, deploy_and_wait, fetch, make_site, row, transitions
+from tests.helpers import (
+    SUCCESS_TRANSITIONS,
+    Watcher,
+    deploy_and_wait,
+    fetch,
+    make_site,
+    row,
+    transitions,
+)
+from tests.inotify import watching
 from tests.running import RunningWorker
 from workflows.deployment import DeploymentWorkflow
 
@@ -43,6 +52,33 @@ async def test_phase_progression(
     described = await handle.describe()
     assert described.typed_search_attributes.get(DEPLOYMENT_PHASE) == "active"
     assert described.typed_search_attributes.get(PROJECT_NAME) == project
+
+
+async def test_a_new_project_is_routed_once_and_answers_404_until_its_switch(
+    client: Client,
+    settings: Settings,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    """Traefik reads every route again on each write into its directory: a project's first
+    deployment writes its route once, public routers included, and its switch only moves
+    `current`. Until then a visitor gets a 404, as before the project existed."""
+    layout = settings.layout
+    layout.routes.mkdir(parents=True, exist_ok=True)
+    name = layout.route(project).name
+    with watching(layout.routes) as watch:
+        async with Watcher(settings, project) as watcher:
+            _, failure = await deploy_and_wait(
+                client, settings, make_site(tmp_path / "site", "routed once"), project
+            )
+        events = [event for event in watch.events() if event[1] == name]
+    assert failure is None
+    assert events == [("moved_to", name)]
+    statuses = [status for status, _ in watcher.answers]
+    served = statuses.index(200) if 200 in statuses else len(statuses)
+    assert set(statuses[:served]) <= {404} and set(statuses[served:]) == {200}, statuses
+    assert "routed once" in fetch(settings, project).text
 
 
 async def test_redeploy_switches_release_and_keeps_the_old_one(

@@ -9,8 +9,9 @@ to the static server (Caddy) with headers naming the project and the slot, `curr
 container (see `activities.adapters.upstreams`). So a redeploy, static or app, moves a link
 or a file and renders the same route as before: Traefik, whose file provider reads every
 route again on each change, has nothing to do. The route changes only when the project
-first deploys, switches between a static site and an app, is stopped or started, or its
-names change.
+first deploys (once: its public routers are written with the candidate's, pointing at the
+slot the switch fills), switches between a static site and an app, is stopped or started,
+or its names change.
 
 Each custom domain adds two routers to the public service: one on the HTTPS entry point, with
 its certificate (the ACME resolver's, or the one the project brought), and one on HTTP, which
@@ -192,8 +193,10 @@ def render_route(
     stopped: bool = False,
 ) -> tuple[str, str]:
     """The project's Traefik dynamic configuration and its version (which changes only when
-    the configuration does); with no public target (before a project's first deployment goes
-    active) only the candidate router exists, reached with the project's `candidate_token`
+    the configuration does); with no public target (a first deployment's route as earlier
+    versions wrote it: now the first one routes the public names to the still empty
+    `current` slot, see `updating_routes`) only the candidate router exists, reached with
+    the project's `candidate_token`
     (derived, like the static server's `proxy_token`, from the server's secret `key`).
     A `stopped` project's public routers send requests to a service with no server, which
     Traefik answers with 503; its public service stays in the file, naming where it served,

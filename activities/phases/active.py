@@ -41,7 +41,7 @@ def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> Switc
     layout = settings.layout
     app = verified_release(layout, d.project, d.release)
     before = public_target(layout, d.project)
-    replaced = before.url if before is not None and not before.slot else None
+    replaced = before.url if before is not None and not before.slot and before.url else None
     upstream = None
     if app is None:
         public = static_target(settings.static_address, settings.static_port, "current")

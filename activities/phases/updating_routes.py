@@ -2,7 +2,13 @@
 container, started now on its own port) on every name of the project, the public routers left
 as they are. For an app, the candidate router goes to the static server's `next` slot, whose
 upstream file now names the new container: the route itself changes only for a project's
-first app deployment."""
+first app deployment.
+
+A project's first deployment here writes its public routers too, pointed at the `current`
+slot the switch fills (a link, or an app's upstream file): until then its names answer 404
+from the static server, as they did from Traefik with no router, and the switch renders the
+same route again. So a new project costs Traefik one reading of every route, not two (its
+file provider reads them all on each change), and its switch does not wait for a reload."""
 
 from collections.abc import Mapping
 
@@ -34,9 +40,10 @@ from slipway.settings import Settings
 def update_routes(
     settings: Settings, deployment: DeploymentInput, env: Mapping[str, str]
 ) -> RouteResult:
-    """Route the candidate to the release; an app's container starts with `env` (in clear:
-    it goes nowhere but the container); a stopped project's public routers stay stopped
-    until the switch. Idempotent: the container is adopted by name, its port is allocated
+    """Route the candidate to the release (and, on a project's first deployment, the public
+    names to the `current` slot, still empty); an app's container starts with `env` (in
+    clear: it goes nowhere but the container); a stopped project's public routers stay
+    stopped until the switch. Idempotent: the container is adopted by name, its port is allocated
     once, and the upstream and route writes keep what they replaced (see
     `upstreams.write_upstream`, `traefik.write_route`)."""
     d = deployment
@@ -48,11 +55,15 @@ def update_routes(
     app = verified_release(layout, d.project, d.release)
     if app is None:
         candidate = static_target(settings.static_address, settings.static_port, "next")
+        if public is None:
+            public = static_target(settings.static_address, settings.static_port, "current")
         config, version = render_route(d.project, hosts, public, candidate, key, stopped=stopped)
         return write_route(layout, d.project, d.deployment_id, config, version)
     container_id, port = _start(settings, d, app, env)
     target = app_target(settings, d.project, d.deployment_id, port, "next")
     write_upstream(settings, d.project, "next", address_of(target.url), d.deployment_id)
+    if public is None:
+        public = app_target(settings, d.project, d.deployment_id, port, "current")
     config, version = render_route(d.project, hosts, public, target, key, stopped=stopped)
     routed = write_route(layout, d.project, d.deployment_id, config, version)
     return routed.model_copy(update={"container_id": container_id, "port": port})
