@@ -17,7 +17,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from slipway import env_versions, previews, queries, records, submission, turns
 from slipway.database import engine_for
@@ -39,7 +39,7 @@ from slipway.records import Registered
 from slipway.schedules import reconcile_input
 from slipway.secrets import load_key, seal, unseal
 from slipway.settings import Settings, host_task_queue
-from slipway.temporal import has_pollers
+from slipway.temporal import has_pollers, workflow_status
 from slipway.workflow_ids import (
     deployment_workflow_id,
     project_workflow_id,
@@ -284,7 +284,10 @@ async def deploy_stored(
 
 async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
     """Cancel a deployment: a running one through Temporal cancellation (its compensation
-    puts the previous release back), a queued one by taking it off its project's queue."""
+    puts the previous release back), a queued one by taking it off its project's queue, and
+    one that nothing holds (no workflow of its own, its project's queue not running: its
+    start was never made) by recording it cancelled. One whose workflow ended without
+    recording its end is the reconciler's to record: a conflict."""
     view = await asyncio.to_thread(status, engine, deployment_id)
     if view is None or view.status in TERMINAL:
         if view is None:
@@ -293,24 +296,47 @@ async def cancel(client: Client, engine: sa.Engine, deployment_id: str) -> str:
             f"deployment {deployment_id} is {view.status.value}: nothing to cancel"
         )
     handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
-    if not await workflow_closed(client, deployment_id) and await _exists(handle):
-        await handle.cancel()
-        if not await _unserved_before_it_ran(client, handle):
-            return "cancelling"
-        # Nothing of it ran, and nothing would hear the cancel until its server's worker
-        # is back: it ends now, recorded as cancelled, with nothing to put back.
-        await handle.terminate("cancelled before it started; no worker serves its server")
-        reason = "cancelled by request before it started (no worker serves its server)"
+    own = await workflow_status(client, handle.id)
+    if own is None and await _signal_cancel(client, view.project, deployment_id):
+        return "cancel requested from its project's queue"
+    if own is None:
+        own = await workflow_status(client, handle.id)
+    if own is None:
+        reason = "cancelled by request before it started (nothing was to start it)"
         await asyncio.to_thread(_record_cancelled, engine, view, reason)
-        return "cancelled: it had not started, and no worker serves its server"
+        return "cancelled: it had not started, and nothing was to start it"
+    if own is not WorkflowExecutionStatus.RUNNING:
+        raise DeploymentError(
+            f"deployment {deployment_id}'s workflow has ended ({own.name.lower()}) without "
+            "recording its end: nothing to cancel (the reconciler records how it ended)"
+        )
+    await handle.cancel()
+    if not await _unserved_before_it_ran(client, handle):
+        return "cancelling"
+    # Nothing of it ran, and nothing would hear the cancel until its server's worker
+    # is back: it ends now, recorded as cancelled, with nothing to put back.
+    await handle.terminate("cancelled before it started; no worker serves its server")
+    reason = "cancelled by request before it started (no worker serves its server)"
+    await asyncio.to_thread(_record_cancelled, engine, view, reason)
+    return "cancelled: it had not started, and no worker serves its server"
+
+
+async def _signal_cancel(client: Client, project: str, deployment_id: str) -> bool:
+    """Ask the project's queue to drop the deployment; False if the queue is not running
+    (then it holds nothing)."""
     # The workflow's module loads every activity's (Docker's client among them): imported
     # where it is signalled, so the CLI's reading commands start without it.
     from workflows.project import ProjectWorkflow
 
-    await client.get_workflow_handle(project_workflow_id(view.project)).signal(
-        ProjectWorkflow.cancel, deployment_id
-    )
-    return "cancel requested from its project's queue"
+    try:
+        await client.get_workflow_handle(project_workflow_id(project)).signal(
+            ProjectWorkflow.cancel, deployment_id
+        )
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True
 
 
 async def _unserved_before_it_ran(client: Client, handle: WorkflowHandle[Any, Any]) -> bool:

@@ -2,8 +2,10 @@
 previous release serving, and visitors never see anything else."""
 
 import asyncio
+import uuid
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
@@ -11,9 +13,11 @@ from slipway import queries
 from slipway.layout import Layout
 from slipway.phases import Phase, Status
 from slipway.settings import Settings
+from slipway.workflow_ids import deployment_workflow_id
 from starter import api
 from tests.helpers import (
     Watcher,
+    ancient_stuck,
     broken_static,
     deploy,
     deploy_and_wait,
@@ -115,3 +119,30 @@ async def test_cancel_a_queued_deployment(
     logged = queries.get_logs(engine, queued)
     assert [e.phase for e in logged] == ["queued", "failed", "failed"]
     assert logged[-1].message == "Cancelled: cancelled by request before it started"
+
+
+async def test_a_cancel_when_its_workflow_ended_or_nothing_was_to_start_it(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    worker: RunningWorker,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    """A deployment whose workflow ended without recording its end is the reconciler's to
+    record: a cancel says so. One with no workflow (never started, or gone with Temporal's
+    retention) whose project's queue is not running will never run: a cancel records it
+    cancelled."""
+    ghost = settings.model_copy(update={"server": f"ghost{uuid.uuid4().hex[:6]}"})
+    waiting = await deploy(client, ghost, make_site(tmp_path / "s", "never"), project)
+    await wait_for("the row", lambda: queries.get_deployment(engine, waiting) is not None)
+    await client.get_workflow_handle(deployment_workflow_id(waiting)).terminate("test over")
+    with pytest.raises(api.DeploymentError, match="terminated"):
+        await api.cancel(client, engine, waiting)
+    assert row(engine, waiting).status is Status.QUEUED
+
+    with ancient_stuck(engine, ["queued"]) as [orphan]:
+        assert "nothing was to start it" in await api.cancel(client, engine, orphan)
+        view = row(engine, orphan)
+        assert view.status is Status.CANCELLED
+        assert view.metadata["error"].startswith("cancelled by request before it started")
