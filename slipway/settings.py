@@ -268,6 +268,18 @@ class Settings(BaseSettings):
         description="CA certificates (PEM) Traefik trusts for the ACME directory's HTTPS: a "
         "private ACME CA's.",
     )
+    acme_certificate_hours: int = Field(
+        default=2160,
+        ge=1,
+        description="How long the ACME CA's certificates last, in hours (Traefik's "
+        "certificatesDuration): Traefik renews within a window and checks at an interval it "
+        "derives from this, not from the certificates. 2160 is Let's Encrypt's 90 days: "
+        "renewal in the last 30 days, checked daily. A CA issuing shorter ones needs its "
+        "own: a day (24) renews in the last 6 hours, checked every 10 minutes; under a day, "
+        "in the last 20 minutes, checked every minute. Left at 2160, a 24-hour certificate "
+        "would be renewed only at the daily check, at best as it ends, and a renewal that "
+        "failed would not be tried again for a day.",
+    )
     acme_storage: Path | None = Field(
         default=None,
         description="Traefik's ACME account and certificates (mode 0600), kept so that a restart "

@@ -145,6 +145,22 @@ def test_traefik_api_and_dashboard_are_off_in_both_stacks(tmp_path: Path) -> Non
     assert "--api" not in command
 
 
+def test_traefik_is_told_how_long_certificates_last_in_both_stacks(tmp_path: Path) -> None:
+    """Traefik derives when and how often it renews from certificatesDuration, not from the
+    certificates: both stacks pass it SLIPWAY_ACME_CERTIFICATE_HOURS, with the same default."""
+    default = Settings(home=tmp_path).acme_certificate_hours
+    for hours in (default, 24):
+        traefik(Settings(home=tmp_path, acme_certificate_hours=hours))
+        embedded = yaml.safe_load((tmp_path / "traefik" / "traefik.yml").read_text())
+        assert embedded["certificatesResolvers"]["slipway"]["acme"]["certificatesDuration"] == hours
+    service = _compose()["services"]["traefik"]
+    assert _environment(service)["SLIPWAY_ACME_CERTIFICATE_HOURS"] == (
+        f"${{SLIPWAY_ACME_CERTIFICATE_HOURS:-{default}}}"
+    )
+    command = " ".join(service["command"])
+    assert re.search(r"certificatesDuration: %d.*\$\$SLIPWAY_ACME_CERTIFICATE_HOURS", command)
+
+
 def test_no_service_trusts_database_connections() -> None:
     services = _compose()["services"]
     for name, service in services.items():

@@ -58,8 +58,9 @@ def traefik(settings: Settings) -> Service:
 
     Custom domains are served on the HTTPS entry point with certificates from the ACME CA
     (`SLIPWAY_ACME_CA`), obtained through the HTTP-01 challenge on the web entry point and
-    kept in `SLIPWAY_ACME_STORAGE` so that a restart issues nothing again. Its log is JSON:
-    the monitor reads why a certificate was refused from it, per domain.
+    kept in `SLIPWAY_ACME_STORAGE` so that a restart issues nothing again; when and how often
+    it looks for certificates to renew follows `SLIPWAY_ACME_CERTIFICATE_HOURS`. Its log is
+    JSON: the monitor reads why a certificate was refused from it, per domain.
 
     Its Prometheus metrics (requests by entry point, router and service: per project) answer
     on the admin entry point's `/metrics`; its access log is JSON lines, request headers left
@@ -80,6 +81,7 @@ def traefik(settings: Settings) -> Service:
     acme = {
         "caServer": settings.acme_ca,
         "storage": str(settings.acme_storage_path),
+        "certificatesDuration": settings.acme_certificate_hours,
         "httpChallenge": {"entryPoint": "web"},
         **({"email": settings.acme_email} if settings.acme_email else {}),
     }
