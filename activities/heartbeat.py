@@ -20,17 +20,20 @@ def resumed_details() -> Any:
 
 async def heartbeating(work: Callable[[Beat], T]) -> T:
     """Run `work` on a thread, heartbeating its details several times per heartbeat timeout
-    (at most every second) until it ends."""
+    (at most every second) until it ends. The first beat comes after the first interval,
+    not at the start: Temporal's heartbeat timeout already runs from the start, so a worker
+    dying at once is noticed all the same, and work that ends within the interval (most
+    phases of a redeploy) costs the server no heartbeat write at all."""
     timeout = activity.info().heartbeat_timeout
     interval = min(1.0, timeout.total_seconds() / 4) if timeout else 1.0
     beat = Beat(resumed_details())
     task = asyncio.ensure_future(asyncio.to_thread(work, beat))
     try:
         while True:
-            activity.heartbeat(beat.details)
             done, _ = await asyncio.wait({task}, timeout=interval)
             if done:
                 return task.result()
+            activity.heartbeat(beat.details)
     except asyncio.CancelledError:
         beat.cancel()
         await asyncio.wait({task})
