@@ -7,7 +7,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from slipway import tracing
 from slipway.models import DeploymentInput, DeploymentView, PreviewRemoval, ProjectInput
 from slipway.phases import Mode
-from slipway.search_attributes import PROJECT_NAME
+from slipway.search_attributes import PROJECT_NAME, deployment_at_start
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 
 PROJECT_WORKFLOW = "ProjectWorkflow"
@@ -45,9 +45,7 @@ async def start_directly(client: Client, deployment: DeploymentInput) -> str:
             deployment,
             id=deployment_workflow_id(deployment.deployment_id),
             task_queue=deployment.host_queue,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(PROJECT_NAME, deployment.project)]
-            ),
+            search_attributes=deployment_at_start(deployment.project),
             static_summary=f"Deploy {deployment.project} ({deployment.deployment_id[:8]})",
         )
     return deployment.deployment_id

@@ -47,6 +47,7 @@ def test_histories_are_recorded() -> None:
         "project-preview-removed",
         "reconcile-preview-expiry",
         "project-turn",
+        "deploy-direct",
     } <= names
 
 

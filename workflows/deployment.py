@@ -334,14 +334,18 @@ class DeploymentWorkflow:
         return PhaseInput(deployment=self._deployed(), metadata=self._metadata.model_copy())
 
     def _enter(self, phase: Phase) -> None:
-        """Make the phase visible to queries, the UI's details and search attributes."""
+        """Make the phase visible to queries, the UI's details and search attributes (upserted
+        only when they change: a workflow started with them, `deployment_at_start`, enters
+        queued without an upsert)."""
         d = self._deployed()
         self._phase = phase
         if phase is not Phase.FAILED:
             self._status = STATUS[phase]
-        workflow.upsert_search_attributes(
-            [DEPLOYMENT_PHASE.value_set(phase.value), PROJECT_NAME.value_set(d.project)]
-        )
+        indexed = workflow.info().typed_search_attributes
+        if indexed.get(DEPLOYMENT_PHASE) != phase.value or indexed.get(PROJECT_NAME) != d.project:
+            workflow.upsert_search_attributes(
+                [DEPLOYMENT_PHASE.value_set(phase.value), PROJECT_NAME.value_set(d.project)]
+            )
         workflow.set_current_details(
             f"**{phase.value}** ({PROGRESS[phase]}%) — project {d.project}"
         )

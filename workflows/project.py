@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         busy_message,
     )
     from slipway.phases import Mode, Status
+    from slipway.search_attributes import deployment_at_start
     from slipway.workflow_ids import deployment_workflow_id
     from workflows.deployment import DeploymentWorkflow
     from workflows.options import retry_policy
@@ -554,6 +555,7 @@ class ProjectWorkflow:
                     task_queue=deployment.host_queue if on_host else None,
                     id=deployment_workflow_id(deployment.deployment_id),
                     parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                    search_attributes=deployment_at_start(deployment.project),
                     static_summary=f"Deploy {deployment.project} ({deployment.deployment_id[:8]})",
                 )
             except WorkflowAlreadyStartedError:
