@@ -40,7 +40,13 @@ from activities.adapters.docker import (
     image_tag,
     labels_for,
 )
-from activities.adapters.images import BuildError, build_image, remove_image
+from activities.adapters.images import (
+    BuildError,
+    LayerRemovedError,
+    build_image,
+    failure_of,
+    remove_image,
+)
 from activities.adapters.ports import allocate_port
 from slipway.errors import UnhealthyError
 from tests.apps import write_busybox_app
@@ -211,6 +217,17 @@ def test_a_failing_build_says_why_and_leaves_no_image(
     (context / "Dockerfile").unlink()
     with pytest.raises(BuildError, match="no Dockerfile at the root of the upload"):
         build_image(docker_client, context, tag, lines.append, nothing)
+
+
+def test_a_layer_removed_under_a_build_is_built_again_not_refused() -> None:
+    """Another image's removal can take a cached layer a build stands on (the Engine:
+    "unknown parent image ID"): that build is retried, not refused as if its source were
+    bad; any other failure is the source's."""
+    removed = "failed to register layer: unknown parent image ID sha256:0123abcd"
+    assert isinstance(failure_of(removed), LayerRemovedError)
+    failed = "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+    assert isinstance(failure_of(failed), BuildError)
+    assert str(failure_of(failed)) == f"docker build failed: {failed}"
 
 
 def test_a_cancelled_build_is_abandoned_untagged(

@@ -35,6 +35,25 @@ class BuildError(Exception):
     """The image does not build from this source; building it again will not help."""
 
 
+class LayerRemovedError(Exception):
+    """A cached layer this build stood on was removed while it ran: removing an image takes
+    with it the untagged layers nothing else builds on, and a build holds none of the layers
+    it takes from the cache, so another project's image removal (or its cleanup) can pull
+    one away. Not the source's fault: building again finds the layer gone and makes it."""
+
+
+LAYER_REMOVED = "unknown parent image ID"
+"""What the Engine says when a step commits onto a layer removed since the step began."""
+
+
+def failure_of(message: str) -> Exception:
+    """The error a build failing with `message` raises: a retryable one if a layer went
+    from under it, else a `BuildError`."""
+    if LAYER_REMOVED in message:
+        return LayerRemovedError(f"docker build failed: {message}; building again")
+    return BuildError(f"docker build failed: {message}")
+
+
 def clean_line(line: str) -> str:
     """A terminal line as a log row: colours removed, only what a carriage return left."""
     line = ANSI.sub("", line).rstrip("\r")
@@ -92,7 +111,7 @@ class _Made:
         if "error" in chunk:
             self.lines.flush()
             detail = chunk.get("errorDetail") or {}
-            raise BuildError(f"docker build failed: {detail.get('message') or chunk['error']}")
+            raise failure_of(str(detail.get("message") or chunk["error"]))
         if "stream" in chunk:
             self.lines.feed(chunk["stream"])
         elif "status" in chunk and "progress" not in chunk:
@@ -143,7 +162,7 @@ def build_image(
 
     The legacy builder runs RUN steps with `network_mode` ("none" by default); `args` are
     build arguments, `target` the stage to stop at. `BuildError` means the source does not
-    build.
+    build; `LayerRemovedError`, that another image's removal took a layer it stood on.
     """
     existing = _image(client, tag)
     if existing is not None:
@@ -177,7 +196,7 @@ def build_image(
         _discard(client, made)
         if not err.is_client_error():
             raise
-        raise BuildError(f"docker build failed: {err.explanation or err}") from None
+        raise failure_of(str(err.explanation or err)) from None
     except BaseException:
         _discard(client, made)
         raise
