@@ -4,7 +4,6 @@ touches a developer's `.slipway` or ports."""
 
 import asyncio
 import os
-import socket
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
@@ -18,6 +17,7 @@ from temporalio.client import Client
 
 from bench.floor import floor_worker
 from slipway.database import engine_for, migrate
+from slipway.loopback_ports import PortPool
 from slipway.settings import Settings
 from slipway.stack import components, credentials, postgres
 from slipway.stack.process import Service
@@ -27,11 +27,13 @@ from worker import build_workers
 REPO = Path(__file__).resolve().parent.parent
 
 
+_PORTS = PortPool()
+
+
 def free_port() -> int:
-    """A port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 nobody listens on right now, outside the range the kernel hands
+    out on its own, never handed out before in this run (see `PortPool`)."""
+    return _PORTS.take()
 
 
 @dataclass

@@ -1,12 +1,9 @@
 """The real components the tests run against, started by the tests themselves."""
 
-import errno
 import ipaddress
 import json
 import os
-import secrets
 import shutil
-import socket
 import ssl
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from slipway.loopback_ports import PortPool
 from slipway.settings import Settings
 from slipway.stack import components, credentials, postgres
 from slipway.stack.probes import tcp_open
@@ -52,56 +50,17 @@ def own_temp_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
-"""The range the kernel takes a port from for every outgoing connection and every bind to
-port 0: any process may take one of these between a test choosing it and a server binding it."""
-
-PORT_FLOOR = 10000
-"""The lowest port a test gets: below it are the defaults of PostgreSQL, Temporal, Slipway's
-own servers and whatever else a developer's machine runs."""
-
-APP_PORTS = range(20000, 30000)
-"""Where Slipway gives apps their ports (`allocate_port`): a test's server there could take
-the port of an app a deployment is about to start."""
-
-
-def _test_ports() -> Iterator[int]:
-    """This process's ports, each once: those from `PORT_FLOOR` up to the ephemeral range,
-    less `APP_PORTS`, split into one share per xdist worker so that a session's test
-    processes never choose the same port. The walk starts at a random place in the share, so
-    that sessions side by side rarely meet either."""
-    ephemeral_low = int(EPHEMERAL_PORTS.read_text().split()[0])
-    ports = [port for port in range(PORT_FLOOR, ephemeral_low) if port not in APP_PORTS]
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-    size = len(ports) // workers
-    share = ports[worker * size : (worker + 1) * size]
-    start = secrets.randbelow(len(share)) if share else 0
-    yield from share[start:] + share[:start]
-
-
-_PORTS = _test_ports()
-
-
-def _bindable(port: int) -> bool:
-    """Whether a server could bind `port` on 127.0.0.1 now (one in TIME_WAIT counts as taken)."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                return False
-            raise
-    return True
+_PORTS = PortPool(
+    int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")),
+    int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")),
+)
+"""This test process's share of the ports: a session's test processes never choose the same."""
 
 
 def free_port() -> int:
     """A port on 127.0.0.1 nobody listens on right now, outside the range the kernel hands
-    out on its own, and never handed out before in this session (see `_test_ports`)."""
-    for port in _PORTS:
-        if _bindable(port):
-            return port
-    raise RuntimeError(f"no free port left below the ephemeral range ({EPHEMERAL_PORTS})")
+    out on its own, and never handed out before in this session (see `PortPool`)."""
+    return _PORTS.take()
 
 
 WEB_PORTS = ("http_port", "https_port", "candidate_port", "traefik_admin_port", "static_port")

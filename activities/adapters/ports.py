@@ -1,31 +1,21 @@
 """The loopback port Slipway gives an app on host networking."""
 
-import errno
 import json
 import secrets
-import socket
 
 import docker
 
 from activities.adapters.docker import LABEL_PORT
 from activities.adapters.files import write_atomically
 from slipway.layout import Layout
+from slipway.loopback_ports import APP_PORTS, bindable
 
 _PORT = "port.json"
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as err:
-            if err.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
-
-
-def allocate_port(taken: set[int], low: int = 20000, high: int = 29999) -> int:
+def allocate_port(
+    taken: set[int], low: int = APP_PORTS.start, high: int = APP_PORTS.stop - 1
+) -> int:
     """A loopback port in [low, high] that is neither in `taken` (ports Slipway has given to
     live deployments, which may be stopped right now) nor bound by anyone. The scan starts at
     a random place so that concurrent deployments rarely pick the same port.
@@ -38,7 +28,7 @@ def allocate_port(taken: set[int], low: int = 20000, high: int = 29999) -> int:
     start = secrets.randbelow(span)
     for offset in range(span):
         port = low + (start + offset) % span
-        if port not in taken and _bindable(port):
+        if port not in taken and bindable(port):
             return port
     raise RuntimeError(f"no free loopback port in {low}-{high}: all are taken or bound")
 

@@ -2,13 +2,12 @@
 its ports is taken. A second stack on the same home or ports would otherwise see the first
 one's services answer its readiness probes, then die."""
 
-import errno
 import fcntl
 import os
-import socket
 from pathlib import Path
 from typing import IO
 
+from slipway.loopback_ports import bindable
 from slipway.settings import Settings
 
 
@@ -37,23 +36,13 @@ def claim_home(home: Path) -> IO[str]:
     return lock
 
 
-def _taken(port: int) -> bool:
-    """True if a program listens on the port (a closed connection lingering in TIME_WAIT
-    does not count: servers bind over it, as this check does)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as err:
-            if err.errno in (errno.EADDRINUSE, errno.EACCES):
-                return True
-            raise
-    return False
-
-
 def check_ports(ports: dict[int, str]) -> None:
     """Refuse to start when any of the stack's ports (port: what and its setting) is taken."""
-    taken = [f"{port} ({what})" for port, what in sorted(ports.items()) if _taken(port)]
+    taken = [
+        f"{port} ({what})"
+        for port, what in sorted(ports.items())
+        if not bindable(port, over_time_wait=True)
+    ]
     if taken:
         raise ClaimError(
             f"port {', '.join(taken)} {'is' if len(taken) == 1 else 'are'} taken by another "
