@@ -364,14 +364,6 @@ def _record_cancelled(engine: sa.Engine, view: DeploymentView, reason: str) -> N
     )
 
 
-async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
-    try:
-        await handle.describe()
-    except RPCError:
-        return False
-    return True
-
-
 async def resume(client: Client, settings: Settings, engine: sa.Engine, deployment_id: str) -> str:
     """Continue a failed, cancelled or orphaned deployment from its first unfinished phase:
     finished phases are verified and skipped, not redone."""
@@ -382,8 +374,8 @@ async def resume(client: Client, settings: Settings, engine: sa.Engine, deployme
         raise DeploymentError(
             f"deployment {deployment_id} is {view.status.value}: nothing to resume"
         )
-    handle = client.get_workflow_handle(deployment_workflow_id(deployment_id))
-    if await _exists(handle) and not await workflow_closed(client, deployment_id):
+    running = await workflow_status(client, deployment_workflow_id(deployment_id))
+    if running is WorkflowExecutionStatus.RUNNING:
         raise DeploymentError(f"deployment {deployment_id} is still running")
     template = await _input(settings, engine, view.project, deployment_id=deployment_id)
     lineage = await asyncio.to_thread(previews.lineage, engine, view)
