@@ -3,17 +3,20 @@ deployments and their host-bound activities on its own queue. SIGTERM drains in-
 then exits."""
 
 import asyncio
+import compileall
 import logging
 import signal
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 from temporalio.worker import Interceptor, Worker
 
+import workflows
 from activities.adapters.caddy import StaticServerError, load_rules
 from activities.adapters.releases import move_old_links
 from activities.failures import AttemptInterceptor
@@ -127,6 +130,15 @@ def expose_metrics(settings: Settings) -> tuple[Runtime | None, MetricsEndpoint 
     return runtime, endpoint
 
 
+def compile_workflows() -> bool:
+    """Cache the workflows' bytecode beside their sources; True if every module has it.
+    Temporal's sandbox imports a workflow's module afresh for each workflow it runs, and
+    where Python writes no bytecode (`PYTHONDONTWRITEBYTECODE`, common in containers) every
+    such import compiles the source again. Compiled once here instead (a cache that is up to
+    date is only looked at); where the package cannot be written, imports compile as before."""
+    return bool(compileall.compile_dir(Path(workflows.__file__).parent, quiet=2))
+
+
 async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
     """Migrate the schema, bring the static server's configuration up to date with the kept
     releases, then poll both queues until SIGTERM or SIGINT."""
@@ -134,6 +146,8 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
         ThreadPoolExecutor(max_workers=BLOCKING_THREADS)
     )
     await asyncio.to_thread(migrate, settings.sqlalchemy_url)
+    if not await asyncio.to_thread(compile_workflows):
+        logging.info("workflow bytecode not cached: the sandbox compiles each module it loads")
     moved = await asyncio.to_thread(move_old_links, settings.layout)
     if moved:
         logging.info("release links moved to %s for %s", settings.layout.slots, ", ".join(moved))
