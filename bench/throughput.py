@@ -10,7 +10,13 @@ from dataclasses import asdict, dataclass
 from bench import floor, sites
 from bench.report import Figure, Section
 from bench.stack import Stack, rss_bytes
-from bench.workflows import closed_if_started, event_counts, finished, median_activity_seconds
+from bench.workflows import (
+    closed_if_started,
+    event_counts,
+    finished,
+    history_summary,
+    median_activity_seconds,
+)
 from slipway.stack.process import Service
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
@@ -29,6 +35,8 @@ class Run:
     peak_rss_bytes: int
     cpu_seconds: dict[str, float]
     median_activity_seconds: dict[str, float]
+    median_events: float
+    tasks_timed_out: int
 
     @property
     def per_second(self) -> float:
@@ -47,6 +55,7 @@ async def _run(stack: Stack, worker: Service, start: Callable[[], Awaitable[list
     workflow_ids = await start()
     ended = await asyncio.gather(*(finished(stack.client, w) for w in workflow_ids))
     after = stack.cpu_seconds(worker)
+    median_events, timed_out = await history_summary(stack.client, workflow_ids)
     return Run(
         workflows=len(workflow_ids),
         seconds=max(at for at, _ in ended) - began,
@@ -55,6 +64,8 @@ async def _run(stack: Stack, worker: Service, start: Callable[[], Awaitable[list
         peak_rss_bytes=rss_bytes(worker, "VmHWM"),
         cpu_seconds={name: after[name] - before[name] for name in after},
         median_activity_seconds=await median_activity_seconds(stack.client, workflow_ids),
+        median_events=median_events,
+        tasks_timed_out=timed_out,
     )
 
 
@@ -96,7 +107,7 @@ async def measure(stack: Stack, count: int) -> Section:
     floor_events = await event_counts(stack.client, f"floor-{tag}-0")
     deployment_events = await event_counts(stack.client, slipway_run.first_workflow)
     project_events = await event_counts(stack.client, serializer)
-    events = sum(deployment_events.values()) + sum(project_events.values())
+    events = slipway_run.median_events + sum(project_events.values())
     return Section(
         "throughput",
         [
@@ -115,11 +126,13 @@ async def measure(stack: Stack, count: int) -> Section:
                 "throughput",
                 "Temporal history events / deployment",
                 events,
-                sum(floor_events.values()),
+                floor_run.median_events,
                 "floor workflow",
                 "events",
                 at_most=1.2,
-                note=_events_note(deployment_events, project_events),
+                note=_events_note(deployment_events, project_events)
+                + f"; workflow tasks timed out on a sticky queue: {slipway_run.tasks_timed_out}"
+                f" in {count} deployments (floor: {floor_run.tasks_timed_out})",
             ),
             Figure(
                 "throughput",
@@ -143,14 +156,15 @@ async def measure(stack: Stack, count: int) -> Section:
 
 
 def _events_note(deployment: dict[str, int], project: dict[str, int]) -> str:
-    """Where a deployment's history events come from: each workflow's share, and the kinds
-    that have no counterpart in the floor."""
+    """Where a deployment's history events come from (the first deployment's, each
+    workflow's share), and the kinds that have no counterpart in the floor."""
     both = [deployment, project]
     upserts = sum(e.get("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", 0) for e in both)
     markers = sum(e.get("MARKER_RECORDED", 0) for e in both)
     children = sum(e.get("START_CHILD_WORKFLOW_EXECUTION_INITIATED", 0) for e in both)
     return (
-        f"DeploymentWorkflow {sum(deployment.values())}, its project's ProjectWorkflow "
+        f"median over the deployments; the first: DeploymentWorkflow "
+        f"{sum(deployment.values())}, its project's ProjectWorkflow "
         f"{sum(project.values()) or 'none (started directly)'}; search attribute upserts: "
         f"{upserts} (a patch's marker brings one), patch markers: {markers}, child workflow "
         f"starts: {children}, idle timers: {project.get('TIMER_STARTED', 0)}"

@@ -95,3 +95,14 @@ async def event_counts(client: Client, workflow_id: str) -> dict[str, int]:
         EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events
     )
     return dict(counts)
+
+
+async def history_summary(client: Client, workflow_ids: list[str]) -> tuple[float, int]:
+    """The median number of history events per workflow, and how many workflow tasks timed
+    out in all of them: a task that waited past its sticky queue's timeout for the worker
+    that ran the one before, each of which costs a replay of the workflow's whole history."""
+    counted = await asyncio.gather(*(event_counts(client, w) for w in workflow_ids))
+    return (
+        statistics.median(sum(one.values()) for one in counted),
+        sum(one.get("WORKFLOW_TASK_TIMED_OUT", 0) for one in counted),
+    )
