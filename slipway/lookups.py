@@ -75,20 +75,19 @@ class Lookups:
         queue = described.task_queue
         first = self._answers.get(queue)
         if first is None:
-            return await _once(self._answers, queue, lambda: _state(handle))
+            return await _once(self._answers, queue, lambda: self._state(handle))
         if await first is None:
             return None
-        return await _state(handle)
+        return await self._state(handle)
 
-
-async def _state(handle: WorkflowHandle[object, object]) -> Held:
-    """The serializer's own answer: None if it gives none in time; none held if it refuses
-    the question (it is closing)."""
-    try:
-        state = await handle.query("state", rpc_timeout=QUERY_WITHIN)
-    except RPCError as err:
-        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            return None
-        return frozenset()
-    running = state.get("running")
-    return frozenset([*state.get("queued", []), *([running] if running else [])])
+    async def _state(self, handle: WorkflowHandle[object, object]) -> Held:
+        """The serializer's own answer: None if it gives none in time; none held if it
+        refuses the question (it is closing)."""
+        try:
+            state = await handle.query("state", rpc_timeout=QUERY_WITHIN)
+        except RPCError as err:
+            if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                return None
+            return frozenset()
+        running = state.get("running")
+        return frozenset([*state.get("queued", []), *([running] if running else [])])
