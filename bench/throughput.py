@@ -10,13 +10,7 @@ from dataclasses import asdict, dataclass
 from bench import floor, sites
 from bench.report import Figure, Section
 from bench.stack import Stack, rss_bytes
-from bench.workflows import (
-    closed_if_started,
-    event_counts,
-    finished,
-    history_summary,
-    median_activity_seconds,
-)
+from bench.workflows import closed_if_started, event_counts, finished, read_histories
 from slipway.stack.process import Service
 from slipway.workflow_ids import deployment_workflow_id, project_workflow_id
 from starter import api
@@ -55,7 +49,7 @@ async def _run(stack: Stack, worker: Service, start: Callable[[], Awaitable[list
     workflow_ids = await start()
     ended = await asyncio.gather(*(finished(stack.client, w) for w in workflow_ids))
     after = stack.cpu_seconds(worker)
-    median_events, timed_out = await history_summary(stack.client, workflow_ids)
+    histories = await read_histories(stack.client, workflow_ids)
     return Run(
         workflows=len(workflow_ids),
         seconds=max(at for at, _ in ended) - began,
@@ -63,9 +57,9 @@ async def _run(stack: Stack, worker: Service, start: Callable[[], Awaitable[list
         first_workflow=workflow_ids[0],
         peak_rss_bytes=rss_bytes(worker, "VmHWM"),
         cpu_seconds={name: after[name] - before[name] for name in after},
-        median_activity_seconds=await median_activity_seconds(stack.client, workflow_ids),
-        median_events=median_events,
-        tasks_timed_out=timed_out,
+        median_activity_seconds=histories.median_activity_seconds,
+        median_events=histories.median_events,
+        tasks_timed_out=histories.tasks_timed_out,
     )
 
 

@@ -4,9 +4,10 @@ end-to-end figure ends at the server's close time rather than when a poll notice
 import asyncio
 import statistics
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from slipway.temporal import workflow_status
@@ -52,7 +53,10 @@ async def started_at(client: Client, workflow_id: str) -> float:
 async def activity_seconds(client: Client, workflow_id: str) -> dict[str, float]:
     """Seconds from each activity's scheduling to its completion, by activity type (summed
     over attempts and repeats)."""
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return _spent(await client.get_workflow_handle(workflow_id).fetch_history())
+
+
+def _spent(history: WorkflowHistory) -> dict[str, float]:
     scheduled: dict[int, tuple[str, float]] = {}
     spent: dict[str, float] = defaultdict(float)
     for event in history.events:
@@ -66,13 +70,6 @@ async def activity_seconds(client: Client, workflow_id: str) -> dict[str, float]
             ]
             spent[name] += at - since
     return dict(spent)
-
-
-async def median_activity_seconds(client: Client, workflow_ids: list[str]) -> dict[str, float]:
-    """Each activity type's median seconds over the workflows, to say where time went."""
-    spent = await asyncio.gather(*(activity_seconds(client, w) for w in workflow_ids))
-    names = sorted({name for one in spent for name in one})
-    return {name: statistics.median(one.get(name, 0.0) for one in spent) for name in names}
 
 
 async def closed_if_started(client: Client, workflow_id: str) -> None:
@@ -91,18 +88,41 @@ async def event_counts(client: Client, workflow_id: str) -> dict[str, int]:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise
         return {}
-    counts = Counter(
-        EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events
+    return _counts(history)
+
+
+def _counts(history: WorkflowHistory) -> dict[str, int]:
+    return dict(
+        Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events)
     )
-    return dict(counts)
 
 
-async def history_summary(client: Client, workflow_ids: list[str]) -> tuple[float, int]:
-    """The median number of history events per workflow, and how many workflow tasks timed
-    out in all of them: a task that waited past its sticky queue's timeout for the worker
-    that ran the one before, each of which costs a replay of the workflow's whole history."""
-    counted = await asyncio.gather(*(event_counts(client, w) for w in workflow_ids))
-    return (
-        statistics.median(sum(one.values()) for one in counted),
-        sum(one.get("WORKFLOW_TASK_TIMED_OUT", 0) for one in counted),
+@dataclass(frozen=True)
+class Histories:
+    """What the histories of many workflows say together (each history read once)."""
+
+    median_activity_seconds: dict[str, float]
+    """Each activity type's median seconds over the workflows, to say where time went."""
+    median_events: float
+    """The median number of history events per workflow."""
+    tasks_timed_out: int
+    """Workflow tasks that timed out in all of them: each waited past its sticky queue's
+    timeout for the worker that ran the one before, and costs a replay of the workflow's
+    whole history."""
+
+
+async def read_histories(client: Client, workflow_ids: list[str]) -> Histories:
+    """Read each workflow's history once and sum them up."""
+    histories = await asyncio.gather(
+        *(client.get_workflow_handle(w).fetch_history() for w in workflow_ids)
+    )
+    spent = [_spent(h) for h in histories]
+    counted = [_counts(h) for h in histories]
+    names = sorted({name for one in spent for name in one})
+    return Histories(
+        median_activity_seconds={
+            name: statistics.median(one.get(name, 0.0) for one in spent) for name in names
+        },
+        median_events=statistics.median(sum(one.values()) for one in counted),
+        tasks_timed_out=sum(one.get("WORKFLOW_TASK_TIMED_OUT", 0) for one in counted),
     )
