@@ -58,26 +58,27 @@ class MonitorActivities:
             sites = sorted(self.layout.sites.iterdir()) if self.layout.sites.is_dir() else []
             recorded = monitoring.every_health(self.engine)
             unchanged: dict[str, str] = {}
-            serving: list[str] = []
+            serving: dict[str, str] = {}
             for site in sites:
                 beat.check()
                 project = site.name
                 if public_target(self.layout, project) is None:
                     continue
-                if current_release(self.layout, project) is None:
+                release = current_release(self.layout, project)
+                if release is None:
                     # Its first deployment routed it and has not switched yet: nothing serves.
                     continue
                 if is_stopped(self.layout, project):
                     report.checked[project] = "stopped"
                     continue
-                serving.append(project)
+                serving[project] = release
 
             def look(project: str) -> tuple[str | None, Look]:
                 beat.check()
-                release = current_release(self.layout, project)
+                release = serving[project]
                 return release, probes.probe(self.settings, self.layout, project, release)
 
-            looks = _each_at_once(serving, look)
+            looks = _each_at_once(list(serving), look)
             for project in serving:
                 release, seen = looks[project]
                 health = recorded.get(project) or ProjectHealth()
