@@ -19,6 +19,7 @@ from temporalio.worker import Interceptor, Worker
 import workflows
 from activities.adapters.caddy import StaticServerError, load_rules
 from activities.adapters.releases import move_old_links
+from activities.adapters.traefik import serve_shared
 from activities.failures import AttemptInterceptor
 from activities.host import HostActivities
 from activities.lifecycle import LifecycleActivities
@@ -141,7 +142,8 @@ def compile_workflows() -> bool:
 
 async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
     """Migrate the schema, bring the static server's configuration up to date with the kept
-    releases, then poll both queues until SIGTERM or SIGINT."""
+    releases (its configuration file first: what Caddy starts with), write the shared route
+    that relies on it, then poll both queues until SIGTERM or SIGINT."""
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=BLOCKING_THREADS)
     )
@@ -155,6 +157,7 @@ async def serve(settings: Settings, interceptors: Sequence[Interceptor] = ()) ->
         await asyncio.to_thread(load_rules, settings)
     except StaticServerError as err:
         logging.warning("static rules not loaded yet (a static deployment loads them): %s", err)
+    await asyncio.to_thread(serve_shared, settings)
     if tracing.start("slipway-worker"):
         logging.info("traces exported over OTLP")
     runtime, endpoint = expose_metrics(settings)

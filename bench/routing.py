@@ -3,22 +3,23 @@ redeploy and of an app (container) redeploy, the CPU Traefik spends on each, and
 route write and a request cost it, with 10, 200 and 2,000 projects routed, each held against
 the same figure at the smallest size.
 
-A redeploy renders the route it rendered before (the candidate router takes a per-project
-token, and both routers send requests to the static server, naming the slot), so it writes
-no route and should cost Traefik nothing whatever the number of projects: a static site's
-slot is a link to a release, an app's a file naming the container the static server proxies
-to, which the redeploy renames into place (a route write would make Traefik's file provider
-read and parse every file of its directory again and apply the whole configuration).
+A project on its base name alone is served by the shared route (one router per entry point
+for every project, sending requests to the static server, which reads the project from the
+name), so neither a new project nor a redeploy writes anything Traefik reads, and a request
+passes the same routers whatever the number of projects: a static site's slot is a link to
+a release, an app's a file naming the container the static server proxies to, which the
+redeploy renames into place (a route write would make Traefik's file provider read and parse
+every file of its directory again and apply the whole configuration).
 
 The projects besides the two measured ones are set up the way a static project's first
 deployment leaves them, without running N deployments: for each, a release directory with a
 page and its marker, the `current` and `next` links pointing at it, and its route rendered
-and written by Slipway's own routing code (`render_route`, `write_route`: a public and a
-candidate router, their middlewares and services, one file per project in the file
-provider's directory). They have no database rows, which nothing measured here reads.
-Their names are one character longer or shorter than the measured projects', in turn:
-Traefik tries a request against an entry point's routers longest rule first, so half of
-them come before the measured projects' routers and half after, whatever the size.
+and written by Slipway's own routing code (`render_route`, `write_route`: kept beside
+Traefik's directory, the shared route serving it). They have no database rows, which
+nothing measured here reads.
+Their names are one character longer or shorter than the measured projects', in turn: had
+they routers of their own (Traefik tries an entry point's routers longest rule first), half
+would come before the measured projects' and half after, whatever the size.
 Traefik is stopped while they are written and started again afterwards, so that it reads
 them once rather than once per file event (N events each reading up to N files would take
 minutes at 2,000); before measuring, it must serve the last route written and be idle
@@ -57,6 +58,7 @@ from activities.adapters.releases import point
 from activities.adapters.traefik import (
     candidate_target,
     install_route,
+    remove_route,
     render_route,
     static_target,
     version_of,
@@ -157,7 +159,7 @@ def unroute_projects(settings: Settings, names: list[str]) -> None:
     as it was."""
     layout = settings.layout
     for project in names:
-        layout.route(project).unlink(missing_ok=True)
+        remove_route(layout, project)
     for project in names:
         for place in (
             layout.site(project),
@@ -324,7 +326,7 @@ async def measure(stack: Stack, sizes: tuple[int, ...], repeats: int) -> Section
             for kind in KINDS:  # the first deployments: a new route, a cold build
                 await deploy(kind)
             for size in sizes:
-                present = len(list(settings.layout.routes.glob("*.yml")))
+                present = len(list(settings.layout.route_records.glob("*.yml")))
                 names = [_other(suffix, len(routed) + i) for i in range(max(0, size - present))]
                 routed += names
                 began = time.monotonic()

@@ -15,6 +15,7 @@ import httpx
 import sqlalchemy as sa
 from temporalio.client import Client
 
+from activities.adapters.traefik import serve_shared
 from bench.floor import floor_worker
 from slipway.database import engine_for, migrate
 from slipway.loopback_ports import PortPool
@@ -158,6 +159,7 @@ async def running_stack(root: Path, heartbeat_timeout: float) -> AsyncIterator[S
             started.append(service)
             await asyncio.to_thread(service.wait_ready)
         await asyncio.to_thread(migrate, settings.sqlalchemy_url)
+        await asyncio.to_thread(serve_shared, settings)
         yield Stack(root, settings, await connect(settings), started)
     finally:
         for service in reversed(started):

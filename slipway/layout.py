@@ -112,8 +112,27 @@ class Layout:
             raise ValueError(f"no slot {slot!r}: a slot is one of {', '.join(SLOTS)}")
         return self.upstreams / validate_project_name(project) / slot
 
+    @property
+    def route_records(self) -> Path:
+        """Every project's route as Slipway rendered it, whether Traefik reads it or not:
+        beside Traefik's directory, not in it (see `activities.adapters.traefik`)."""
+        return self.routes.parent / "projects"
+
     def route(self, project: str) -> Path:
+        """The project's route as rendered: where its routers point, what the deployments
+        read back."""
+        return self.route_records / f"{validate_project_name(project)}.yml"
+
+    def served_route(self, project: str) -> Path:
+        """The project's routers in Traefik's directory: only for a project the shared route
+        does not serve (a custom domain, a preview's HTTPS, stopped)."""
         return self.routes / f"{validate_project_name(project)}.yml"
+
+    @property
+    def shared_route(self) -> Path:
+        """The routers every other project's base name is served by (`_` occurs in no
+        project's name, so no project's file can take its place)."""
+        return self.routes / "_projects.yml"
 
     @property
     def route_scratch(self) -> Path:

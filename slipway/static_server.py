@@ -5,7 +5,9 @@ field of its own, so no quoting, newline or brace in it can start a directive or
 the only interpretation left is Caddy's placeholders, which `static_rules` refuses.
 
 Which rules a request gets follows the slot it is served from, not the configuration: the
-request names its project and slot (Traefik sets both headers), the slot link picks the
+request names its project and slot (a project's own Traefik route sets both headers; for one
+the shared route serves, Caddy reads the project from the name and the slot from the lane
+header, see `lane_routes`), the slot link picks the
 release, and the release holds its rules in a file named by their digest. The
 configuration carries the rule sets of every kept release of every project, each matched
 by that file's presence in the slot's release. So pointing `next` or `current` at another
@@ -59,6 +61,16 @@ PROXY_HEADER = "X-Slipway-Proxy"
 share in the compose stack) reaches no release and no container, whatever else it names.
 Caddy never passes it on to an app."""
 
+LANE_HEADER = "X-Slipway-Lane"
+"""Request header the shared route sets on a request for a project's base name: `lane_token`
+of the slot it asks for, `current` on the public entry point, `next` on the candidate one.
+The static server reads the project from the name and the kind of release from the slot
+(see `lane_routes`). Every project's own route removes it."""
+
+CANDIDATE_HEADER = "X-Slipway-Candidate"
+"""Request header that sends a request to the candidate release, on the candidate entry
+point; its value is the server's candidate token. Caddy never passes it on to an app."""
+
 UPSTREAM_HEADER = "X-Slipway-Upstream"
 """Response header of an app's answer: the port of the container that gave it."""
 
@@ -103,6 +115,13 @@ def proxy_token(key: bytes) -> str:
     """The value of `PROXY_HEADER`: derived from the server's secret key, so only Traefik's
     routes and Caddy's configuration, both under the home, hold it."""
     return hmac.new(key, b"static-proxy", hashlib.sha256).hexdigest()[:32]
+
+
+def lane_token(key: bytes, slot: str) -> str:
+    """The value of `LANE_HEADER` for `slot`: derived from the server's secret key, so a
+    visitor who sends the header through a route that does not remove it (one written before
+    it existed) names no slot."""
+    return hmac.new(key, f"lane:{slot}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def admin_socket(settings: Settings) -> Path:
@@ -173,7 +192,7 @@ def app_routes(layout: Layout, proxy: str) -> list[Json]:
                 "handler": "reverse_proxy",
                 "upstreams": [{"dial": f"{{file.{layout.upstream(project, slot)}}}"}],
                 "headers": {
-                    "request": {"delete": [PROXY_HEADER]},
+                    "request": {"delete": [PROXY_HEADER, CANDIDATE_HEADER, LANE_HEADER]},
                     "response": {"set": {UPSTREAM_HEADER: ["{http.reverse_proxy.upstream.port}"]}},
                 },
             }
@@ -194,6 +213,40 @@ def app_routes(layout: Layout, proxy: str) -> list[Json]:
                     ],
                     "handle": [handler],
                     "terminal": True,
+                }
+            )
+    return routes
+
+
+def lane_routes(settings: Settings, key: bytes) -> list[Json]:
+    """For a request the shared route sent (its `LANE_HEADER` one of the slots' tokens, its
+    name `<project>.<base domain>`): the project header read from the name, then the slot
+    header of an app (the project's upstream file for the slot exists) or of a static
+    release (otherwise), as a project's own route would set them. Only one of each pair of
+    routes applies (a group), and neither ends the request: the routes after it serve it."""
+    layout = settings.layout
+    label = len(settings.base_domain.split("."))
+    project = f"{{http.request.header.{PROJECT_HEADER}}}"
+    routes: list[Json] = []
+    for slot in SLOTS:
+        lane = {PROXY_HEADER: [proxy_token(key)], LANE_HEADER: [lane_token(key, slot)]}
+        named = {
+            "handler": "headers",
+            "request": {
+                "set": {PROJECT_HEADER: [f"{{http.request.host.labels.{label}}}"]},
+                "delete": [SLOT_HEADER, APP_HEADER],
+            },
+        }
+        routes.append({"match": [{"header": lane, "host": [f"*.{settings.base_domain}"]}]})
+        routes[-1]["handle"] = [named]
+        valid = {"header": lane, "header_regexp": {PROJECT_HEADER: {"pattern": _PROJECT}}}
+        upstream = {"root": f"{layout.upstreams}/{project}", "try_files": [f"/{slot}"]}
+        for kind, match in ((APP_HEADER, {**valid, "file": upstream}), (SLOT_HEADER, valid)):
+            routes.append(
+                {
+                    "group": f"lane-{slot}",
+                    "match": [match],
+                    "handle": [{"handler": "headers", "request": {"set": {kind: [slot]}}}],
                 }
             )
     return routes
@@ -329,7 +382,8 @@ def caddy_config(settings: Settings) -> Json:
     served under the rules of the release its slot points at, and every app project's
     containers."""
     layout = settings.layout
-    proxy = proxy_token(load_key(settings))
+    key = load_key(settings)
+    proxy = proxy_token(key)
     dispatch: list[Json] = [{"handle": [{"handler": "vars", "root": _root(layout)}]}]
     for project, sets in rule_sets(layout).items():
         for digest, rules in sets.items():
@@ -351,6 +405,7 @@ def caddy_config(settings: Settings) -> Json:
         "automatic_https": {"disable": True},
         "trusted_proxies": {"source": "static", "ranges": TRUSTED_PROXIES},
         "routes": [
+            *lane_routes(settings, key),
             *app_routes(layout, proxy),
             {
                 "match": [_site_request(proxy)],

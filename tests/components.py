@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from activities.adapters.traefik import serve_shared
 from slipway.loopback_ports import PortPool
 from slipway.settings import Settings
 from slipway.stack import components, credentials, postgres
@@ -87,10 +88,11 @@ def embedded_postgres(root: Path) -> tuple[Service, str]:
 
 
 def web_servers(settings: Settings) -> list[Service]:
-    """Caddy and Traefik for `settings`, started and answering. Unless `settings` name
-    Traefik's HTTPS port, it takes a free one: test sessions side by side (and a `slipway
-    dev` beside them) would otherwise all claim the default. One that fails to start stops
-    those started before it, which the caller never gets to stop."""
+    """Caddy and Traefik for `settings`, started and answering, with the shared route a
+    worker writes at its start. Unless `settings` name Traefik's HTTPS port, it takes a free
+    one: test sessions side by side (and a `slipway dev` beside them) would otherwise all
+    claim the default. One that fails to start stops those started before it, which the
+    caller never gets to stop."""
     if "https_port" not in settings.model_fields_set:
         settings = settings.model_copy(update={"https_port": free_port()})
     started: list[Service] = []
@@ -99,6 +101,7 @@ def web_servers(settings: Settings) -> list[Service]:
             started.append(service)
             service.start()
             service.wait_ready()
+        serve_shared(settings)
     except BaseException:
         for service in reversed(started):
             service.stop()

@@ -63,7 +63,8 @@ async def test_worker_killed_after_each_phase_completes_on_a_new_worker(
     assert sorted(p.name for p in layout.releases(project).iterdir()) == sorted(
         [old, deployment_id]
     )
-    assert [p.name for p in layout.routes.iterdir() if p.name.startswith(f"{project}.")] == [
+    routes = layout.route_records
+    assert [p.name for p in routes.iterdir() if p.name.startswith(f"{project}.")] == [
         f"{project}.yml"
     ]
     assert "new release" in fetch(settings, project).text

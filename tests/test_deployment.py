@@ -62,22 +62,25 @@ async def test_a_new_project_is_routed_once_and_answers_404_until_its_switch(
     tmp_path: Path,
 ) -> None:
     """Traefik reads every route again on each write into its directory: a project's first
-    deployment writes its route once, public routers included, and its switch only moves
-    `current`. Until then a visitor gets a 404, as before the project existed."""
+    deployment writes nothing there (the shared route serves its base name), its own route
+    is written once, public routers included, and its switch only moves `current`. Until
+    then a visitor gets a 404, as before the project existed."""
     layout = settings.layout
-    layout.routes.mkdir(parents=True, exist_ok=True)
+    layout.route_records.mkdir(parents=True, exist_ok=True)
     name = layout.route(project).name
-    with watching(layout.routes) as watch:
+    with watching(layout.routes) as served, watching(layout.route_records) as records:
         async with Watcher(settings, project) as watcher:
             _, failure = await deploy_and_wait(
                 client, settings, make_site(tmp_path / "site", "routed once"), project
             )
-        events = [event for event in watch.events() if event[1] == name]
+        events = [event for event in served.events() if event[1] == name]
+        written = [event for event in records.events() if event[1] == name]
     assert failure is None
-    assert events == [("moved_to", name)]
+    assert events == []
+    assert written == [("moved_to", name)]
     statuses = [status for status, _ in watcher.answers]
-    served = statuses.index(200) if 200 in statuses else len(statuses)
-    assert set(statuses[:served]) <= {404} and set(statuses[served:]) == {200}, statuses
+    served_from = statuses.index(200) if 200 in statuses else len(statuses)
+    assert set(statuses[:served_from]) <= {404} and set(statuses[served_from:]) == {200}, statuses
     assert "routed once" in fetch(settings, project).text
 
 

@@ -551,7 +551,7 @@ async def test_traefik_renews_a_certificate_near_its_end(base_settings: Settings
             )
             target = Target(url=f"http://127.0.0.1:{free_port()}")
             config, _ = render_route("renew", hosts, target, target, uuid.uuid4().bytes)
-            settings.layout.route("renew").write_text(config)
+            settings.layout.served_route("renew").write_text(config)
 
             def stored() -> list[int]:
                 found = acme_certificates(settings.acme_storage_path)

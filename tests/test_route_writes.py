@@ -15,16 +15,21 @@ from activities.adapters.hosts import Hosts
 from activities.adapters.traefik import (
     Target,
     candidate_target,
+    install_route,
     is_stopped,
     public_target,
     refresh_route,
     render_route,
+    render_shared,
     restore_route,
+    serve_shared,
     static_target,
+    version_of,
     write_route,
 )
 from activities.adapters.upstreams import UpstreamError, read_upstream
 from slipway.layout import Layout
+from slipway.settings import Settings
 from tests.inotify import watching
 
 KEY = b"the server's secret key"
@@ -70,13 +75,65 @@ def test_each_route_write_is_one_rename_into_the_directory(tmp_path: Path) -> No
     assert sorted(p.name for p in layout.routes.iterdir()) == sorted([name, own.name])
 
 
+def test_a_route_the_shared_route_serves_writes_nothing_traefik_reads(tmp_path: Path) -> None:
+    """With the shared route in Traefik's directory, a project's route on its base name alone
+    is kept beside it and carries the shared route's version; stopped (or given a custom
+    domain), it has routers of its own there, which go again when it starts."""
+    settings = Settings(home=tmp_path, secret_key=KEY.decode())
+    layout = settings.layout
+    serve_shared(settings)
+    shared = version_of_shared(settings)
+    hosts = Hosts(base="shop.localhost", https_port=443)
+    public, candidate = (static_target("127.0.0.1", 8081, s) for s in ("current", "next"))
+    deployment = str(uuid.uuid4())
+    with watching(layout.routes) as watch:
+        config, version = render_route("shop", hosts, public, candidate, KEY)
+        assert version == shared
+        assert write_route(layout, "shop", deployment, config, version).changed
+        assert watch.events() == [], "served by the shared route"
+        assert version_of(layout, "shop") == shared
+
+        stopped, own = render_route("shop", hosts, public, candidate, KEY, stopped=True)
+        assert own != shared
+        install_route(layout, "shop", stopped)
+        assert watch.events() == [("moved_to", "shop.yml")], "stopped: routers of its own"
+        assert layout.served_route("shop").read_text() == stopped
+
+        install_route(layout, "shop", config)
+        assert watch.events() == [("delete", "shop.yml")], "started again"
+        restore_route(layout, "shop", deployment)
+    assert not layout.route("shop").exists() and not layout.served_route("shop").exists()
+
+
+def test_a_route_served_before_records_is_adopted(tmp_path: Path) -> None:
+    """A server upgraded with routes in Traefik's directory keeps them as its projects'
+    routes, rendered again for the shared route: one on its base name alone leaves it."""
+    settings = Settings(home=tmp_path, secret_key=KEY.decode())
+    layout = settings.layout
+    hosts = Hosts(base="shop.localhost", https_port=443)
+    public, candidate = (static_target("127.0.0.1", 8081, s) for s in ("current", "next"))
+    earlier, _ = render_route("shop", hosts, public, candidate, KEY)
+    layout.served_route("shop").parent.mkdir(parents=True)
+    layout.served_route("shop").write_text(earlier.replace("X-Slipway-Lane", "X-Old"))
+    serve_shared(settings)
+    assert not layout.served_route("shop").exists()
+    assert layout.route("shop").read_text() == earlier
+    assert version_of(layout, "shop") == version_of_shared(settings)
+    assert candidate_target(layout, "shop") == candidate
+
+
+def version_of_shared(settings: Settings) -> str:
+    server = f"http://{settings.static_address}:{settings.static_port}"
+    return render_shared(settings.base_domain, server, KEY)[1]
+
+
 def test_a_route_written_with_the_earlier_names_is_read_back_and_rendered_anew(
     tmp_path: Path,
 ) -> None:
     """Routes written before the candidate and stopped names took `_` (`-candidate`,
     `-stopped`) keep working until the project's route is rendered again."""
     layout = Layout(tmp_path)
-    layout.routes.mkdir(parents=True)
+    layout.route_records.mkdir(parents=True)
     hosts = Hosts(base="shop.localhost", https_port=443)
     public, candidate = (static_target("127.0.0.1", 8081, s) for s in ("current", "next"))
     config, _ = render_route("shop", hosts, public, candidate, KEY, stopped=True)
@@ -96,7 +153,7 @@ def test_an_app_route_names_the_static_server_and_not_the_container(tmp_path: Pa
     back from its upstream file. A route written when an app's routers went to its container
     itself reads back as it was written."""
     layout = Layout(tmp_path)
-    layout.routes.mkdir(parents=True)
+    layout.route_records.mkdir(parents=True)
     hosts = Hosts(base="shop.localhost", https_port=443)
     via = "http://127.0.0.1:8081"
 

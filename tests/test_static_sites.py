@@ -19,7 +19,13 @@ from slipway.layout import Layout
 from slipway.secrets import load_key
 from slipway.settings import Settings
 from slipway.static_rules import RULES_DIR, StaticRules, rules_path
-from slipway.static_server import FINGERPRINTED, IMMUTABLE, REVALIDATE, site_routes
+from slipway.static_server import (
+    FINGERPRINTED,
+    IMMUTABLE,
+    REVALIDATE,
+    lane_token,
+    site_routes,
+)
 from starter import api
 from tests.helpers import deploy_and_wait, fetch, outcome, row
 from tests.running import RunningWorker
@@ -277,11 +283,14 @@ async def test_each_release_is_served_under_its_own_rules_a_rollback_included(
 
     layout = Layout(settings.home)
     point(layout, project, layout.candidate(project), first, ".next-by-hand")
-    token = candidate_token(load_key(settings), project)
+    token = candidate_token(load_key(settings))
     staged = get(settings, project, "/go", port=settings.candidate_port, X_Slipway_Candidate=token)
     assert staged.headers["location"] == "/one", "the candidate follows `next` and its rules"
     unseen = get(settings, project, "/go", X_Slipway_Candidate=token)
     assert unseen.headers["location"] == "/two", "no candidate on the public entry point"
+    lane = lane_token(load_key(settings), "next")
+    named = get(settings, project, "/go", X_Slipway_Lane=lane, X_Slipway_Slot="next")
+    assert named.headers["location"] == "/two", "a visitor's slot headers are replaced"
     assert get(settings, project, "/go").headers["location"] == "/two", "the public, `current`"
 
     back = await api.rollback(client, settings, engine, project)

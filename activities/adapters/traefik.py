@@ -1,17 +1,25 @@
-"""The project's Traefik routes, written to the file provider's directory.
+"""The project's Traefik routes: rendered per project, and given to Traefik only where the
+shared route cannot serve them.
 
-A project has two routers on its base name (`<project>.<base domain>`, over HTTP). The
-public one serves the release that is live; the candidate one (the candidate header with the
-project's token), on an entry point of its own that only health checks ask, serves the
-release being proven, on every name of the project. Both send requests
-to the static server (Caddy) with headers naming the project and the slot, `current` or
-`next`: for a static site the slot is a link to a release, for an app a file naming its
-container (see `activities.adapters.upstreams`). So a redeploy, static or app, moves a link
-or a file and renders the same route as before: Traefik, whose file provider reads every
-route again on each change, has nothing to do. The route changes only when the project
-first deploys (once: its public routers are written with the candidate's, pointing at the
-slot the switch fills), switches between a static site and an app, is stopped or started,
-or its names change.
+Every project's base name (`<project>.<base domain>`, over HTTP) is served by one shared
+route (`render_shared`): a public router on the web entry point and a candidate one (the
+candidate header with the server's token) on an entry point of its own that only health
+checks ask. Both send requests to the static server (Caddy) with a lane header naming the
+slot, `current` or `next`; Caddy reads the project from the name and serves the slot: for a
+static site a link to a release, for an app a file naming its container (see
+`activities.adapters.upstreams`). Traefik tries an entry point's routers in turn, and its file
+provider reads every route again on each change, so a router per project made every request
+and every new project cost it more the more projects it served; with the shared route a new
+project, a redeploy (static or app) and a request cost it the same at any number of projects.
+
+Each project's route is still rendered as its own (two routers on its base name, public and
+candidate, each with headers naming the project and the slot) and kept beside Traefik's
+directory: it says where the project's routers point, and deployments read it back. When it
+is one the shared route serves, its version is the shared route's, and Traefik gets nothing
+of it. Otherwise (a custom domain, a preview's HTTPS, a stopped project) Traefik gets the
+whole route, whose routers come before the shared ones. Such a route changes only when the
+project is stopped or started, switches between a static site and an app, or its names
+change.
 
 Each custom domain adds two routers to the public service: one on the HTTPS entry point, with
 its certificate (the ACME resolver's, or the one the project brought), and one on HTTP, which
@@ -38,16 +46,21 @@ from activities.adapters.certificates import RESOLVER
 from activities.adapters.docker import container_name
 from activities.adapters.dynamic_yaml import dump_dynamic
 from activities.adapters.files import write_atomically
-from activities.adapters.hosts import Hosts, RoutedDomain
+from activities.adapters.hosts import Hosts, RoutedDomain, hosts_for
 from activities.adapters.upstreams import read_upstream
 from slipway.layout import Layout
 from slipway.models import RouteResult
+from slipway.names import InvalidNameError, validate_project_name
+from slipway.secrets import load_key
 from slipway.settings import Settings
 from slipway.static_server import (
     APP_HEADER,
+    CANDIDATE_HEADER,
+    LANE_HEADER,
     PROJECT_HEADER,
     PROXY_HEADER,
     SLOT_HEADER,
+    lane_token,
     proxy_token,
 )
 
@@ -70,10 +83,6 @@ server's health checks ask. Traefik tries a request against each router of its e
 turn until one matches, so that on the public one a visitor's request would pass every
 project's candidate router first (their rules are longer, so they come first); on their own
 entry point they cost a visitor nothing, and a candidate's proof passes no public router."""
-
-CANDIDATE_HEADER = "X-Slipway-Candidate"
-"""Request header that sends a request to the candidate release; its value is the id of the
-deployment being proven."""
 
 
 class Target(BaseModel):
@@ -123,7 +132,7 @@ def _middleware(project: str, target: Target, proxy: str) -> dict[str, Any]:
     removes it), so no request can name a slot its route does not serve; and `proxy`, which
     the static server requires of every request. A target that is not the static server (a
     container a route written by an earlier version names) gets the project's header alone."""
-    headers = {PROJECT_HEADER: project}
+    headers = {PROJECT_HEADER: project, LANE_HEADER: ""}
     if target.lane:
         headers.update({APP_HEADER: target.lane, SLOT_HEADER: "", PROXY_HEADER: proxy})
     elif target.slot:
@@ -175,12 +184,67 @@ def _domain(http: dict[str, Any], name: str, domain: RoutedDomain, hosts: Hosts)
     http["routers"][key] = _router(rule, name, served, priority=1)
 
 
-def candidate_token(key: bytes, project: str) -> str:
-    """The value of the candidate header that reaches a project's candidate router: derived
-    from the server's secret key, so nobody outside can guess it, and the same for every
-    deployment of the project, so a static redeploy renders the same route as before and
-    Traefik has nothing to reload (the candidate is told apart by the release it serves)."""
-    return hmac.new(key, f"candidate:{project}".encode(), hashlib.sha256).hexdigest()[:32]
+def candidate_token(key: bytes) -> str:
+    """The value of the candidate header that reaches a candidate router: derived from the
+    server's secret key, so nobody outside can guess it, and the same for every deployment
+    and project, so that one shared router proves every project's candidate and a redeploy
+    renders the same route as before (the candidate is told apart by the release it serves).
+    Only this server's health checks send it, and the static server passes it to no app."""
+    return hmac.new(key, b"candidate", hashlib.sha256).hexdigest()[:32]
+
+
+SHARED = "slipway_projects"
+"""The name of the shared route's routers, middlewares and service (`_` occurs in no
+project's name, so no project's route can define them too)."""
+
+
+def _base_rule(base_domain: str) -> str:
+    """Every name `<project>.<base domain>` a project's name can make."""
+    escaped = base_domain.replace(".", r"\.")
+    return f"HostRegexp(`^[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?\\.{escaped}$`)"
+
+
+def render_shared(base_domain: str, server: str, key: bytes) -> tuple[str, str]:
+    """The shared route and its version: every project's base name, public on the web entry
+    point and candidate (with the `candidate_token`) on the candidate one, sent to the
+    static server at `server` with the slot's lane token, from which it reads the project
+    (from the name) and serves the slot's release or app (see `static_server.lane_routes`).
+    Traefik tries an entry point's routers in turn, so one router for every project keeps
+    what a request costs it and what a new project writes (nothing) the same whatever the
+    number of projects. Its priority is the lowest: a project with routers of its own (a
+    custom domain, a preview's HTTPS, stopped) is served by them."""
+    config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
+    http = config["http"]
+    http["services"][SHARED] = {"loadBalancer": {"servers": [{"url": server}]}}
+    base = _base_rule(base_domain)
+    candidate = f"{base} && Header(`{CANDIDATE_HEADER}`, `{candidate_token(key)}`)"
+    for slot, entry_point, rule in (
+        ("current", "web", base),
+        ("next", CANDIDATE_ENTRY_POINT, candidate),
+    ):
+        name = f"{SHARED}_{slot}"
+        http["routers"][name] = _router(rule, SHARED, [name], entryPoints=[entry_point], priority=1)
+        headers = {PROJECT_HEADER: "", SLOT_HEADER: "", APP_HEADER: ""}
+        headers.update({PROXY_HEADER: proxy_token(key), LANE_HEADER: lane_token(key, slot)})
+        http["middlewares"][name] = {"headers": {"customRequestHeaders": headers}}
+    version = hashlib.sha256(dump_dynamic(config).encode()).hexdigest()[:16]
+    for middleware in http["middlewares"].values():
+        middleware["headers"]["customResponseHeaders"] = {ROUTE_HEADER: version}
+    return dump_dynamic(config), version
+
+
+def _shared_version(
+    project: str, hosts: Hosts, public: Target | None, candidate: Target, key: bytes, stopped: bool
+) -> str | None:
+    """The shared route's version if it serves this route (its base name alone, public and
+    candidate both through the static server, not stopped), else None."""
+    if public is None or stopped or hosts.domains or hosts.secure_base:
+        return None
+    if not (public.via or public.slot) or not (candidate.via or candidate.slot):
+        return None
+    if public.server != candidate.server or not hosts.base.startswith(f"{project}."):
+        return None
+    return render_shared(hosts.base.removeprefix(f"{project}."), public.server, key)[1]
 
 
 def render_route(
@@ -193,10 +257,11 @@ def render_route(
     stopped: bool = False,
 ) -> tuple[str, str]:
     """The project's Traefik dynamic configuration and its version (which changes only when
-    the configuration does); with no public target (a first deployment's route as earlier
-    versions wrote it: now the first one routes the public names to the still empty
-    `current` slot, see `updating_routes`) only the candidate router exists, reached with
-    the project's `candidate_token`
+    the configuration does; for a route the shared route serves, see `install_route`, the
+    shared route's version, which is what answers); with no public target (a first
+    deployment's route as earlier versions wrote it: now the first one routes the public
+    names to the still empty `current` slot, see `updating_routes`) only the candidate
+    router exists, reached with the `candidate_token`
     (derived, like the static server's `proxy_token`, from the server's secret `key`).
     A `stopped` project's public routers send requests to a service with no server, which
     Traefik answers with 503; its public service stays in the file, naming where it served,
@@ -204,7 +269,7 @@ def render_route(
     name = f"slipway-{project}"
     config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
     http = config["http"]
-    token, proxy = candidate_token(key, project), proxy_token(key)
+    token, proxy = candidate_token(key), proxy_token(key)
     names = [hosts.base, *(d.name for d in hosts.domains)]
     targets = {f"{name}{CANDIDATE}": candidate}
     http["routers"][f"{name}{CANDIDATE}"] = _router(
@@ -234,7 +299,8 @@ def render_route(
         for router in http["routers"].values():
             if router["service"] == name:
                 router["service"] = f"{name}{STOPPED}"
-    version = hashlib.sha256(dump_dynamic(config).encode()).hexdigest()[:16]
+    shared = _shared_version(project, hosts, public, candidate, key, stopped)
+    version = shared or hashlib.sha256(dump_dynamic(config).encode()).hexdigest()[:16]
     for router in targets:
         response = {ROUTE_HEADER: version}
         if router == name and stopped:
@@ -343,7 +409,11 @@ def _target(layout: Layout, project: str, http: dict[str, Any], name: str) -> Ta
 
 def version_of(layout: Layout, project: str) -> str | None:
     """The version of the project's route as written, or None without one."""
-    http = read_route(layout.route(project))
+    return _version(read_route(layout.route(project)))
+
+
+def _version(http: dict[str, Any] | None) -> str | None:
+    """The version a route's answers carry, or None without a route."""
     if http is None:
         return None
     for middleware in http["middlewares"].values():
@@ -383,13 +453,82 @@ def refresh_route(
 
 
 def install_route(layout: Layout, project: str, config: str) -> None:
-    """Replace the project's route with `config`, written outside Traefik's watched directory
-    and renamed in: Traefik's file provider reads and parses every route of the directory
-    again on each event it sees, so a scratch file written beside the route (created,
-    written, renamed away) would cost it three more such reads."""
+    """Replace the project's route with `config`, then give Traefik what it needs of it:
+    nothing, when the shared route (whose version a route the shared route serves carries)
+    serves it; else the route itself, in Traefik's directory."""
     route = layout.route(project)
     route.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(route, config, layout.route_scratch)
+    _serve(layout, project, config)
+
+
+def _serve(layout: Layout, project: str, config: str) -> None:
+    """Traefik's copy of the project's route kept to what the shared route cannot serve:
+    removed when the route carries the shared route's version, else written (only if it
+    changed) outside Traefik's watched directory and renamed in: Traefik's file provider
+    reads and parses every file of the directory again on each event it sees, so a scratch
+    file written beside it (created, written, renamed away) would cost it three more such
+    reads. Without a shared route (a stack that has not written one yet) every route is
+    served by its own routers."""
+    served = layout.served_route(project)
+    shared = _version(read_route(layout.shared_route))
+    if shared is not None and _version(yaml.safe_load(config)["http"]) == shared:
+        served.unlink(missing_ok=True)
+    elif not served.exists() or served.read_text() != config:
+        served.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(served, config, layout.route_scratch)
+
+
+def remove_route(layout: Layout, project: str) -> bool:
+    """Remove the project's route, Traefik's copy first; True if there was one."""
+    layout.served_route(project).unlink(missing_ok=True)
+    route = layout.route(project)
+    existed = route.exists()
+    route.unlink(missing_ok=True)
+    return existed
+
+
+def serve_shared(settings: Settings) -> None:
+    """Write the shared route, then give every project's route to Traefik as `install_route`
+    does. A route in Traefik's directory with no record beside it (written before routes
+    were kept outside it) is taken as the project's route; each is rendered again for this
+    server's settings first (its version is the shared route's where that serves it). Done
+    again only when the shared route changes (a new base domain, static server or key), as
+    the mark beside the routes says.
+
+    Idempotent: every file is written only when its content changes."""
+    layout = settings.layout
+    key = load_key(settings)
+    server = f"http://{settings.static_address}:{settings.static_port}"
+    config, version = render_shared(settings.base_domain, server, key)
+    shared = layout.shared_route
+    if not shared.exists() or shared.read_text() != config:
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(shared, config, layout.route_scratch)
+    mark = layout.route_records / ".shared"
+    if mark.exists() and mark.read_text() == version:
+        return
+    layout.route_records.mkdir(parents=True, exist_ok=True)
+    for served in sorted(layout.routes.glob("*.yml")):
+        project = _project_of(served)
+        if project is not None and not layout.route(project).exists():
+            write_atomically(layout.route(project), served.read_text())
+    for record in sorted(layout.route_records.glob("*.yml")):
+        project = _project_of(record)
+        if project is None:
+            continue
+        refreshed = refresh_route(layout, project, hosts_for(settings, project), key, write=True)
+        if refreshed is not None and not refreshed.changed:
+            _serve(layout, project, record.read_text())
+    write_atomically(mark, version)
+
+
+def _project_of(route: Path) -> str | None:
+    """The project a route file is named after, or None for any other file."""
+    try:
+        return validate_project_name(route.stem)
+    except InvalidNameError:
+        return None
 
 
 def write_route(
@@ -434,6 +573,6 @@ def restore_route(layout: Layout, project: str, deployment_id: str) -> None:
         return
     previous = json.loads(record.read_text())["previous"]
     if previous is None:
-        route.unlink(missing_ok=True)
+        remove_route(layout, project)
     elif route.read_text() != previous:
         install_route(layout, project, previous)

@@ -6,6 +6,10 @@ one deployment to the next, so Traefik, which parses every route again on each c
 no work whatever the number of projects. Caddy's configuration changes only when a project
 serves an app for the first time, to gain the project's two routes to these files.
 
+For a base name the shared route serves (see `activities.adapters.traefik`), a slot's file
+is also what tells Caddy the slot serves an app: a static release that takes a slot removes
+its file (recorded, like any write, so a failed deployment puts it back).
+
 Each file is replaced whole by a rename, so a request reads the old address or the new one,
 never a part. Every file is Slipway's own, under the home: a link found in its place is
 refused rather than followed.
@@ -97,17 +101,25 @@ def _record(layout: Layout, deployment_id: str, slot: str) -> Path:
 
 
 def write_upstream(
-    settings: Settings, project: str, slot: str, address: str, deployment_id: str | None = None
+    settings: Settings,
+    project: str,
+    slot: str,
+    address: str | None,
+    deployment_id: str | None = None,
 ) -> str | None:
-    """Point the project's `slot` at the container at `address` (`host:port`); returns what
-    the slot held before (None: nothing). With `deployment_id`, what it held before is
-    recorded in the deployment's work dir at the first write, so that a retry returns the
-    same, and `restore_upstreams` can put it back.
+    """Point the project's `slot` at the container at `address` (`host:port`; None: at no
+    container, the slot serving a static release); returns what the slot held before (None:
+    nothing). With `deployment_id`, what it held before is recorded in the deployment's work
+    dir at the first write, so that a retry returns the same, and `restore_upstreams` can
+    put it back.
 
     Idempotent: the record is written once, and an unchanged file is not rewritten."""
     layout = settings.layout
-    routed(settings, project)
     path = layout.upstream(project, slot)
+    if address is None and not path.parent.is_dir():
+        return None
+    if address is not None:
+        routed(settings, project)
     now = read_upstream(layout, project, slot)
     before = now
     if deployment_id is not None:

@@ -12,14 +12,14 @@ from activities.adapters.beat import Beat
 from activities.adapters.hosts import Hosts
 from activities.adapters.http_client import TIMEOUT, shared
 from activities.adapters.releases import ContainerRelease
-from activities.adapters.traefik import CANDIDATE_HEADER, ROUTE_HEADER, candidate_token
+from activities.adapters.traefik import ROUTE_HEADER, candidate_token
 from slipway import metrics
 from slipway.errors import UnhealthyError
 from slipway.layout import RELEASE_MARKER
 from slipway.models import DeploymentInput, HealthResult
 from slipway.secrets import load_key
 from slipway.settings import Settings
-from slipway.static_server import UPSTREAM_HEADER
+from slipway.static_server import CANDIDATE_HEADER, UPSTREAM_HEADER
 
 
 def wait_until_served(
@@ -130,7 +130,7 @@ def release_served(
     `upstream`, when given); as the candidate, or as the public route. All within `timeout`;
     the answer is the base name's."""
     deadline = time.monotonic() + timeout
-    token = candidate_token(load_key(settings), deployment.project)
+    token = candidate_token(load_key(settings))
     answers = [
         wait_until_served(
             proxy,

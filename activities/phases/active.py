@@ -46,6 +46,7 @@ def switch(settings: Settings, deployment: DeploymentInput, beat: Beat) -> Switc
     if app is None:
         public = static_target(settings.static_address, settings.static_port, "current")
         candidate = static_target(settings.static_address, settings.static_port, "next")
+        write_upstream(settings, d.project, "current", None, d.deployment_id)
     else:
         upstream = port_of(candidate_target(layout, d.project).url) or 0
         public = app_target(settings, d.project, d.deployment_id, upstream, "current")

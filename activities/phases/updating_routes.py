@@ -1,14 +1,15 @@
 """updating_routes: the candidate router pointed at the new release (for an app, at its own
 container, started now on its own port) on every name of the project, the public routers left
 as they are. For an app, the candidate router goes to the static server's `next` slot, whose
-upstream file now names the new container: the route itself changes only for a project's
-first app deployment.
+upstream file now names the new container; for a static release, `next` has no upstream
+file (one an app left is removed), so the static server serves the slot's link.
 
-A project's first deployment here writes its public routers too, pointed at the `current`
+A project's first deployment here renders its public routers too, pointed at the `current`
 slot the switch fills (a link, or an app's upstream file): until then its names answer 404
-from the static server, as they did from Traefik with no router, and the switch renders the
-same route again. So a new project costs Traefik one reading of every route, not two (its
-file provider reads them all on each change), and its switch does not wait for a reload."""
+from the static server, as they would with no route, and the switch renders the same route
+again. A project on its base name alone is served by the shared route, so its route is kept
+beside Traefik's directory and Traefik reads nothing for it (see
+`activities.adapters.traefik`)."""
 
 from collections.abc import Mapping
 
@@ -55,6 +56,7 @@ def update_routes(
     app = verified_release(layout, d.project, d.release)
     if app is None:
         candidate = static_target(settings.static_address, settings.static_port, "next")
+        write_upstream(settings, d.project, "next", None, d.deployment_id)
         if public is None:
             public = static_target(settings.static_address, settings.static_port, "current")
         config, version = render_route(d.project, hosts, public, candidate, key, stopped=stopped)

@@ -18,7 +18,7 @@ from activities.adapters.content_manifest import HEAD, digests
 from activities.adapters.docker import LABEL_DEPLOYMENT, LABEL_PORT, LABEL_PROJECT, ours, port_of
 from activities.adapters.images import remove_image
 from activities.adapters.releases import current_release, kept_anywhere
-from activities.adapters.traefik import public_target
+from activities.adapters.traefik import public_target, remove_route
 from slipway.layout import RELEASE_MARKER, Layout
 from slipway.models import CleanupReport, DeploymentView, ReconcileInput
 from slipway.phases import WAITING, Status
@@ -89,9 +89,8 @@ def clean(
             if release.name not in keep:
                 shutil.rmtree(release, ignore_errors=True)
                 report.releases.append(f"{project}/{release.name}")
-        route = layout.route(project)
-        if current is None and route.exists() and not any(v.status in WAITING for v in history):
-            route.unlink(missing_ok=True)
+        waiting = any(v.status in WAITING for v in history)
+        if current is None and not waiting and remove_route(layout, project):
             report.routes.append(project)
     work_root = layout.home / "work"
     # Only a work dir past its retention can go: the others' deployments are not looked up.

@@ -13,6 +13,7 @@ from activities.adapters.containers import remove_container
 from activities.adapters.docker import LABEL_DEPLOYMENT, LABEL_PROJECT, docker_client, ours
 from activities.adapters.images import remove_image
 from activities.adapters.releases import kept_anywhere
+from activities.adapters.traefik import remove_route
 from slipway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,8 @@ def remove(settings: Settings, site: str, check: Callable[[], None]) -> list[str
     Idempotent: it only removes, and removing what is gone is a no-op."""
     layout = settings.layout
     removed: list[str] = []
-    route = layout.route(site)
-    if route.exists():
-        route.unlink(missing_ok=True)
-        removed.append(f"route {route.name}")
+    if remove_route(layout, site):
+        removed.append(f"route {layout.route(site).name}")
     shutil.rmtree(layout.current(site).parent, ignore_errors=True)
     shutil.rmtree(layout.upstream(site, "current").parent, ignore_errors=True)
     if layout.site(site).is_dir():

@@ -37,7 +37,11 @@ def remove_project(
     gone is a no-op, so a repeated or resumed delete finishes what the first began."""
     layout = settings.layout
     report = RemovalReport()
-    for path in (layout.route(project), own_certificates_file(layout, project)):
+    for path in (
+        layout.served_route(project),
+        layout.route(project),
+        own_certificates_file(layout, project),
+    ):
         _gone(path, report)
     with docker_client(settings.docker_host) as client:
         mine = ours(layout, f"{LABEL_PROJECT}={project}")

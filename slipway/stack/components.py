@@ -62,9 +62,10 @@ def traefik(settings: Settings) -> Service:
     it looks for certificates to renew follows `SLIPWAY_ACME_CERTIFICATE_HOURS`. Its log is
     JSON: the monitor reads why a certificate was refused from it, per domain.
 
-    Its Prometheus metrics (requests by entry point, router and service: per project) answer
-    on the admin entry point's `/metrics`; its access log is JSON lines, request headers left
-    out, rotated by the supervisor at `SLIPWAY_ACCESS_LOG_MAX_BYTES`."""
+    Its Prometheus metrics (requests by entry point, router and service; the base names of
+    projects without routers of their own share one router) answer on the admin entry
+    point's `/metrics`; its access log is JSON lines naming each request's host, request
+    headers left out, rotated by the supervisor at `SLIPWAY_ACCESS_LOG_MAX_BYTES`."""
     root = settings.home / "traefik"
     dynamic = root / "dynamic"
     dynamic.mkdir(parents=True, exist_ok=True)
