@@ -23,6 +23,7 @@ from activities.adapters.hosts import hosts_for
 from activities.adapters.ports import recorded
 from activities.adapters.traefik import (
     Target,
+    candidate_token,
     install_route,
     public_target,
     render_route,
@@ -36,6 +37,7 @@ from slipway.settings import Settings
 from slipway.stack.binaries import binary
 from slipway.static_server import (
     APP_HEADER,
+    CANDIDATE_HEADER,
     PROJECT_HEADER,
     PROXY_HEADER,
     SLOT_HEADER,
@@ -236,7 +238,7 @@ async def test_only_traefik_reaches_the_static_server_and_apps_never_see_its_tok
     """Apps share a network with the static server in the compose stack: a request sent to
     it straight, naming any project and slot, reaches neither a release nor a container.
     Traefik's requests carry the token it requires, which it removes before an app sees
-    them."""
+    them, with the candidate's and the lane's."""
     token = {PROXY_HEADER: proxy_token(load_key(settings))}
     _, failure = await deploy_and_wait(client, settings, make_site(tmp_path / "s", "s"), project)
     assert failure is None
@@ -257,7 +259,20 @@ async def test_only_traefik_reaches_the_static_server_and_apps_never_see_its_tok
     assert failure is None
     seen = (await asyncio.to_thread(fetch, settings, project, "/cgi-bin/env")).text
     assert f"HTTP_X_SLIPWAY_PROJECT={project}" in seen, seen
-    assert "HTTP_X_SLIPWAY_PROXY" not in seen and token[PROXY_HEADER] not in seen
+    proven = await asyncio.to_thread(
+        httpx.get,
+        f"{settings.candidate_url}/cgi-bin/env",
+        headers={
+            "Host": settings.project_host(project),
+            CANDIDATE_HEADER: candidate_token(load_key(settings)),
+        },
+        timeout=5.0,
+    )
+    assert "HTTP_X_SLIPWAY_APP=next" in proven.text, proven.text
+    for answer in (seen, proven.text):
+        for header in ("PROXY", "CANDIDATE", "LANE"):
+            assert f"HTTP_X_SLIPWAY_{header}" not in answer, answer
+        assert token[PROXY_HEADER] not in answer
     for slot in ("current", "next"):
         assert (
             await asyncio.to_thread(ask, settings, project, "/", {APP_HEADER: slot})
