@@ -148,6 +148,12 @@ async def test_defaults_a_404_page_and_compression_negotiated(
     assert "no such page" in lost.text
     assert lost.headers["cache-control"] == REVALIDATE
     assert "plain home" in get(settings, project, "/").text
+    shouted = httpx.get(
+        f"http://127.0.0.1:{settings.http_port}/",
+        headers={"Host": settings.project_host(project).upper()},
+        timeout=5.0,
+    )
+    assert "plain home" in shouted.text, "a name in capitals is the same name"
 
     headers, body = sent(settings, project, "gzip")
     assert headers["content-encoding"] == "gzip"
