@@ -464,6 +464,11 @@ class Settings(BaseSettings):
         return f"http://{self.proxy_address}:{self.http_port}"
 
     @property
+    def static_url(self) -> str:
+        """The static server (Caddy), as Traefik reaches it."""
+        return f"http://{self.static_address}:{self.static_port}"
+
+    @property
     def candidate_url(self) -> str:
         """Traefik's candidate entry point, as this server's workers reach it."""
         return f"http://{self.proxy_address}:{self.candidate_port}"

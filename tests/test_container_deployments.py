@@ -221,7 +221,7 @@ def _straight_to_the_static_server(
 ) -> httpx.Response:
     """A request sent to Caddy itself, as an app sharing its network could send it."""
     return httpx.get(
-        f"http://{settings.static_address}:{settings.static_port}{path}",
+        f"{settings.static_url}{path}",
         headers={"Host": settings.project_host(project), PROJECT_HEADER: project, **headers},
         timeout=5.0,
     )

@@ -123,8 +123,7 @@ def test_a_route_served_before_records_is_adopted(tmp_path: Path) -> None:
 
 
 def version_of_shared(settings: Settings) -> str:
-    server = f"http://{settings.static_address}:{settings.static_port}"
-    return render_shared(settings.base_domain, server, KEY)[1]
+    return render_shared(settings.base_domain, settings.static_url, KEY)[1]
 
 
 def test_a_route_written_with_the_earlier_names_is_read_back_and_rendered_anew(

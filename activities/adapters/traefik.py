@@ -36,6 +36,7 @@ import hmac
 import json
 import re
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def app_target(
     """A deployment's container (`name`, for one a restart made) served through the static
     server's `lane`: a loopback port on host networking, else the container's name on the
     network they share."""
-    via = f"http://{settings.static_address}:{settings.static_port}"
+    via = settings.static_url
     if settings.container_network == "host":
         return Target(url=f"http://127.0.0.1:{port}", via=via, lane=lane)
     host = name or container_name(project, deployment_id)
@@ -204,6 +205,7 @@ def _base_rule(base_domain: str) -> str:
     return f"HostRegexp(`^[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?\\.{escaped}$`)"
 
 
+@lru_cache(maxsize=8)
 def render_shared(base_domain: str, server: str, key: bytes) -> tuple[str, str]:
     """The shared route and its version: every project's base name, public on the web entry
     point and candidate (with the `candidate_token`) on the candidate one, sent to the
@@ -212,7 +214,8 @@ def render_shared(base_domain: str, server: str, key: bytes) -> tuple[str, str]:
     Traefik tries an entry point's routers in turn, so one router for every project keeps
     what a request costs it and what a new project writes (nothing) the same whatever the
     number of projects. Its priority is the lowest: a project with routers of its own (a
-    custom domain, a preview's HTTPS, stopped) is served by them."""
+    custom domain, a preview's HTTPS, stopped) is served by them. Kept once rendered: every
+    project's route the shared route serves carries its version (`render_route`)."""
     config: dict[str, Any] = {"http": {"routers": {}, "middlewares": {}, "services": {}}}
     http = config["http"]
     http["services"][SHARED] = {"loadBalancer": {"servers": [{"url": server}]}}
@@ -499,8 +502,7 @@ def serve_shared(settings: Settings) -> None:
     Idempotent: every file is written only when its content changes."""
     layout = settings.layout
     key = load_key(settings)
-    server = f"http://{settings.static_address}:{settings.static_port}"
-    config, version = render_shared(settings.base_domain, server, key)
+    config, version = render_shared(settings.base_domain, settings.static_url, key)
     shared = layout.shared_route
     if not shared.exists() or shared.read_text() != config:
         shared.parent.mkdir(parents=True, exist_ok=True)
